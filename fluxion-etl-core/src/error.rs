@@ -1,0 +1,224 @@
+//! Errors at the library's boundary.
+//!
+//! [`EtlError`] is a failure of one store's pipeline: it answers [`phase`](EtlError::phase),
+//! [`category`](EtlError::category) and [`is_retryable`](EtlError::is_retryable), decided once
+//! when it is built from a typed cause, and its message is already sanitized. [`Error`] is what
+//! the library's other operations (configuration, migrations, history queries) return.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::config::ConfigError;
+use crate::tracker::sanitize::sanitize;
+use crate::tracker::{ErrorCategory, ErrorSource, Phase};
+
+type Cause = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A classified failure of one store's extract, transform or load.
+///
+/// The message is sanitized on construction; the typed cause is kept as the error's
+/// [`source`](StdError::source) for logs and debugging. Callers who print the source chain must
+/// sanitize it too (the `fluxion` binaries do).
+#[derive(Debug)]
+pub struct EtlError {
+    phase: Phase,
+    category: ErrorCategory,
+    source_system: ErrorSource,
+    retryable: bool,
+    message: String,
+    cause: Option<Cause>,
+}
+
+impl EtlError {
+    /// Builds an error whose retry hint is the category's default.
+    pub fn new(
+        phase: Phase,
+        category: ErrorCategory,
+        source_system: ErrorSource,
+        message: impl AsRef<str>,
+    ) -> Self {
+        Self {
+            phase,
+            category,
+            source_system,
+            retryable: category.is_retryable(),
+            message: sanitize(message.as_ref()),
+            cause: None,
+        }
+    }
+
+    /// Attaches the typed cause; its sanitized text is appended to the message.
+    pub fn with_cause(mut self, cause: impl Into<Cause>) -> Self {
+        let cause = cause.into();
+        let mut text = cause.to_string();
+        let mut next = cause.source();
+        while let Some(inner) = next {
+            let s = inner.to_string();
+            if !text.contains(&s) {
+                text.push_str(": ");
+                text.push_str(&s);
+            }
+            next = inner.source();
+        }
+        if !text.is_empty() {
+            self.message = format!("{}: {}", self.message, sanitize(&text));
+        }
+        self.cause = Some(cause);
+        self
+    }
+
+    /// Overrides the retry hint. A cause can make a normally retryable category terminal (a
+    /// SQL syntax error is `db_error` but retrying it cannot help), never the other way round
+    /// for terminal categories.
+    pub fn retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable && self.category.is_retryable();
+        self
+    }
+
+    /// Moves the error to another phase (a truncated body is detected while extracting, but
+    /// the taxonomy counts malformed data as a transform failure).
+    pub fn in_phase(mut self, phase: Phase) -> Self {
+        self.phase = phase;
+        self
+    }
+
+    /// An `interrupted` failure: the run was stopped before the store finished.
+    pub fn interrupted(phase: Phase, message: impl AsRef<str>) -> Self {
+        Self::new(
+            phase,
+            ErrorCategory::Interrupted,
+            ErrorSource::Pipeline,
+            message,
+        )
+    }
+
+    /// The phase in which the failure happened.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The taxonomy category.
+    pub fn category(&self) -> ErrorCategory {
+        self.category
+    }
+
+    /// The system the error came from.
+    pub fn source_system(&self) -> ErrorSource {
+        self.source_system
+    }
+
+    /// Whether retrying the store can help.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// The sanitized message, as stored and served.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for EtlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed ({}): {}", self.phase, self.category, self.message)
+    }
+}
+
+impl StdError for EtlError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn StdError + 'static))
+    }
+}
+
+/// An error of the library's non-pipeline operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A pipeline failure that ended an operation.
+    #[error(transparent)]
+    Etl(#[from] EtlError),
+    /// The destination database failed.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// Migrating the destination failed.
+    #[error("cannot migrate the destination: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The destination's schema is not the one this version knows.
+    #[error("{0}")]
+    Schema(String),
+    /// A request named something that does not exist (a store, an execution).
+    #[error("{0}")]
+    NotFound(String),
+    /// A request is invalid (bad dates, unknown store).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// An I/O failure (reading a file).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Error::Migrate(e)
+    }
+}
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_is_sanitized_including_cause() {
+        let cause = std::io::Error::other("login to mssql://sa:Sup3r@192.168.20.12:1433 failed");
+        let e = EtlError::new(
+            Phase::Extract,
+            ErrorCategory::DbConnection,
+            ErrorSource::StellarDb,
+            "cannot connect to Stellar for cedi_seco",
+        )
+        .with_cause(cause);
+        assert!(!e.message().contains("Sup3r"), "{}", e.message());
+        assert!(!e.to_string().contains("Sup3r"));
+        assert!(e.source().is_some());
+    }
+
+    #[test]
+    fn terminal_categories_stay_terminal() {
+        let e = EtlError::new(
+            Phase::Extract,
+            ErrorCategory::ApiAuth,
+            ErrorSource::KlkApi,
+            "401",
+        )
+        .retryable(true);
+        assert!(!e.is_retryable());
+        let e = EtlError::new(
+            Phase::Extract,
+            ErrorCategory::DbError,
+            ErrorSource::StellarDb,
+            "syntax",
+        )
+        .retryable(false);
+        assert!(!e.is_retryable());
+    }
+}

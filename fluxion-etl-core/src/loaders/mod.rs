@@ -1,0 +1,206 @@
+//! Destinations: where records and the execution history go.
+//!
+//! Each destination lives in its own folder with the same files: `mod.rs` (the
+//! [`Destination`]-facing type), `loader.rs` (the [`Loader`](crate::pipeline::Loader)) and
+//! `tracker.rs` (the [`TrackerStore`](crate::tracker::TrackerStore)). Both pass the same loader
+//! contract tests.
+
+pub mod rows;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use crate::error::{Error, EtlError, Result};
+use crate::pipeline::Loader;
+use crate::tracker::{classify_sqlstate, ErrorCategory, ErrorSource, Phase, TrackerStore};
+
+/// A destination database, chosen by URL scheme.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Destination {
+    /// An embedded SQLite file.
+    Sqlite(sqlite::SqliteDestination),
+}
+
+/// Whether a destination's schema matches this version of Fluxion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaStatus {
+    /// Every known migration is applied, and no unknown one.
+    Current,
+    /// Migrations are missing (run `fluxion migrate`).
+    Behind {
+        /// Versions not yet applied.
+        pending: Vec<i64>,
+    },
+    /// The database was migrated by a newer Fluxion.
+    Ahead {
+        /// Versions this build does not know.
+        unknown: Vec<i64>,
+    },
+}
+
+impl Destination {
+    /// Opens a destination from its URL (`sqlite://…` or `postgres://…`).
+    pub async fn connect(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Destination::Sqlite(
+                sqlite::SqliteDestination::connect(url).await?,
+            ))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Err(Error::InvalidRequest(
+                "this build of Fluxion has no PostgreSQL destination yet; use a sqlite:// URL"
+                    .into(),
+            ))
+        } else {
+            Err(Error::InvalidRequest(format!(
+                "unsupported destination URL `{}`: expected sqlite:// or postgres://",
+                crate::tracker::sanitize(url)
+            )))
+        }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Destination::Sqlite(d) => d.migrate().await,
+        }
+    }
+
+    /// Compares the applied migrations with the ones this build embeds.
+    pub async fn schema_status(&self) -> Result<SchemaStatus> {
+        match self {
+            Destination::Sqlite(d) => d.schema_status().await,
+        }
+    }
+
+    /// Fails with a message saying what to do unless the schema is current.
+    pub async fn ensure_current(&self) -> Result<()> {
+        match self.schema_status().await? {
+            SchemaStatus::Current => Ok(()),
+            SchemaStatus::Behind { pending } => Err(Error::Schema(format!(
+                "the destination is not migrated ({} migration(s) pending: {:?}); run `fluxion migrate`",
+                pending.len(),
+                pending
+            ))),
+            SchemaStatus::Ahead { unknown } => Err(Error::Schema(format!(
+                "the destination was migrated by a newer Fluxion (unknown migration(s) {unknown:?}); upgrade fluxion"
+            ))),
+        }
+    }
+
+    /// The loader.
+    pub fn loader(&self) -> Arc<dyn Loader> {
+        match self {
+            Destination::Sqlite(d) => Arc::new(d.loader()),
+        }
+    }
+
+    /// The tracker store (execution history lives beside the data).
+    pub fn tracker_store(&self) -> Arc<dyn TrackerStore> {
+        match self {
+            Destination::Sqlite(d) => Arc::new(d.tracker()),
+        }
+    }
+
+    /// Whether the destination is an embedded file that migrates itself on open.
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Destination::Sqlite(_))
+    }
+
+    /// Closes the connection pool.
+    pub async fn close(&self) {
+        match self {
+            Destination::Sqlite(d) => d.close().await,
+        }
+    }
+}
+
+/// Compares applied and known migration versions.
+pub(crate) fn schema_status(applied: &[i64], known: &[i64]) -> SchemaStatus {
+    let unknown: Vec<i64> = applied
+        .iter()
+        .filter(|v| !known.contains(v))
+        .copied()
+        .collect();
+    if !unknown.is_empty() {
+        return SchemaStatus::Ahead { unknown };
+    }
+    let pending: Vec<i64> = known
+        .iter()
+        .filter(|v| !applied.contains(v))
+        .copied()
+        .collect();
+    if pending.is_empty() {
+        SchemaStatus::Current
+    } else {
+        SchemaStatus::Behind { pending }
+    }
+}
+
+/// Classifies a database error raised while loading, from its typed cause.
+pub(crate) fn classify_load_error(
+    err: sqlx::Error,
+    source: ErrorSource,
+    context: &str,
+) -> EtlError {
+    let (category, retryable) = match &err {
+        sqlx::Error::Database(db) => match source {
+            ErrorSource::Sqlite => db
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .map(classify_sqlite_code)
+                .unwrap_or((ErrorCategory::PgConnection, false)),
+            _ => db
+                .code()
+                .map(|c| classify_sqlstate(&c))
+                .unwrap_or((ErrorCategory::PgConnection, false)),
+        },
+        sqlx::Error::PoolTimedOut => (ErrorCategory::PgTimeout, true),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => (ErrorCategory::PgConnection, true),
+        sqlx::Error::Configuration(_) => (ErrorCategory::PgConnection, false),
+        _ => (ErrorCategory::PgConnection, false),
+    };
+    EtlError::new(Phase::Load, category, source, context)
+        .with_cause(err)
+        .retryable(retryable)
+}
+
+/// Maps SQLite (extended) result codes onto the load categories of the taxonomy.
+fn classify_sqlite_code(code: i64) -> (ErrorCategory, bool) {
+    match code & 0xff {
+        13 => (ErrorCategory::DiskFull, false),          // SQLITE_FULL
+        19 => (ErrorCategory::ConstraintViolation, false), // SQLITE_CONSTRAINT
+        5 | 6 => (ErrorCategory::PgTimeout, true),        // SQLITE_BUSY, SQLITE_LOCKED
+        10 | 14 | 26 => (ErrorCategory::PgConnection, false), // IOERR, CANTOPEN, NOTADB
+        _ => (ErrorCategory::PgConnection, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_status_compares_versions() {
+        assert_eq!(schema_status(&[1, 2], &[1, 2]), SchemaStatus::Current);
+        assert_eq!(
+            schema_status(&[1], &[1, 2]),
+            SchemaStatus::Behind { pending: vec![2] }
+        );
+        assert_eq!(
+            schema_status(&[1, 2, 3], &[1, 2]),
+            SchemaStatus::Ahead { unknown: vec![3] }
+        );
+    }
+
+    #[test]
+    fn sqlite_codes() {
+        assert_eq!(classify_sqlite_code(13).0, ErrorCategory::DiskFull);
+        assert_eq!(classify_sqlite_code(2067).0, ErrorCategory::ConstraintViolation);
+        assert_eq!(classify_sqlite_code(517).0, ErrorCategory::PgTimeout);
+    }
+}

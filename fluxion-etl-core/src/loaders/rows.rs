@@ -1,0 +1,375 @@
+//! How records become rows: one column list per table and one value visitor per record, shared
+//! by every destination so that SQLite and PostgreSQL store exactly the same thing.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use crate::model::{InventoryItem, SaleLine};
+
+/// One column's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// Text (`TEXT` / `text`).
+    Text(Option<&'a str>),
+    /// An exact decimal (`TEXT` in SQLite, `numeric` in PostgreSQL).
+    Decimal(Option<Decimal>),
+    /// An integer.
+    Int(Option<i64>),
+    /// A boolean.
+    Bool(Option<bool>),
+    /// A UTC instant.
+    Timestamp(DateTime<Utc>),
+    /// A calendar date.
+    Date(NaiveDate),
+}
+
+/// SQL type of a column, per backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// Text.
+    Text,
+    /// Exact decimal.
+    Decimal,
+    /// Integer.
+    Int,
+    /// Boolean.
+    Bool,
+    /// UTC timestamp.
+    Timestamp,
+    /// Date.
+    Date,
+}
+
+impl ColumnType {
+    /// The PostgreSQL type name.
+    pub fn postgres(self) -> &'static str {
+        match self {
+            ColumnType::Text => "text",
+            ColumnType::Decimal => "numeric",
+            ColumnType::Int => "bigint",
+            ColumnType::Bool => "boolean",
+            ColumnType::Timestamp => "timestamptz",
+            ColumnType::Date => "date",
+        }
+    }
+}
+
+/// Columns of `sales_lines` that come from the record (the key first), in value order.
+pub const SALES_COLUMNS: &[(&str, ColumnType)] = &[
+    ("store_id", ColumnType::Text),
+    ("invoice_number", ColumnType::Text),
+    ("line_number", ColumnType::Int),
+    ("sold_at", ColumnType::Timestamp),
+    ("business_date", ColumnType::Date),
+    ("product_code", ColumnType::Text),
+    ("description", ColumnType::Text),
+    ("brand", ColumnType::Text),
+    ("model", ColumnType::Text),
+    ("category", ColumnType::Text),
+    ("group_name", ColumnType::Text),
+    ("subgroup", ColumnType::Text),
+    ("category_name", ColumnType::Text),
+    ("barcode", ColumnType::Text),
+    ("serial", ColumnType::Text),
+    ("imei", ColumnType::Text),
+    ("quadrant", ColumnType::Text),
+    ("warehouse_code", ColumnType::Text),
+    ("warehouse_name", ColumnType::Text),
+    ("quantity", ColumnType::Decimal),
+    ("unit_weight", ColumnType::Decimal),
+    ("gross_weight", ColumnType::Decimal),
+    ("unit_volume", ColumnType::Decimal),
+    ("sale_unit", ColumnType::Text),
+    ("unit_factor", ColumnType::Decimal),
+    ("total_unit_quantity", ColumnType::Decimal),
+    ("computed_weight", ColumnType::Decimal),
+    ("unit_cost_bs", ColumnType::Decimal),
+    ("unit_cost_usd", ColumnType::Decimal),
+    ("unit_price_bs", ColumnType::Decimal),
+    ("unit_price_usd", ColumnType::Decimal),
+    ("tax_pct", ColumnType::Decimal),
+    ("tax_amount", ColumnType::Decimal),
+    ("discount_pct", ColumnType::Decimal),
+    ("discount_amount", ColumnType::Decimal),
+    ("loyalty_discount_pct", ColumnType::Decimal),
+    ("loyalty_discount_amount", ColumnType::Decimal),
+    ("payment_discount_pct", ColumnType::Decimal),
+    ("payment_discount_amount", ColumnType::Decimal),
+    ("subtotal", ColumnType::Decimal),
+    ("total_bs", ColumnType::Decimal),
+    ("total_usd", ColumnType::Decimal),
+    ("total_cost_bs", ColumnType::Decimal),
+    ("total_cost_usd", ColumnType::Decimal),
+    ("gross_profit_bs", ColumnType::Decimal),
+    ("gross_profit_usd", ColumnType::Decimal),
+    ("invoice_total", ColumnType::Decimal),
+    ("usd_rate", ColumnType::Decimal),
+    ("non_fiscal", ColumnType::Bool),
+    ("promotion", ColumnType::Text),
+    ("promotion_code", ColumnType::Text),
+    ("till", ColumnType::Text),
+    ("concept", ColumnType::Text),
+    ("line_status", ColumnType::Text),
+];
+
+/// Number of columns in [`SALES_COLUMNS`].
+pub const SALES_WIDTH: usize = 54;
+
+/// The values of a sales line, in [`SALES_COLUMNS`] order.
+pub fn sale_values(l: &SaleLine) -> [Value<'_>; SALES_WIDTH] {
+    use Value::{Bool, Date, Decimal as D, Int, Text as T, Timestamp};
+    [
+        T(Some(l.store_id.as_str())),
+        T(Some(&l.invoice_number)),
+        Int(Some(i64::from(l.line_number))),
+        Timestamp(l.sold_at),
+        Date(l.business_date),
+        T(Some(&l.product_code)),
+        T(opt(&l.description)),
+        T(opt(&l.brand)),
+        T(opt(&l.model)),
+        T(opt(&l.category)),
+        T(opt(&l.group_name)),
+        T(opt(&l.subgroup)),
+        T(opt(&l.category_name)),
+        T(opt(&l.barcode)),
+        T(opt(&l.serial)),
+        T(opt(&l.imei)),
+        T(opt(&l.quadrant)),
+        T(opt(&l.warehouse_code)),
+        T(opt(&l.warehouse_name)),
+        D(l.quantity),
+        D(l.unit_weight),
+        D(l.gross_weight),
+        D(l.unit_volume),
+        T(opt(&l.sale_unit)),
+        D(l.unit_factor),
+        D(l.total_unit_quantity),
+        D(l.computed_weight),
+        D(l.unit_cost_bs),
+        D(l.unit_cost_usd),
+        D(l.unit_price_bs),
+        D(l.unit_price_usd),
+        D(l.tax_pct),
+        D(l.tax_amount),
+        D(l.discount_pct),
+        D(l.discount_amount),
+        D(l.loyalty_discount_pct),
+        D(l.loyalty_discount_amount),
+        D(l.payment_discount_pct),
+        D(l.payment_discount_amount),
+        D(l.subtotal),
+        D(l.total_bs),
+        D(l.total_usd),
+        D(l.total_cost_bs),
+        D(l.total_cost_usd),
+        D(l.gross_profit_bs),
+        D(l.gross_profit_usd),
+        D(l.invoice_total),
+        D(l.usd_rate),
+        Bool(l.non_fiscal),
+        T(opt(&l.promotion)),
+        T(opt(&l.promotion_code)),
+        T(opt(&l.till)),
+        T(opt(&l.concept)),
+        T(opt(&l.line_status)),
+    ]
+}
+
+/// Columns of `inventory_current` / `inventory_history` that come from the record, in value
+/// order; `snapshot_at` is last and is left out of the row hash (it changes every snapshot).
+pub const INVENTORY_COLUMNS: &[(&str, ColumnType)] = &[
+    ("store_id", ColumnType::Text),
+    ("warehouse_code", ColumnType::Text),
+    ("product_code", ColumnType::Text),
+    ("warehouse_name", ColumnType::Text),
+    ("barcode", ColumnType::Text),
+    ("description", ColumnType::Text),
+    ("category_id", ColumnType::Text),
+    ("category", ColumnType::Text),
+    ("group_name", ColumnType::Text),
+    ("subcategory_id", ColumnType::Text),
+    ("subgroup", ColumnType::Text),
+    ("brand", ColumnType::Text),
+    ("quadrant", ColumnType::Text),
+    ("presentation", ColumnType::Text),
+    ("cost", ColumnType::Decimal),
+    ("price", ColumnType::Decimal),
+    ("tax_pct", ColumnType::Decimal),
+    ("weight", ColumnType::Decimal),
+    ("volume", ColumnType::Decimal),
+    ("units_per_case", ColumnType::Decimal),
+    ("stock", ColumnType::Decimal),
+    ("committed", ColumnType::Decimal),
+    ("ordered", ColumnType::Decimal),
+    ("snapshot_at", ColumnType::Timestamp),
+];
+
+/// Number of columns in [`INVENTORY_COLUMNS`].
+pub const INVENTORY_WIDTH: usize = 24;
+
+/// The values of an inventory item, in [`INVENTORY_COLUMNS`] order.
+pub fn inventory_values(i: &InventoryItem) -> [Value<'_>; INVENTORY_WIDTH] {
+    use Value::{Decimal as D, Text as T, Timestamp};
+    [
+        T(Some(i.store_id.as_str())),
+        T(Some(&i.warehouse_code)),
+        T(Some(&i.product_code)),
+        T(opt(&i.warehouse_name)),
+        T(opt(&i.barcode)),
+        T(opt(&i.description)),
+        T(opt(&i.category_id)),
+        T(opt(&i.category)),
+        T(opt(&i.group_name)),
+        T(opt(&i.subcategory_id)),
+        T(opt(&i.subgroup)),
+        T(opt(&i.brand)),
+        T(opt(&i.quadrant)),
+        T(opt(&i.presentation)),
+        D(i.cost),
+        D(i.price),
+        D(i.tax_pct),
+        D(i.weight),
+        D(i.volume),
+        D(i.units_per_case),
+        D(Some(i.stock)),
+        D(i.committed),
+        D(i.ordered),
+        Timestamp(i.snapshot_at),
+    ]
+}
+
+fn opt(s: &Option<String>) -> Option<&str> {
+    s.as_deref()
+}
+
+/// A stable 64-bit hash of a row's values (FNV-1a), used to tell changed rows from unchanged
+/// ones without comparing every column in SQL. Stable across Rust versions and platforms, so a
+/// hash stored by one build compares equal in the next.
+pub fn row_hash(values: &[Value<'_>]) -> i64 {
+    let mut h = Fnv::new();
+    for v in values {
+        match v {
+            Value::Text(Some(s)) => {
+                h.byte(1);
+                h.bytes(s.as_bytes());
+            }
+            Value::Decimal(Some(d)) => {
+                h.byte(2);
+                // normalize() so that 1.50 and 1.5 hash alike: they are the same amount.
+                h.bytes(d.normalize().to_string().as_bytes());
+            }
+            Value::Int(Some(i)) => {
+                h.byte(3);
+                h.bytes(&i.to_le_bytes());
+            }
+            Value::Bool(Some(b)) => {
+                h.byte(4);
+                h.byte(u8::from(*b));
+            }
+            Value::Timestamp(t) => {
+                h.byte(5);
+                h.bytes(&t.timestamp_micros().to_le_bytes());
+            }
+            Value::Date(d) => {
+                h.byte(6);
+                h.bytes(d.to_string().as_bytes());
+            }
+            Value::Text(None) | Value::Decimal(None) | Value::Int(None) | Value::Bool(None) => {
+                h.byte(0)
+            }
+        }
+        h.byte(0xff);
+    }
+    h.finish() as i64
+}
+
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn byte(&mut self, b: u8) {
+        self.0 ^= u64::from(b);
+        self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    fn bytes(&mut self, bs: &[u8]) {
+        for b in bs {
+            self.byte(*b);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Formats a UTC instant with fixed width (`2025-11-17T16:19:56.000000Z`), so that text
+/// comparison in SQLite orders instants correctly.
+pub fn format_ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Parses what [`format_ts`] wrote (and RFC 3339 in general).
+pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn widths_match_column_lists() {
+        assert_eq!(SALES_COLUMNS.len(), SALES_WIDTH);
+        assert_eq!(INVENTORY_COLUMNS.len(), INVENTORY_WIDTH);
+        let line = SaleLine::default();
+        for (v, (name, ty)) in sale_values(&line).iter().zip(SALES_COLUMNS) {
+            let ok = matches!(
+                (v, ty),
+                (Value::Text(_), ColumnType::Text)
+                    | (Value::Decimal(_), ColumnType::Decimal)
+                    | (Value::Int(_), ColumnType::Int)
+                    | (Value::Bool(_), ColumnType::Bool)
+                    | (Value::Timestamp(_), ColumnType::Timestamp)
+                    | (Value::Date(_), ColumnType::Date)
+            );
+            assert!(ok, "{name}");
+        }
+        let item = InventoryItem::default();
+        for (v, (name, ty)) in inventory_values(&item).iter().zip(INVENTORY_COLUMNS) {
+            let ok = matches!(
+                (v, ty),
+                (Value::Text(_), ColumnType::Text)
+                    | (Value::Decimal(_), ColumnType::Decimal)
+                    | (Value::Timestamp(_), ColumnType::Timestamp)
+            );
+            assert!(ok, "{name}");
+        }
+    }
+
+    #[test]
+    fn hash_tells_values_apart_but_not_scales() {
+        let a = [Value::Decimal(Some(Decimal::from_str("1.50").unwrap()))];
+        let b = [Value::Decimal(Some(Decimal::from_str("1.5").unwrap()))];
+        let c = [Value::Decimal(Some(Decimal::from_str("1.51").unwrap()))];
+        assert_eq!(row_hash(&a), row_hash(&b));
+        assert_ne!(row_hash(&a), row_hash(&c));
+        assert_ne!(
+            row_hash(&[Value::Text(None), Value::Text(Some(""))]),
+            row_hash(&[Value::Text(Some("")), Value::Text(None)])
+        );
+    }
+
+    #[test]
+    fn timestamps_round_trip_and_sort_as_text() {
+        let t = parse_ts("2025-11-17T16:19:56.5Z").unwrap();
+        assert_eq!(format_ts(t), "2025-11-17T16:19:56.500000Z");
+        assert_eq!(parse_ts(&format_ts(t)), Some(t));
+        let later = parse_ts("2025-11-17T16:19:57Z").unwrap();
+        assert!(format_ts(t) < format_ts(later));
+    }
+}

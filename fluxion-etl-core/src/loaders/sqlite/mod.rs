@@ -1,0 +1,95 @@
+//! The embedded SQLite destination: a file, no server, migrated on open.
+//!
+//! Writes go through `BEGIN IMMEDIATE` transactions, so concurrent stores queue for SQLite's
+//! single writer (up to the busy timeout) instead of failing with `SQLITE_BUSY` half-way.
+
+mod loader;
+mod tracker;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+pub use loader::SqliteLoader;
+pub use tracker::SqliteTracker;
+
+use super::SchemaStatus;
+use crate::error::Result;
+
+/// The migrations embedded in this build.
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// A SQLite destination.
+#[derive(Debug, Clone)]
+pub struct SqliteDestination {
+    pool: SqlitePool,
+}
+
+impl SqliteDestination {
+    /// Opens (creating if missing) the file named by a `sqlite://` URL.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(120))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Compares applied migrations with the embedded ones.
+    pub async fn schema_status(&self) -> Result<SchemaStatus> {
+        let exists: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let applied: Vec<i64> = if exists.is_some() {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        Ok(super::schema_status(&applied, &known))
+    }
+
+    /// The loader.
+    pub fn loader(&self) -> SqliteLoader {
+        SqliteLoader::new(self.pool.clone())
+    }
+
+    /// The tracker store.
+    pub fn tracker(&self) -> SqliteTracker {
+        SqliteTracker::new(self.pool.clone())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

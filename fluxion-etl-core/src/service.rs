@@ -1,0 +1,334 @@
+//! [`Fluxion`]: a configuration wired into sources, a destination, a tracker and a runner.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Environment, StoreConfig};
+use crate::error::{Error, Result};
+use crate::loaders::Destination;
+use crate::model::{DataKind, Window};
+use crate::pipeline::{
+    Identity, LoadScope, LoadUnit, Runner, RunnerOptions, StoreTask, Transformer,
+};
+use crate::sources::{extractor_for, ExtractRequest};
+use crate::tracker::{
+    ExecutionFinish, ExecutionStatus, ExecutionTracker, NewExecution, RunMode, StoreRef,
+    TrackerStore, TriggeredBy,
+};
+
+/// Which stores a run covers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreSelection {
+    /// Every active store.
+    #[default]
+    AllActive,
+    /// These stores (active or not).
+    Ids(Vec<String>),
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRequest {
+    /// Sales or inventory.
+    pub kind: DataKind,
+    /// The sales window (store-local, half-open); ignored for inventory.
+    pub window: Option<Window>,
+    /// The stores.
+    pub stores: StoreSelection,
+    /// Full, incremental or recovery.
+    pub mode: RunMode,
+    /// Who triggered it; `None` detects it from the environment.
+    pub triggered_by: Option<TriggeredBy>,
+    /// The failed execution this run recovers, if any.
+    pub recovered_gap_id: Option<i64>,
+}
+
+impl RunRequest {
+    /// Whole store-local days `first..=last` of every active store.
+    pub fn days(kind: DataKind, first: NaiveDate, last: NaiveDate) -> Self {
+        Self {
+            kind,
+            window: Window::days(first, last),
+            stores: StoreSelection::AllActive,
+            mode: RunMode::Full,
+            triggered_by: None,
+            recovered_gap_id: None,
+        }
+    }
+
+    /// An inventory snapshot of every active store.
+    pub fn inventory() -> Self {
+        Self {
+            kind: DataKind::Inventory,
+            window: None,
+            stores: StoreSelection::AllActive,
+            mode: RunMode::Full,
+            triggered_by: None,
+            recovered_gap_id: None,
+        }
+    }
+
+    /// Restricts the run to some stores.
+    pub fn with_stores(mut self, ids: Vec<String>) -> Self {
+        self.stores = StoreSelection::Ids(ids);
+        self
+    }
+
+    /// Sets who triggered the run.
+    pub fn triggered_by(mut self, by: TriggeredBy) -> Self {
+        self.triggered_by = Some(by);
+        self
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The execution's id.
+    pub execution_id: i64,
+    /// Final status.
+    pub status: ExecutionStatus,
+    /// The execution's closing record.
+    pub summary: ExecutionFinish,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+}
+
+/// Fluxion, wired from a configuration.
+#[derive(Clone)]
+pub struct Fluxion {
+    config: Arc<Config>,
+    destination: Destination,
+    transformer: Arc<dyn Transformer>,
+    environment: Environment,
+}
+
+impl std::fmt::Debug for Fluxion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fluxion")
+            .field("destination", &self.destination)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fluxion {
+    /// Connects to the configured destination (`DATABASE_URL` overrides it). An embedded
+    /// SQLite destination is migrated on open; PostgreSQL must be migrated with
+    /// `fluxion migrate` first, and Fluxion refuses to run against any schema it does not know.
+    pub async fn from_config(config: Config) -> Result<Self> {
+        let destination = Destination::connect(&config.destination_url()).await?;
+        if destination.is_embedded() {
+            destination.migrate().await?;
+        }
+        destination.ensure_current().await?;
+        Ok(Self {
+            environment: Environment::from_env()?,
+            config: Arc::new(config),
+            destination,
+            transformer: Arc::new(Identity),
+        })
+    }
+
+    /// Connects to a destination for the read-only commands, without checking its schema
+    /// beyond what the queries need.
+    pub async fn open_readonly(config: Config) -> Result<Self> {
+        let destination = Destination::connect(&config.destination_url()).await?;
+        if destination.is_embedded() {
+            destination.migrate().await?;
+        }
+        Ok(Self {
+            environment: Environment::from_env()?,
+            config: Arc::new(config),
+            destination,
+            transformer: Arc::new(Identity),
+        })
+    }
+
+    /// Replaces the transformer applied to every batch.
+    pub fn with_transformer(mut self, transformer: Arc<dyn Transformer>) -> Self {
+        self.transformer = transformer;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The destination.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// The execution history.
+    pub fn tracker_store(&self) -> Arc<dyn TrackerStore> {
+        self.destination.tracker_store()
+    }
+
+    /// Runs a request to completion.
+    pub async fn run(&self, request: RunRequest) -> Result<RunReport> {
+        self.run_with_cancel(request, &CancellationToken::new())
+            .await
+    }
+
+    /// Runs a request; when `cancel` fires, stores in flight are rolled back and the execution
+    /// is closed as interrupted rather than left `running`.
+    pub async fn run_with_cancel(
+        &self,
+        request: RunRequest,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport> {
+        let stores = self.select_stores(&request.stores)?;
+        let window = match request.kind {
+            DataKind::Sales => Some(request.window.ok_or_else(|| {
+                Error::InvalidRequest("a sales run needs a window (from, to)".into())
+            })?),
+            DataKind::Inventory => None,
+        };
+        let triggered_by = request.triggered_by.unwrap_or_else(TriggeredBy::detect);
+        let systems: std::collections::BTreeSet<&str> =
+            stores.iter().map(|s| s.system().as_str()).collect();
+        let source_system = match systems.len() {
+            0 => None,
+            1 => systems.iter().next().map(|s| (*s).to_owned()),
+            _ => Some("mixed".to_owned()),
+        };
+        let etl_type = match (request.mode, triggered_by) {
+            (RunMode::Recovery, _) | (_, TriggeredBy::Recovery) => "recovery",
+            (_, TriggeredBy::Scheduler | TriggeredBy::Eventbridge) => "scheduled",
+            _ => "manual",
+        };
+        let spec = NewExecution {
+            etl_name: request.kind,
+            etl_type: etl_type.to_owned(),
+            mode: request.mode,
+            triggered_by,
+            started_at: Utc::now(),
+            fecha_desde: window.map(|w| w.from_utc()),
+            fecha_hasta: window.map(|w| w.to_utc()),
+            tiendas: stores.iter().map(|s| s.id.clone()).collect(),
+            source_system,
+            is_recovery: request.mode == RunMode::Recovery,
+            recovered_gap_id: request.recovered_gap_id,
+            host: hostname(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let tracker = ExecutionTracker::start_execution(self.tracker_store(), spec).await?;
+
+        let snapshot_at = Utc::now();
+        let extract = ExtractRequest {
+            kind: request.kind,
+            window,
+            snapshot_at,
+            batch: self.config.batch.clone(),
+        };
+        let tasks = stores
+            .iter()
+            .map(|store| StoreTask {
+                store: StoreRef {
+                    id: store.id.clone(),
+                    name: Some(store.name.clone()),
+                    system: Some(store.system()),
+                },
+                unit: LoadUnit {
+                    store: store.id.clone(),
+                    scope: match window {
+                        Some(w) => LoadScope::SalesWindow(w),
+                        None => LoadScope::InventorySnapshot {
+                            warehouse: store.warehouse().to_owned(),
+                            taken_at: snapshot_at,
+                            keep_history: self.config.destination.keep_inventory_history,
+                        },
+                    },
+                },
+                extractor: extractor_for(&self.config, store, &extract, self.environment),
+            })
+            .collect();
+        let runner = Runner::new(
+            RunnerOptions {
+                max_workers: self.config.batch.max_workers,
+                channel_capacity: self.config.batch.channel_capacity,
+            },
+            self.transformer.clone(),
+            self.destination.loader(),
+        );
+        runner.run(&tracker, tasks, cancel).await;
+        let execution_id = tracker.id();
+        let interrupted = cancel.is_cancelled();
+        let summary = if interrupted {
+            tracker
+                .abort_execution("the run was interrupted (Ctrl-C or SIGTERM)")
+                .await?
+        } else {
+            tracker.finish_execution().await?
+        };
+        Ok(RunReport {
+            execution_id,
+            status: summary.status,
+            summary,
+            interrupted,
+        })
+    }
+
+    fn select_stores(&self, selection: &StoreSelection) -> Result<Vec<&StoreConfig>> {
+        match selection {
+            StoreSelection::AllActive => Ok(self.config.active_stores().collect()),
+            StoreSelection::Ids(ids) => ids
+                .iter()
+                .map(|id| {
+                    self.config.store(id).ok_or_else(|| {
+                        Error::InvalidRequest(format!(
+                            "unknown store `{id}`; configured stores: {}",
+                            self.config
+                                .stores
+                                .iter()
+                                .map(|s| s.id.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM, so that a run closes its execution as interrupted
+/// instead of leaving it `running`.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        token.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::warn!("Signal received; stopping the run and closing its execution.");
+        token.cancel();
+    });
+}

@@ -1,0 +1,608 @@
+//! The execution tracker: every run recorded with its phases, per-store results and, on failure,
+//! the exact phase and category of the error (seed 003).
+//!
+//! [`ExecutionTracker`] is the live side (open an execution, time each store's phases, close it
+//! as success / partial / failed); [`TrackerStore`] is where the rows go — the destination's own
+//! database, so that a store's data and its success record commit together.
+
+mod records;
+pub mod sanitize;
+mod taxonomy;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use records::{
+    ExecutionFinish, ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, NewExecution,
+    RunMode, Stats, StatsDetailRow, StatsExecutionRow, StoreDetail, StoreDetailView,
+    StoreFailures, StoreStatus, TriggeredBy,
+};
+pub use sanitize::sanitize;
+pub use taxonomy::{
+    classify_http_status, classify_network, classify_sqlstate, classify_tds_error,
+    http_status_is_retryable, is_private, ErrorCategory, ErrorSource, NetFailure, Phase,
+    SourceProtocol,
+};
+
+use crate::error::{EtlError, Result};
+use crate::model::{SourceSystem, StoreId, Window};
+use crate::pipeline::{ExtractStats, LoadStats, NetworkDiagnostics};
+
+/// Where executions are recorded and read back.
+///
+/// Implemented by the SQLite and PostgreSQL destinations; the history and stats queries of the
+/// CLI and the server go through it.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait TrackerStore: Send + Sync {
+    /// Inserts a `running` execution and returns its id.
+    async fn insert_execution(&self, execution: &NewExecution) -> Result<i64>;
+    /// Inserts one store's detail row.
+    async fn insert_detail(&self, detail: &StoreDetail) -> Result<()>;
+    /// Closes an execution.
+    async fn finish_execution(&self, finish: &ExecutionFinish) -> Result<()>;
+    /// Closes `running` executions started before `started_before` (all when `None`) as
+    /// `failed` with category `interrupted`; returns how many were closed.
+    async fn close_running(
+        &self,
+        started_before: Option<DateTime<Utc>>,
+        message: &str,
+    ) -> Result<u64>;
+    /// Lists executions, newest first.
+    async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>>;
+    /// One execution with its per-store details.
+    async fn execution(&self, id: i64) -> Result<Option<ExecutionView>>;
+    /// Aggregates over the last `days` days, optionally for one kind.
+    async fn stats(&self, days: u32, etl_name: Option<crate::model::DataKind>) -> Result<Stats>;
+    /// Deletes executions started before `before` (90-day retention); returns how many.
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64>;
+}
+
+/// A store as the tracker names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRef {
+    /// Id.
+    pub id: StoreId,
+    /// Name.
+    pub name: Option<String>,
+    /// System.
+    pub system: Option<SourceSystem>,
+}
+
+/// One store's progress within an execution: its phases and their busy time.
+///
+/// Extraction overlaps loading, so phase durations are the time spent inside each phase's
+/// calls, not wall-clock spans; they add up to more than the store's duration when the overlap
+/// works.
+#[derive(Debug)]
+pub struct StoreTracker {
+    store: StoreRef,
+    window: Option<Window>,
+    started_at: DateTime<Utc>,
+    started: Instant,
+    phase_time: [Duration; 3],
+    open_phase: Option<(Phase, Instant)>,
+    records: [u64; 3],
+}
+
+impl StoreTracker {
+    /// Marks the start of a phase (closing the open one, if any).
+    pub fn start_phase(&mut self, phase: Phase) {
+        if let Some((open, _)) = self.open_phase {
+            self.finish_phase(open, 0);
+        }
+        self.open_phase = Some((phase, Instant::now()));
+    }
+
+    /// Marks the end of a phase that processed `records`.
+    pub fn finish_phase(&mut self, phase: Phase, records: u64) {
+        if let Some((open, since)) = self.open_phase {
+            if open == phase {
+                self.phase_time[phase as usize] += since.elapsed();
+                self.open_phase = None;
+            }
+        }
+        self.records[phase as usize] += records;
+    }
+
+    /// Adds busy time measured elsewhere (by the runner's extract task).
+    pub fn add_phase_time(&mut self, phase: Phase, elapsed: Duration, records: u64) {
+        self.phase_time[phase as usize] += elapsed;
+        self.records[phase as usize] += records;
+    }
+
+    /// Time spent in a phase so far.
+    pub fn phase_time(&self, phase: Phase) -> Duration {
+        self.phase_time[phase as usize]
+    }
+
+    /// Records counted in a phase so far.
+    pub fn records(&self, phase: Phase) -> u64 {
+        self.records[phase as usize]
+    }
+
+    /// The store.
+    pub fn store(&self) -> &StoreRef {
+        &self.store
+    }
+
+    /// Builds the detail row for this store's outcome (success when `error` is `None`).
+    pub fn detail(
+        &self,
+        execution_id: i64,
+        etl_name: crate::model::DataKind,
+        extract: ExtractStats,
+        diagnostics: Option<&NetworkDiagnostics>,
+        error: Option<&EtlError>,
+    ) -> StoreDetail {
+        let secs = |p: Phase| self.phase_time(p).as_secs_f64();
+        StoreDetail {
+            execution_id,
+            etl_name,
+            tienda_id: self.store.id.clone(),
+            tienda_nombre: self.store.name.clone(),
+            source_system: self.store.system,
+            status: if error.is_some() {
+                StoreStatus::Failed
+            } else {
+                StoreStatus::Success
+            },
+            window_from: self.window.map(|w| w.from_utc()),
+            window_to: self.window.map(|w| w.to_utc()),
+            started_at: self.started_at,
+            finished_at: Utc::now(),
+            duration_seconds: self.started.elapsed().as_secs_f64(),
+            records_extracted: self.records(Phase::Extract) as i64,
+            records_loaded: 0,
+            duplicates_skipped: 0,
+            records_inserted: 0,
+            records_updated: 0,
+            records_deleted: 0,
+            records_rejected: extract.rows_rejected as i64,
+            extract_seconds: secs(Phase::Extract),
+            transform_seconds: secs(Phase::Transform),
+            load_seconds: secs(Phase::Load),
+            api_requests: extract.requests as i64,
+            api_errors: extract.errors as i64,
+            error_phase: error.map(EtlError::phase),
+            error_category: error.map(EtlError::category),
+            error_message: error.map(|e| e.message().to_owned()),
+            error_retryable: error.map(EtlError::is_retryable),
+            server_ip: diagnostics.and_then(|d| d.ip).map(|ip| ip.to_string()),
+            server_port: diagnostics.and_then(|d| d.port).map(i32::from),
+            connection_latency_ms: diagnostics.and_then(|d| d.latency_ms),
+        }
+    }
+}
+
+/// Fills a detail row with a committed load's counts.
+pub fn apply_load_stats(detail: &mut StoreDetail, stats: &LoadStats) {
+    detail.records_loaded = stats.loaded() as i64;
+    detail.duplicates_skipped = stats.unchanged as i64;
+    detail.records_inserted = stats.inserted as i64;
+    detail.records_updated = stats.updated as i64;
+    detail.records_deleted = stats.deleted as i64;
+}
+
+#[derive(Debug, Default)]
+struct Aggregate {
+    details: Vec<StoreDetail>,
+    error_sources: Vec<crate::tracker::ErrorSource>,
+}
+
+/// The live record of one execution.
+///
+/// ```no_run
+/// # async fn demo(store: std::sync::Arc<dyn fluxion_etl_core::tracker::TrackerStore>,
+/// #               spec: fluxion_etl_core::tracker::NewExecution) -> fluxion_etl_core::Result<()> {
+/// use fluxion_etl_core::tracker::{ExecutionTracker, Phase, StoreRef};
+///
+/// let tracker = ExecutionTracker::start_execution(store, spec).await?;
+/// let mut store = tracker.start_store(StoreRef { id: "tienda_01".into(), name: None, system: None }, None);
+/// store.start_phase(Phase::Extract);
+/// // … extract …
+/// store.finish_phase(Phase::Extract, 1250);
+/// tracker.finish_store_success(store, Default::default(), None, Default::default()).await?;
+/// let summary = tracker.finish_execution().await?;
+/// println!("execution {} ended {}", summary.id, summary.status);
+/// # Ok(()) }
+/// ```
+pub struct ExecutionTracker {
+    store: Arc<dyn TrackerStore>,
+    id: i64,
+    spec: NewExecution,
+    started: Instant,
+    agg: Mutex<Aggregate>,
+}
+
+impl std::fmt::Debug for ExecutionTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutionTracker")
+            .field("id", &self.id)
+            .field("etl_name", &self.spec.etl_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExecutionTracker {
+    /// Opens an execution (status `running`).
+    pub async fn start_execution(store: Arc<dyn TrackerStore>, spec: NewExecution) -> Result<Self> {
+        let id = store.insert_execution(&spec).await?;
+        tracing::info!(execution_id = id, etl_name = %spec.etl_name, triggered_by = %spec.triggered_by, stores = spec.tiendas.len(), "Execution started.");
+        Ok(Self {
+            store,
+            id,
+            spec,
+            started: Instant::now(),
+            agg: Mutex::new(Aggregate::default()),
+        })
+    }
+
+    /// The execution's id.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// What the execution was opened with.
+    pub fn spec(&self) -> &NewExecution {
+        &self.spec
+    }
+
+    /// Starts tracking one store.
+    pub fn start_store(&self, store: StoreRef, window: Option<Window>) -> StoreTracker {
+        StoreTracker {
+            store,
+            window,
+            started_at: Utc::now(),
+            started: Instant::now(),
+            phase_time: [Duration::ZERO; 3],
+            open_phase: None,
+            records: [0; 3],
+        }
+    }
+
+    /// Records a store's success. `detail` is the row the loader received; when the loader
+    /// wrote it in its own transaction (`stats.detail_recorded`) it is not written again.
+    pub async fn finish_store_success(
+        &self,
+        store: StoreTracker,
+        stats: LoadStats,
+        detail: Option<StoreDetail>,
+        extract: ExtractStats,
+    ) -> Result<StoreDetail> {
+        let mut detail = detail.unwrap_or_else(|| {
+            store.detail(self.id, self.spec.etl_name, extract, None, None)
+        });
+        apply_load_stats(&mut detail, &stats);
+        if !stats.detail_recorded {
+            self.store.insert_detail(&detail).await?;
+        }
+        tracing::info!(execution_id = self.id, store = %detail.tienda_id, extracted = detail.records_extracted, loaded = detail.records_loaded, duplicates = detail.duplicates_skipped, deleted = detail.records_deleted, "Store finished.");
+        self.lock().details.push(detail.clone());
+        Ok(detail)
+    }
+
+    /// Records a store's failure.
+    pub async fn finish_store_error(
+        &self,
+        store: StoreTracker,
+        error: &EtlError,
+        extract: ExtractStats,
+        diagnostics: Option<&NetworkDiagnostics>,
+    ) -> Result<StoreDetail> {
+        let detail = store.detail(self.id, self.spec.etl_name, extract, diagnostics, Some(error));
+        self.store.insert_detail(&detail).await?;
+        tracing::warn!(execution_id = self.id, store = %detail.tienda_id, phase = %error.phase(), category = %error.category(), retryable = error.is_retryable(), "Store failed: {}", error.message());
+        let mut agg = self.lock();
+        agg.details.push(detail.clone());
+        agg.error_sources.push(error.source_system());
+        Ok(detail)
+    }
+
+    /// Details recorded so far.
+    pub fn details(&self) -> Vec<StoreDetail> {
+        self.lock().details.clone()
+    }
+
+    /// Closes the execution: `success` when every store succeeded, `partial` when some did,
+    /// `failed` when none did.
+    pub async fn finish_execution(self) -> Result<ExecutionFinish> {
+        let finish = self.summarize(None);
+        self.store.finish_execution(&finish).await?;
+        tracing::info!(execution_id = self.id, status = %finish.status, loaded = finish.records_loaded, ok = finish.tiendas_exitosas, failed = finish.tiendas_fallidas, "Execution finished.");
+        Ok(finish)
+    }
+
+    /// Closes the execution as failed because it was interrupted (Ctrl-C, SIGTERM); stores that
+    /// had not finished count as failed with category `interrupted`.
+    pub async fn abort_execution(self, reason: &str) -> Result<ExecutionFinish> {
+        let finish = self.summarize(Some(reason));
+        self.store.finish_execution(&finish).await?;
+        tracing::warn!(
+            execution_id = self.id,
+            "Execution interrupted: {}",
+            sanitize(reason)
+        );
+        Ok(finish)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Aggregate> {
+        // A panic while holding the lock leaves plain counters behind; they stay usable.
+        self.agg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn summarize(&self, interrupted: Option<&str>) -> ExecutionFinish {
+        let agg = self.lock();
+        let details = &agg.details;
+        let ok = details
+            .iter()
+            .filter(|d| d.status == StoreStatus::Success)
+            .count();
+        let mut failed = details
+            .iter()
+            .filter(|d| d.status == StoreStatus::Failed)
+            .count();
+        let unfinished = if interrupted.is_some() {
+            self.spec.tiendas.len().saturating_sub(details.len())
+        } else {
+            0
+        };
+        failed += unfinished;
+
+        let mut status = ExecutionStatus::from_counts(ok, failed);
+        if interrupted.is_some() && status == ExecutionStatus::Success {
+            status = ExecutionStatus::Failed;
+        }
+
+        // The dominant failure: the most frequent category, ties to the first seen.
+        let mut counts: BTreeMap<ErrorCategory, (usize, usize)> = BTreeMap::new();
+        for (i, d) in details.iter().enumerate() {
+            if let Some(c) = d.error_category {
+                let e = counts.entry(c).or_insert((0, i));
+                e.0 += 1;
+            }
+        }
+        let dominant = counts
+            .iter()
+            .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
+            .map(|(c, (_, first))| (*c, *first));
+        let (mut error_phase, mut error_category, mut error_source) = (None, None, None);
+        if let Some((cat, first)) = dominant {
+            error_category = Some(cat);
+            error_phase = details[first].error_phase;
+            let failed_index = details[..first]
+                .iter()
+                .filter(|d| d.status == StoreStatus::Failed)
+                .count();
+            error_source = agg
+                .error_sources
+                .get(failed_index)
+                .map(|s| s.as_str().to_owned());
+        }
+        let mut error_message = None;
+        let mut error_detail = None;
+        let failures: Vec<&StoreDetail> = details
+            .iter()
+            .filter(|d| d.status == StoreStatus::Failed)
+            .collect();
+        if let Some(reason) = interrupted {
+            error_category = Some(ErrorCategory::Interrupted);
+            error_phase = error_phase.or(Some(Phase::Extract));
+            error_source = error_source.or(Some(ErrorSource::Pipeline.as_str().to_owned()));
+            error_message = Some(sanitize(reason));
+        } else if let Some(first) = failures.first() {
+            error_message = Some(format!(
+                "{} of {} stores failed; first: {}: {}",
+                failures.len(),
+                details.len(),
+                first.tienda_id,
+                first.error_message.as_deref().unwrap_or("")
+            ));
+        }
+        if !failures.is_empty() {
+            error_detail = Some(
+                failures
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{} [{}/{}]: {}",
+                            d.tienda_id,
+                            d.error_phase.map_or("-", Phase::as_str),
+                            d.error_category.map_or("-", ErrorCategory::as_str),
+                            d.error_message.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+        }
+        let mut diagnostics = serde_json::Map::new();
+        for d in details {
+            if d.server_ip.is_some() || d.connection_latency_ms.is_some() {
+                diagnostics.insert(
+                    d.tienda_id.to_string(),
+                    serde_json::json!({
+                        "ip": d.server_ip,
+                        "port": d.server_port,
+                        "latency_ms": d.connection_latency_ms,
+                    }),
+                );
+            }
+        }
+        let sum = |f: fn(&StoreDetail) -> i64| details.iter().map(f).sum::<i64>();
+        let sumf = |f: fn(&StoreDetail) -> f64| details.iter().map(f).sum::<f64>();
+        let records_failed = details
+            .iter()
+            .map(|d| {
+                d.records_rejected
+                    + if d.status == StoreStatus::Failed {
+                        d.records_extracted
+                    } else {
+                        0
+                    }
+            })
+            .sum();
+        ExecutionFinish {
+            id: self.id,
+            status,
+            finished_at: Utc::now(),
+            duration_seconds: self.started.elapsed().as_secs_f64(),
+            records_extracted: sum(|d| d.records_extracted),
+            records_loaded: sum(|d| d.records_loaded),
+            duplicates_skipped: sum(|d| d.duplicates_skipped),
+            records_upserted: sum(|d| d.records_loaded),
+            records_failed,
+            tiendas_exitosas: ok as i64,
+            tiendas_fallidas: failed as i64,
+            extract_duration_seconds: sumf(|d| d.extract_seconds),
+            transform_duration_seconds: sumf(|d| d.transform_seconds),
+            load_duration_seconds: sumf(|d| d.load_seconds),
+            api_requests_count: sum(|d| d.api_requests),
+            api_errors_count: sum(|d| d.api_errors),
+            error_phase,
+            error_category,
+            error_source,
+            error_message,
+            error_detail,
+            network_diagnostics: (!diagnostics.is_empty())
+                .then_some(serde_json::Value::Object(diagnostics)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DataKind;
+
+    fn spec(stores: &[&str]) -> NewExecution {
+        NewExecution {
+            etl_name: DataKind::Sales,
+            etl_type: "manual".into(),
+            mode: RunMode::Full,
+            triggered_by: TriggeredBy::Cli,
+            started_at: Utc::now(),
+            fecha_desde: None,
+            fecha_hasta: None,
+            tiendas: stores.iter().map(|s| StoreId::new(*s)).collect(),
+            source_system: Some("klk".into()),
+            is_recovery: false,
+            recovered_gap_id: None,
+            host: None,
+            version: "test".into(),
+        }
+    }
+
+    fn store(id: &str) -> StoreRef {
+        StoreRef {
+            id: id.into(),
+            name: None,
+            system: Some(SourceSystem::Klk),
+        }
+    }
+
+    fn recording_store() -> (MockTrackerStore, Arc<Mutex<Vec<ExecutionFinish>>>) {
+        let finishes = Arc::new(Mutex::new(Vec::new()));
+        let mut mock = MockTrackerStore::new();
+        mock.expect_insert_execution().returning(|_| Ok(7));
+        mock.expect_insert_detail().returning(|_| Ok(()));
+        let f = finishes.clone();
+        mock.expect_finish_execution().returning(move |fin| {
+            f.lock().unwrap().push(fin.clone());
+            Ok(())
+        });
+        (mock, finishes)
+    }
+
+    fn err(cat: ErrorCategory) -> EtlError {
+        EtlError::new(cat.phase(), cat, ErrorSource::KlkApi, "boom")
+    }
+
+    #[tokio::test]
+    async fn partial_when_some_stores_fail() {
+        let (mock, finishes) = recording_store();
+        let t = ExecutionTracker::start_execution(Arc::new(mock), spec(&["a", "b", "c"]))
+            .await
+            .unwrap();
+        let s = t.start_store(store("a"), None);
+        t.finish_store_success(s, LoadStats::default(), None, ExtractStats::default())
+            .await
+            .unwrap();
+        for id in ["b", "c"] {
+            let s = t.start_store(store(id), None);
+            t.finish_store_error(
+                s,
+                &err(ErrorCategory::VpnTimeout),
+                ExtractStats::default(),
+                None,
+            )
+            .await
+            .unwrap();
+        }
+        let fin = t.finish_execution().await.unwrap();
+        assert_eq!(fin.status, ExecutionStatus::Partial);
+        assert_eq!(fin.tiendas_exitosas, 1);
+        assert_eq!(fin.tiendas_fallidas, 2);
+        assert_eq!(fin.error_category, Some(ErrorCategory::VpnTimeout));
+        assert_eq!(fin.error_phase, Some(Phase::Extract));
+        assert_eq!(fin.error_source.as_deref(), Some("klk_api"));
+        assert_eq!(finishes.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_when_no_store_succeeds() {
+        let (mock, _) = recording_store();
+        let t = ExecutionTracker::start_execution(Arc::new(mock), spec(&["a"]))
+            .await
+            .unwrap();
+        let s = t.start_store(store("a"), None);
+        t.finish_store_error(
+            s,
+            &err(ErrorCategory::Deadlock),
+            ExtractStats::default(),
+            None,
+        )
+        .await
+        .unwrap();
+        let fin = t.finish_execution().await.unwrap();
+        assert_eq!(fin.status, ExecutionStatus::Failed);
+        assert_eq!(fin.error_phase, Some(Phase::Load));
+    }
+
+    #[tokio::test]
+    async fn interrupted_counts_unfinished_stores() {
+        let (mock, _) = recording_store();
+        let t = ExecutionTracker::start_execution(Arc::new(mock), spec(&["a", "b"]))
+            .await
+            .unwrap();
+        let s = t.start_store(store("a"), None);
+        t.finish_store_success(s, LoadStats::default(), None, ExtractStats::default())
+            .await
+            .unwrap();
+        let fin = t.abort_execution("interrupted by SIGTERM").await.unwrap();
+        assert_eq!(fin.status, ExecutionStatus::Partial);
+        assert_eq!(fin.tiendas_fallidas, 1);
+        assert_eq!(fin.error_category, Some(ErrorCategory::Interrupted));
+    }
+
+    #[test]
+    fn phase_time_accumulates() {
+        let (mock, _) = recording_store();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let t = rt
+            .block_on(ExecutionTracker::start_execution(Arc::new(mock), spec(&["a"])))
+            .unwrap();
+        let mut s = t.start_store(store("a"), None);
+        s.start_phase(Phase::Load);
+        s.finish_phase(Phase::Load, 10);
+        s.add_phase_time(Phase::Extract, Duration::from_millis(5), 10);
+        assert_eq!(s.records(Phase::Load), 10);
+        assert_eq!(s.phase_time(Phase::Extract), Duration::from_millis(5));
+    }
+}

@@ -1,0 +1,207 @@
+//! Removing credentials from text before it is stored, logged or served.
+//!
+//! Error messages pass through [`sanitize`] when an [`EtlError`](crate::EtlError) is built, so a
+//! password in a connection string, a bearer token in a header dump or a `password=` pair in an
+//! ODBC-style string never reaches `etl_executions`, a log line or an API response.
+
+/// Replaces credentials in `text` with `***`.
+///
+/// Handles userinfo in URLs (`postgres://user:secret@host`), `key=value` and `key: value` pairs
+/// whose key names a secret (password, pwd, token, secret, api_key, authorization), and bearer
+/// tokens.
+pub fn sanitize(text: &str) -> String {
+    let step = redact_url_userinfo(text);
+    let step = redact_pairs(&step);
+    redact_bearer(&step)
+}
+
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "token",
+    "secret",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_key",
+    "authorization",
+    "auth",
+    "x-api-key",
+    "sslpassword",
+];
+
+fn redact_url_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or whitespace.
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str("***"),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_pairs(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        let at_word_start = i == 0 || !is_key_char(bytes[i - 1]);
+        if at_word_start {
+            if let Some(key) = SECRET_KEYS
+                .iter()
+                .find(|k| lower[i..].starts_with(**k) && !next_is_key_char(bytes, i + k.len()))
+            {
+                let mut j = i + key.len();
+                // Optional quote after key (JSON: "password": "x").
+                if j < bytes.len() && (bytes[j] == b'"' || bytes[j] == b'\'') {
+                    j += 1;
+                }
+                while j < bytes.len() && bytes[j] == b' ' {
+                    j += 1;
+                }
+                if j < bytes.len() && (bytes[j] == b'=' || bytes[j] == b':') {
+                    j += 1;
+                    while j < bytes.len() && bytes[j] == b' ' {
+                        j += 1;
+                    }
+                    // Skip "Bearer " style schemes so the token itself is what we hide.
+                    let mut value_start = j;
+                    for scheme in ["bearer ", "basic "] {
+                        if lower[j..].starts_with(scheme) {
+                            value_start = j + scheme.len();
+                            j = value_start;
+                        }
+                    }
+                    let quote = (j < bytes.len() && (bytes[j] == b'"' || bytes[j] == b'\''))
+                        .then(|| bytes[j]);
+                    let mut k = if quote.is_some() { j + 1 } else { j };
+                    while k < bytes.len() {
+                        let b = bytes[k];
+                        let stop = match quote {
+                            Some(q) => b == q,
+                            None => b == b';' || b == b'&' || b == b',' || b.is_ascii_whitespace(),
+                        };
+                        if stop {
+                            break;
+                        }
+                        k += 1;
+                    }
+                    if k > value_start {
+                        out.push_str(&text[copied..value_start]);
+                        if let Some(q) = quote {
+                            out.push(q as char);
+                            out.push_str("***");
+                        } else {
+                            out.push_str("***");
+                        }
+                        copied = k;
+                        i = k;
+                        continue;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+fn is_key_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+fn next_is_key_char(bytes: &[u8], i: usize) -> bool {
+    i < bytes.len() && is_key_char(bytes[i])
+}
+
+fn redact_bearer(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(rel) = lower[search..].find("bearer ") {
+        let start = search + rel + "bearer ".len();
+        let end = text[start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
+            .map_or(text.len(), |e| start + e);
+        if end > start && &text[start..end] != "***" {
+            out.push_str(&text[copied..start]);
+            out.push_str("***");
+            copied = end;
+        }
+        search = end.max(start);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn url_passwords_are_hidden() {
+        let s = sanitize("cannot connect to postgres://fluxion:s3cr3t@db.internal:5432/prod: refused");
+        assert!(!s.contains("s3cr3t"), "{s}");
+        assert!(s.contains("postgres://fluxion:***@db.internal:5432/prod"), "{s}");
+    }
+
+    #[test]
+    fn url_without_password_keeps_host() {
+        let s = sanitize("error sending request for url (http://127.0.0.1:7002/ventas)");
+        assert_eq!(s, "error sending request for url (http://127.0.0.1:7002/ventas)");
+    }
+
+    #[test]
+    fn connection_string_pairs_are_hidden() {
+        let s = sanitize("Server=192.168.20.12,14348;Database=VAD10;UID=etl;PWD=Hunter2;Encrypt=yes");
+        assert!(!s.contains("Hunter2"), "{s}");
+        assert!(s.contains("UID=etl"), "{s}");
+        let s = sanitize("login with password=abc123 user=sa");
+        assert!(!s.contains("abc123"), "{s}");
+        let s = sanitize(r#"{"password": "qwerty", "user": "x"}"#);
+        assert!(!s.contains("qwerty"), "{s}");
+    }
+
+    #[test]
+    fn tokens_are_hidden() {
+        let s = sanitize("header Authorization: Bearer eyJhbGciOi.abc.def rejected");
+        assert!(!s.contains("eyJhbGciOi"), "{s}");
+        let s = sanitize("api_key=XYZ987&x=1");
+        assert!(!s.contains("XYZ987"), "{s}");
+    }
+
+    #[test]
+    fn ordinary_text_is_untouched() {
+        let t = "HTTP 503 from KLK for SUC001 window [2025-11-17 00:00:00, 2025-11-18 00:00:00)";
+        assert_eq!(sanitize(t), t);
+        let t = "passing 3 records; tokenizer ok";
+        assert_eq!(sanitize(t), t);
+    }
+}

@@ -1,0 +1,2 @@
+//! x
+pub use fluxion_etl_core::*;
