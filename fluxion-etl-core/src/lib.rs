@@ -10,7 +10,7 @@
 //! - [`tracker`]: the [`ExecutionTracker`](tracker::ExecutionTracker), phases and the error
 //!   taxonomy;
 //! - [`loaders`]: the SQLite destination (and PostgreSQL);
-//! - [`config`]: `fluxion.toml`;
+//! - [`config`](crate::config): `fluxion.toml`;
 //! - [`Fluxion`]: everything wired from a configuration.
 //!
 //! ```no_run

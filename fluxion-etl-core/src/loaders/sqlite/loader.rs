@@ -353,7 +353,7 @@ impl SqliteSession {
         let mut detail = detail.clone();
         apply_load_stats(&mut detail, &stats);
         detail.finished_at = Utc::now();
-        insert_detail(&mut *tx, &detail)
+        insert_detail(&mut tx, &detail)
             .await
             .map_err(load_err("cannot record the store's result"))?;
         tx.commit()

@@ -1,0 +1,1 @@
+//! The KLK simulator (see `shared/KLK_API.md`).

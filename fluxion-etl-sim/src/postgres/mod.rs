@@ -1,0 +1,1 @@
+//! A throwaway PostgreSQL server for tests, started from the system's binaries.

@@ -1,0 +1,1 @@
+//! The Stellar TDS simulator (see `shared/STELLAR.md` and `shared/TDS_NOTES.md`).
