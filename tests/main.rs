@@ -1,0 +1,7 @@
+//! The root integration tests: one binary, one module per subject.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+mod contract;
+mod runner;
