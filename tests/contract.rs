@@ -277,6 +277,23 @@ async fn repeated_keys_in_one_delivery_are_counted_once(db: &TestDb) {
     assert_eq!(db.sales().await.len(), 10);
 }
 
+async fn a_minimal_line_loads(db: &TestDb) {
+    // Only the identity, the time and the article: every other field may be missing at the source.
+    let w = window(8, 12);
+    let minimal = SaleLine {
+        store_id: StoreId::new("tienda_01"),
+        invoice_number: "C10-01-00000001".into(),
+        line_number: 1,
+        sold_at: fluxion_etl::model::local_to_utc(local(9, 30)),
+        business_date: day(),
+        product_code: "001853".into(),
+        ..SaleLine::default()
+    };
+    let detail = load(db, "tienda_01", w, vec![minimal]).await;
+    assert_eq!(detail.records_inserted, 1);
+    assert_eq!(db.sales().await, vec!["tienda_01|C10-01-00000001|1|".to_owned()]);
+}
+
 async fn inventory_snapshot_replaces_and_keeps_history(db: &TestDb) {
     let snapshot = |items: Vec<fluxion_etl::model::InventoryItem>| StoreTask {
         store: store_ref("tienda_01"),
@@ -355,6 +372,7 @@ macro_rules! contract_suite {
             case!(a_failing_batch_leaves_the_destination_as_before);
             case!(a_failing_merge_rolls_back);
             case!(repeated_keys_in_one_delivery_are_counted_once);
+            case!(a_minimal_line_loads);
             case!(inventory_snapshot_replaces_and_keeps_history);
         }
     };

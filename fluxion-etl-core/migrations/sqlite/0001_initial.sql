@@ -111,7 +111,7 @@ CREATE TABLE sales_lines (
     serial TEXT,
     imei TEXT,
     quadrant TEXT,
-    warehouse_code TEXT NOT NULL,
+    warehouse_code TEXT,
     warehouse_name TEXT,
     quantity TEXT,
     unit_weight TEXT,
