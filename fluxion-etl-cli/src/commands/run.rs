@@ -65,6 +65,11 @@ pub async fn execute(args: Args, ctx: &Context) -> CliResult {
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let watcher = tokio::spawn(watch_interrupts(cancel.clone(), progress.clone()));
+    tracing::info!(
+        run = %what,
+        stores = store_count,
+        "Run started; Ctrl-C or SIGTERM stops it and closes its execution as interrupted."
+    );
     let report = fluxion.run_with_cancel(request, &cancel).await;
     watcher.abort();
     progress.finish_and_clear();
