@@ -1,24 +1,77 @@
-//! The KLK source (REST/JSON). See `shared/KLK_API.md`.
+//! The KLK source (REST/JSON over HTTP). See `shared/KLK_API.md` for the API as the stores run
+//! it.
+//!
+//! - `client`: the HTTP client — timeouts, optional auth header, retries with backoff, the
+//!   connect probe behind the network diagnostics, and the classification of failures;
+//! - `extractor`: [`KlkSalesExtractor`] (`POST /ventas`, one request per local day, exact
+//!   half-open windows) and [`KlkInventoryExtractor`] (`POST /maestra/articulos/almacen`);
+//! - `parse`: the streaming parse of the answers into records.
+
+mod client;
+mod extractor;
+mod parse;
+
+pub use client::USER_AGENT;
+pub use extractor::{
+    KlkInventoryExtractor, KlkSalesExtractor, KlkStoreRef, INVENTORY_PATH, SALES_PATH,
+};
 
 use crate::config::{Config, KlkStore, StoreConfig};
 use crate::error::EtlError;
+use crate::model::DataKind;
 use crate::pipeline::Extractor;
 use crate::tracker::{ErrorCategory, ErrorSource, Phase};
 
 use super::ExtractRequest;
 
-/// Builds the KLK extractor of one store.
+/// Builds the KLK extractor of one store. Never connects; fails only when the configuration
+/// cannot work (no `[klk]` section, an auth variable that is not set, a sales request without a
+/// window).
 pub fn extractor(
-    _config: &Config,
+    config: &Config,
     store: &StoreConfig,
-    _klk: &KlkStore,
-    _request: &ExtractRequest,
+    klk: &KlkStore,
+    request: &ExtractRequest,
 ) -> Result<Box<dyn Extractor>, EtlError> {
-    Err(EtlError::new(
-        Phase::Extract,
-        ErrorCategory::ApiError,
-        ErrorSource::KlkApi,
-        format!("store {}: the KLK extractor is not part of this build yet", store.id),
-    )
-    .retryable(false))
+    let Some(server) = &config.klk else {
+        return Err(EtlError::new(
+            Phase::Extract,
+            ErrorCategory::ApiError,
+            ErrorSource::KlkApi,
+            format!(
+                "store {} runs KLK but the configuration has no [klk] section",
+                store.id
+            ),
+        )
+        .retryable(false));
+    };
+    let who = KlkStoreRef {
+        id: store.id.clone(),
+        branch: klk.branch.clone(),
+        warehouse: klk.warehouse.clone(),
+    };
+    match request.kind {
+        DataKind::Sales => {
+            let Some(window) = request.window else {
+                return Err(EtlError::new(
+                    Phase::Extract,
+                    ErrorCategory::DataValidation,
+                    ErrorSource::Pipeline,
+                    format!("a sales extraction of {} needs a window", store.id),
+                ));
+            };
+            Ok(Box::new(KlkSalesExtractor::new(
+                server,
+                &who,
+                window,
+                &request.batch,
+            )?))
+        }
+        DataKind::Inventory => Ok(Box::new(KlkInventoryExtractor::new(
+            server,
+            &who,
+            request.snapshot_at,
+            &request.batch,
+        )?)),
+    }
 }
