@@ -105,12 +105,12 @@ impl Context {
 /// An error while opening a destination: a bad configuration stays a configuration error,
 /// anything else means the destination cannot be used.
 pub fn destination_error(error: Error, url: &str) -> CliError {
-    let exit = match &error {
-        Error::Config(ConfigError::Missing) => Exit::Usage,
-        Error::Config(_) => Exit::Config,
-        _ => Exit::Unavailable,
-    };
-    CliError::new(exit, error).context(format!("cannot use the destination {}", sanitize(url)))
+    match &error {
+        // `ETL_ENVIRONMENT` or the file, not the destination.
+        Error::Config(_) => CliError::from(error),
+        _ => CliError::new(Exit::Unavailable, error)
+            .context(format!("cannot use the destination {}", sanitize(url))),
+    }
 }
 
 /// How the process ends.

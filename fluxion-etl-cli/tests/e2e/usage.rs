@@ -201,3 +201,16 @@ fn help_and_version_exit_0() {
     let out = run(sb.fluxion(), &["run", "--help"]).expect_code(0);
     assert!(out.stdout.contains("--stores"), "{out:?}");
 }
+
+#[test]
+fn a_bad_environment_is_a_config_error() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.fluxion_db();
+    cmd.env("ETL_ENVIRONMENT", "mars");
+    let out = run(cmd, &["history"]).expect_code(65);
+    assert!(out.stderr.contains("ETL_ENVIRONMENT"), "{out:?}");
+    assert!(
+        !out.stderr.contains("cannot use the destination"),
+        "{out:?}"
+    );
+}
