@@ -30,6 +30,7 @@ mod error;
 pub mod loaders;
 pub mod model;
 pub mod pipeline;
+pub mod schedule;
 mod service;
 pub mod sources;
 pub mod tracker;
