@@ -108,6 +108,7 @@ fn request(args: &Args, today: NaiveDate) -> Result<RunRequest, CliError> {
             RunRequest::inventory()
         }
         KindArg::Sales => {
+            // `days` only builds whole-day windows; `--start`/`--end` can be any window.
             let mut r = RunRequest::days(DataKind::Sales, today, today);
             r.window = Some(sales_window(args, today)?);
             r
