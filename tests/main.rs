@@ -5,4 +5,5 @@
 mod common;
 mod config;
 mod contract;
+mod klk;
 mod runner;
