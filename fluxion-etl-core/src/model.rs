@@ -30,6 +30,17 @@ pub fn utc_to_local(at: DateTime<Utc>) -> NaiveDateTime {
     at.with_timezone(&STORE_TZ).naive_local()
 }
 
+/// Today's date on the stores' wall clock.
+pub fn store_today() -> NaiveDate {
+    utc_to_local(Utc::now()).date()
+}
+
+/// Yesterday on the stores' wall clock: the day the daily run loads.
+pub fn store_yesterday() -> NaiveDate {
+    let today = store_today();
+    today.pred_opt().unwrap_or(today)
+}
+
 /// A store's identifier in the chain's configuration, e.g. `tienda_01` or `cedi_seco`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

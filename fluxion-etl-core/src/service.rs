@@ -306,29 +306,38 @@ fn hostname() -> Option<String> {
 
 /// Cancels `token` on Ctrl-C or SIGTERM, so that a run closes its execution as interrupted
 /// instead of leaving it `running`.
+///
+/// The handlers are registered before this function returns (not when a spawned task first
+/// runs), so a signal that arrives right after the call is never lost. Must be called inside a
+/// Tokio runtime.
 pub fn cancel_on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => {
-                        let _ = tokio::signal::ctrl_c().await;
-                        token.cancel();
-                        return;
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        tokio::spawn(async move {
+            match (interrupt, terminate) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
                     }
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        }
-        #[cfg(not(unix))]
-        {
+            tracing::warn!("Signal received; stopping the run and closing its execution.");
+            token.cancel();
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::spawn(async move {
             let _ = tokio::signal::ctrl_c().await;
-        }
-        tracing::warn!("Signal received; stopping the run and closing its execution.");
-        token.cancel();
-    });
+            tracing::warn!("Signal received; stopping the run and closing its execution.");
+            token.cancel();
+        });
+    }
 }
