@@ -239,9 +239,9 @@ impl LineEncoder {
         num(out, 6);
         out.extend_from_slice(b"}],\"financiero\":[{\"costo_unitario_bs\":");
         num(out, 7);
-        for i in 8..25 {
+        for (i, (name, _)) in NUMERIC_FIELDS.iter().enumerate().take(25).skip(8) {
             out.extend_from_slice(b",\"");
-            out.extend_from_slice(NUMERIC_FIELDS[i].0.as_bytes());
+            out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":");
             num(out, i);
         }

@@ -47,13 +47,16 @@ pub struct KlkSim {
     task: Option<JoinHandle<io::Result<()>>>,
 }
 
+/// Recently served store-days, most recent first.
+type DayCache = VecDeque<((String, NaiveDate), Arc<DayData>)>;
+
 #[derive(Debug)]
 struct Shared {
     config: KlkSimConfig,
     catalog: Arc<Catalog>,
     faults: FaultSet,
     requests: AtomicU64,
-    cache: Mutex<VecDeque<((String, NaiveDate), Arc<DayData>)>>,
+    cache: Mutex<DayCache>,
     cancel: CancellationToken,
 }
 
@@ -1034,6 +1037,14 @@ fn reset_error() -> io::Error {
     )
 }
 
+/// Lets hyper flush what it has buffered, then fails the body. Hyper keeps polling a body that is
+/// always ready and only flushes its write buffer when the body is pending; failing straight away
+/// would drop the buffered bytes (and the status line) instead of sending them before the abort.
+async fn flushed_reset() -> Option<Result<Bytes, io::Error>> {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    Some(Err(reset_error()))
+}
+
 impl BodyState {
     async fn next(&mut self) -> Option<Result<Bytes, io::Error>> {
         if self.finished {
@@ -1045,7 +1056,7 @@ impl BodyState {
                 None => {
                     self.finished = true;
                     if self.reset_after.is_some() {
-                        return Some(Err(reset_error()));
+                        return flushed_reset().await;
                     }
                     if self.stall_after.is_some() {
                         self.cancel.cancelled().await;
@@ -1065,8 +1076,9 @@ impl BodyState {
                 self.finished = true;
                 if self.stall_after.is_some() {
                     self.cancel.cancelled().await;
+                    return Some(Err(reset_error()));
                 }
-                return Some(Err(reset_error()));
+                return flushed_reset().await;
             }
             take = take.min(usize::try_from(left).unwrap_or(usize::MAX));
         }
