@@ -69,6 +69,11 @@ pub struct KlkSimConfig {
     /// Size of the body chunks the server writes, in bytes.
     #[serde(default = "default_chunk_bytes")]
     pub chunk_bytes: usize,
+    /// Memory budget, in MiB, for the encoded JSON of store-days requested more than once (benchmarks
+    /// repeat requests): a repeated day is encoded once and then served as slices of that buffer, with
+    /// no per-request encoding. A day requested once is never kept. `0` disables it.
+    #[serde(default = "default_encoded_cache_mb")]
+    pub encoded_cache_mb: usize,
 }
 
 /// One branch (`sucursal`) of the chain and its warehouses.
@@ -180,6 +185,7 @@ impl Default for KlkSimConfig {
             fixed_clock: None,
             cache_days: default_cache_days(),
             chunk_bytes: default_chunk_bytes(),
+            encoded_cache_mb: default_encoded_cache_mb(),
         }
     }
 }
@@ -305,6 +311,10 @@ fn default_cache_days() -> usize {
 
 fn default_chunk_bytes() -> usize {
     64 * 1024
+}
+
+fn default_encoded_cache_mb() -> usize {
+    512
 }
 
 fn default_warehouse_name() -> String {

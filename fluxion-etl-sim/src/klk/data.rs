@@ -66,20 +66,21 @@ impl Mix {
 // ---------------------------------------------------------------------------------------------------
 // Fixed-point helpers
 
-/// `n / d` rounded half away from zero.
-pub(crate) fn div_round(n: i128, d: i128) -> i64 {
+/// `n / d` rounded half away from zero (`d > 0`). Every amount the simulator computes fits `i64` with
+/// a wide margin: prices are at most a few thousand dollar cents and the rate is clamped (see
+/// [`rate_cents`]), so products stay below 10^18.
+pub(crate) fn div_round(n: i64, d: i64) -> i64 {
     let q = n / d;
     let r = n % d;
-    let q = if 2 * r.abs() >= d.abs() {
-        if (n < 0) != (d < 0) {
+    if 2 * r.abs() >= d {
+        if n < 0 {
             q - 1
         } else {
             q + 1
         }
     } else {
         q
-    };
-    q as i64
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -926,7 +927,8 @@ pub(crate) fn rate_cents(seed: u64, date: NaiveDate) -> i64 {
     }
     let noise = Mix::new(seed).s("tasa").date(date).below(4001) as i128 - 2000; // ±0.2 %
     let value = value + value * noise / 1_000_000;
-    div_round(value, 10_000).max(1)
+    // Positive, so rounding half up is rounding half away from zero.
+    (((value + 5_000) / 10_000) as i64).max(1)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -966,7 +968,17 @@ pub(crate) struct DayData {
     pub date: NaiveDate,
     /// `tasa_usd` × 100.
     pub rate: i64,
+    /// Each article's prices on this day (empty when nothing was sold).
+    pub prices: Vec<DayPrice>,
     pub lines: Vec<LineRec>,
+}
+
+impl DayData {
+    /// The numbers of one of this day's lines.
+    pub fn numbers(&self, rec: &LineRec, catalog: &Catalog) -> [i64; 27] {
+        let i = rec.article as usize;
+        line_numbers(rec, &catalog.articles[i], &self.prices[i], self.rate)
+    }
 }
 
 /// Numeric fields of a sales line in the order they are written, with their fixed-point scale.
@@ -1000,47 +1012,62 @@ pub(crate) const NUMERIC_FIELDS: [(&str, u32); 27] = [
     ("tasa_usd", 2),
 ];
 
-/// The mantissas of [`NUMERIC_FIELDS`] for one line. Prices in bolívars follow the dollar list price at
-/// the day's rate; dollar amounts are the bolívar ones divided by the rate (6 decimals, as KLK shows).
-pub(crate) fn line_numbers(rec: &LineRec, article: &Article, rate: i64) -> [i64; 27] {
-    let qty = i128::from(rec.qty);
-    let rate128 = i128::from(rate);
+/// What an article costs on a day: `[precio_unitario_bs, precio_unitario_usd, costo_unitario_bs]`
+/// mantissas. Computed once per store-day rather than once per line.
+pub(crate) type DayPrice = [i64; 3];
+
+/// The day's prices of every article at `rate`. Prices in bolívars follow the dollar list price at the
+/// day's rate; the dollar price shown is the bolívar one divided back by the rate (6 decimals, as KLK
+/// shows); costs are booked in bolívars at an older rate.
+pub(crate) fn day_prices(catalog: &Catalog, rate: i64) -> Vec<DayPrice> {
+    catalog
+        .articles
+        .iter()
+        .map(|a| {
+            let price_bs = div_round(a.price_usd_cents * rate, 100);
+            let price_usd = div_round(price_bs * 1_000_000, rate);
+            let cost_bs = div_round(a.cost_usd_cents * rate * a.cost_rate_permille, 100_000);
+            [price_bs, price_usd, cost_bs]
+        })
+        .collect()
+}
+
+/// The mantissas of [`NUMERIC_FIELDS`] for one line.
+pub(crate) fn line_numbers(
+    rec: &LineRec,
+    article: &Article,
+    price: &DayPrice,
+    rate: i64,
+) -> [i64; 27] {
+    let qty = i64::from(rec.qty);
     let factor = match article.unit {
         SaleUnit::Case(n) => i64::from(n),
         _ => 1,
     };
-    let price_bs = div_round(i128::from(article.price_usd_cents) * rate128, 100);
-    let price_usd = div_round(i128::from(price_bs) * 1_000_000, rate128);
-    let gross = div_round(i128::from(price_bs) * qty, 1000);
-    let discount = div_round(i128::from(gross) * i128::from(rec.discount_pct), 100);
-    let loyalty = div_round(
-        i128::from(gross - discount) * i128::from(rec.loyalty_pct),
-        100,
-    );
+    let [price_bs, price_usd, cost_bs] = *price;
+    let gross = div_round(price_bs * qty, 1000);
+    let discount = div_round(gross * i64::from(rec.discount_pct), 100);
+    let loyalty = div_round((gross - discount) * i64::from(rec.loyalty_pct), 100);
     let payment = div_round(
-        i128::from(gross - discount - loyalty) * i128::from(rec.payment_pct),
+        (gross - discount - loyalty) * i64::from(rec.payment_pct),
         100,
     );
     let total_bs = gross - discount - loyalty - payment;
     let tax_amount = total_bs * article.tax; // cents × % = scale 4
-    let total_usd = div_round(i128::from(total_bs) * 1_000_000, rate128);
+    let total_usd = div_round(total_bs * 1_000_000, rate);
     let cost_usd = article.cost_usd_cents;
-    let cost_bs = div_round(
-        i128::from(cost_usd) * rate128 * i128::from(article.cost_rate_permille),
-        100_000,
-    );
-    let cost_total_bs = div_round(i128::from(cost_bs) * qty, 1000);
-    let cost_total_usd = cost_usd * i64::from(rec.qty) * 10; // scale 2 × scale 3 → scale 6
+    let cost_total_bs = div_round(cost_bs * qty, 1000);
+    let cost_total_usd = cost_usd * qty * 10; // scale 2 × scale 3 → scale 6
     let profit_bs = total_bs - cost_total_bs;
-    let profit_usd = div_round(i128::from(total_usd - cost_total_usd), 10_000);
-    let weight = div_round(qty * i128::from(article.unit_weight), 1000);
+    let profit_usd = div_round(total_usd - cost_total_usd, 10_000);
+    let weight = div_round(qty * article.unit_weight, 1000);
     [
-        i64::from(rec.qty),
+        qty,
         article.unit_weight,
         article.gross_weight,
         article.volume,
         factor,
-        i64::from(rec.qty) * factor,
+        qty * factor,
         weight,
         cost_bs,
         cost_usd,
@@ -1096,6 +1123,7 @@ pub(crate) fn generate_day(
     let empty = DayData {
         date,
         rate,
+        prices: Vec::new(),
         lines: Vec::new(),
     };
     let Some(b) = config.branch(branch) else {
@@ -1105,6 +1133,7 @@ pub(crate) fn generate_day(
     {
         return empty;
     }
+    let prices = day_prices(catalog, rate);
     let mut rng =
         ChaCha8Rng::seed_from_u64(Mix::new(config.seed).s("ventas").s(branch).date(date).get());
     let (lo, hi) = config.lines_per_day;
@@ -1200,8 +1229,9 @@ pub(crate) fn generate_day(
         let total: i64 = invoice
             .iter()
             .map(|rec| {
-                let n = line_numbers(rec, &catalog.articles[rec.article as usize], rate);
-                n[19] + div_round(i128::from(n[12]), 100)
+                let i = rec.article as usize;
+                let n = line_numbers(rec, &catalog.articles[i], &prices[i], rate);
+                n[19] + div_round(n[12], 100)
             })
             .sum();
         for rec in &mut invoice {
@@ -1210,7 +1240,12 @@ pub(crate) fn generate_day(
         lines.extend_from_slice(&invoice);
     }
     debug_assert_eq!(lines.len(), n);
-    DayData { date, rate, lines }
+    DayData {
+        date,
+        rate,
+        prices,
+        lines,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1377,7 +1412,7 @@ pub(crate) fn to_sale(
     catalog: &Catalog,
 ) -> SimSale {
     let article = &catalog.articles[rec.article as usize];
-    let numbers = line_numbers(rec, article, day.rate);
+    let numbers = day.numbers(rec, catalog);
     let num = |i: usize| -> Option<Decimal> {
         (usize::from(rec.null_field) != i + 1)
             .then(|| Decimal::new(numbers[i], NUMERIC_FIELDS[i].1))
@@ -1612,7 +1647,6 @@ mod tests {
         assert_eq!(div_round(-5, 10), -1);
         assert_eq!(div_round(4, 10), 0);
         assert_eq!(div_round(-14, 10), -1);
-        assert_eq!(div_round(15, -10), -2);
     }
 
     #[test]

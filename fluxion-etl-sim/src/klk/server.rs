@@ -24,7 +24,7 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{BranchKind, KlkSimConfig, KlkSimError};
+use super::config::{BranchKind, KlkSimConfig, KlkSimError, SimBranch};
 use super::data::{
     generate_day, inventory_stock, to_article, to_sale, Catalog, DayData, SimArticle, SimSale,
     StockRec, TICKS_PER_DAY, TICKS_PER_SECOND,
@@ -50,6 +50,48 @@ pub struct KlkSim {
 /// Recently served store-days, most recent first.
 type DayCache = VecDeque<((String, NaiveDate), Arc<DayData>)>;
 
+/// A store-day's lines encoded once: `,line0,line1,…` (every line preceded by a comma, so a run of
+/// lines can be sent with or without its leading separator), and where each line ends.
+#[derive(Debug)]
+struct EncodedDay {
+    bytes: Bytes,
+    ends: Vec<u32>,
+}
+
+impl EncodedDay {
+    fn new(day: &DayData, branch: &SimBranch, catalog: &Catalog) -> Self {
+        let encoder = json::LineEncoder::new(day, branch);
+        let mut bytes = Vec::with_capacity(day.lines.len() * 1_450);
+        let mut ends = Vec::with_capacity(day.lines.len());
+        for rec in &day.lines {
+            bytes.push(b',');
+            encoder.encode(&mut bytes, rec, day, catalog);
+            ends.push(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
+        }
+        Self {
+            bytes: Bytes::from(bytes),
+            ends,
+        }
+    }
+
+    /// Byte range of line `i`, without its leading comma.
+    fn line(&self, i: usize) -> std::ops::Range<usize> {
+        let start = if i == 0 {
+            1
+        } else {
+            self.ends[i - 1] as usize + 1
+        };
+        start..self.ends[i] as usize
+    }
+}
+
+/// Encoded store-days, most recent first, within a byte budget.
+#[derive(Debug, Default)]
+struct EncodedCache {
+    entries: VecDeque<((String, NaiveDate), Arc<EncodedDay>)>,
+    bytes: usize,
+}
+
 #[derive(Debug)]
 struct Shared {
     config: KlkSimConfig,
@@ -57,6 +99,7 @@ struct Shared {
     faults: FaultSet,
     requests: AtomicU64,
     cache: Mutex<DayCache>,
+    encoded: Mutex<EncodedCache>,
     cancel: CancellationToken,
 }
 
@@ -84,6 +127,7 @@ impl KlkSim {
             catalog: Arc::new(catalog),
             requests: AtomicU64::new(0),
             cache: Mutex::new(VecDeque::new()),
+            encoded: Mutex::new(EncodedCache::default()),
             cancel: CancellationToken::new(),
         });
         let app = router(shared.clone());
@@ -472,7 +516,8 @@ impl Shared {
         keys
     }
 
-    async fn day(self: &Arc<Self>, branch: &str, date: NaiveDate) -> Arc<DayData> {
+    /// The generated store-day, and whether it was already cached (a repeated request).
+    async fn day(self: &Arc<Self>, branch: &str, date: NaiveDate) -> (Arc<DayData>, bool) {
         let key = (branch.to_owned(), date);
         {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -480,7 +525,7 @@ impl Shared {
                 if let Some(entry) = cache.remove(pos) {
                     let day = entry.1.clone();
                     cache.push_front(entry);
-                    return day;
+                    return (day, true);
                 }
             }
         }
@@ -507,7 +552,53 @@ impl Shared {
                 cache.truncate(self.config.cache_days);
             }
         }
-        day
+        (day, false)
+    }
+
+    /// The encoded form of a store-day requested again: from the cache, or encoded now (off the
+    /// async threads) and kept within the budget. `None` for days seen once, or with the cache off.
+    async fn encoded_day(
+        self: &Arc<Self>,
+        branch: &SimBranch,
+        day: &Arc<DayData>,
+        repeated: bool,
+    ) -> Option<Arc<EncodedDay>> {
+        let budget = self.config.encoded_cache_mb.saturating_mul(1 << 20);
+        if budget == 0 || day.lines.is_empty() {
+            return None;
+        }
+        let key = (branch.branch.clone(), day.date);
+        {
+            let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(pos) = cache.entries.iter().position(|(k, _)| *k == key) {
+                let entry = cache.entries.remove(pos)?;
+                let encoded = entry.1.clone();
+                cache.entries.push_front(entry);
+                return Some(encoded);
+            }
+        }
+        if !repeated {
+            return None;
+        }
+        let (shared, branch, day) = (self.clone(), branch.clone(), day.clone());
+        let encoded = tokio::task::spawn_blocking(move || {
+            Arc::new(EncodedDay::new(&day, &branch, &shared.catalog))
+        })
+        .await
+        .ok()?;
+        let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
+        let size = encoded.bytes.len();
+        if size <= budget && !cache.entries.iter().any(|(k, _)| *k == key) {
+            while cache.bytes + size > budget {
+                let Some((_, old)) = cache.entries.pop_back() else {
+                    break;
+                };
+                cache.bytes -= old.bytes.len();
+            }
+            cache.bytes += size;
+            cache.entries.push_front((key, encoded.clone()));
+        }
+        Some(encoded)
     }
 
     /// Applies the plan's latency; `false` if the simulator shut down meanwhile.
@@ -774,11 +865,12 @@ async fn ventas(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let mut total = 0usize;
     if let Some(branch) = &branch {
         for filter in filters {
-            let day = shared.day(&query.sucursal, filter.date).await;
+            let (day, repeated) = shared.day(&query.sucursal, filter.date).await;
             let count = day.lines.iter().filter(|rec| filter.keeps(rec)).count();
             if count > 0 {
                 total += count;
                 parts.push(SalesPart {
+                    encoded: shared.encoded_day(branch, &day, repeated).await,
                     encoder: json::LineEncoder::new(&day, branch),
                     day,
                     filter,
@@ -865,6 +957,8 @@ impl EncodedList {
 
 struct SalesPart {
     day: Arc<DayData>,
+    /// The day already encoded, when it is a repeated request; lines are then sliced, not encoded.
+    encoded: Option<Arc<EncodedDay>>,
     encoder: json::LineEncoder,
     filter: DayFilter,
     pos: usize,
@@ -933,7 +1027,11 @@ impl Elements {
                     while let Some(rec) = part.day.lines.get(part.pos) {
                         part.pos += 1;
                         if part.filter.keeps(rec) {
-                            part.encoder.encode(out, rec, part.day.rate, catalog);
+                            match &part.encoded {
+                                Some(encoded) => out
+                                    .extend_from_slice(&encoded.bytes[encoded.line(part.pos - 1)]),
+                                None => part.encoder.encode(out, rec, &part.day, catalog),
+                            }
                             return true;
                         }
                     }
@@ -942,6 +1040,53 @@ impl Elements {
                 false
             }
         }
+    }
+
+    /// Whether the next element comes from an encoded store-day (so [`next_run`](Self::next_run) applies).
+    fn at_encoded(&mut self) -> bool {
+        let Elements::Sales { parts, current, .. } = self else {
+            return false;
+        };
+        // Skip exhausted parts first, so that the answer is about the next element.
+        while let Some(part) = parts.get(*current) {
+            if part.day.lines[part.pos..]
+                .iter()
+                .any(|rec| part.filter.keeps(rec))
+            {
+                return part.encoded.is_some();
+            }
+            *current += 1;
+        }
+        false
+    }
+
+    /// The next run of consecutive kept lines of an encoded store-day, as one slice of its buffer (no
+    /// copy), preceded by its comma when `comma`; about `max` bytes at most (at least one line).
+    /// Returns the slice and the number of lines in it.
+    fn next_run(&mut self, comma: bool, max: usize) -> Option<(Bytes, usize)> {
+        let Elements::Sales { parts, current, .. } = self else {
+            return None;
+        };
+        let part = parts.get_mut(*current)?;
+        let encoded = part.encoded.clone()?;
+        let lines = &part.day.lines;
+        while part.pos < lines.len() && !part.filter.keeps(&lines[part.pos]) {
+            part.pos += 1;
+        }
+        if part.pos == lines.len() {
+            return None;
+        }
+        let first = part.pos;
+        let start = encoded.line(first).start - usize::from(comma);
+        part.pos += 1;
+        while part.pos < lines.len()
+            && part.filter.keeps(&lines[part.pos])
+            && encoded.ends[part.pos] as usize - start <= max
+        {
+            part.pos += 1;
+        }
+        let end = encoded.ends[part.pos - 1] as usize;
+        Some((encoded.bytes.slice(start..end), part.pos - first))
     }
 }
 
@@ -970,15 +1115,29 @@ struct BodyGen {
 
 impl BodyGen {
     /// The next chunk of about `chunk_bytes`, or `None` at the end.
-    fn next_chunk(&mut self) -> Option<Vec<u8>> {
+    fn next_chunk(&mut self) -> Option<Bytes> {
         if self.done {
             return None;
+        }
+        // Fast path: lines of an encoded store-day go out as slices of its buffer.
+        if self.fault == JsonFault::None && self.elements.at_encoded() {
+            if let Some(head) = self.head.take() {
+                return Some(Bytes::from(head));
+            }
+            if let Some((run, lines)) = self.elements.next_run(self.written > 0, self.chunk_bytes) {
+                self.written += lines;
+                return Some(run);
+            }
         }
         let mut out = Vec::with_capacity(self.chunk_bytes + 4096);
         if let Some(head) = self.head.take() {
             out.extend_from_slice(&head);
         }
         while out.len() < self.chunk_bytes {
+            if self.fault == JsonFault::None && !out.is_empty() && self.elements.at_encoded() {
+                // Leave the rest to the fast path.
+                break;
+            }
             if self.fault == JsonFault::Malformed && self.written == 1.min(self.elements.len()) {
                 if self.written > 0 {
                     out.push(b',');
@@ -1014,7 +1173,7 @@ impl BodyGen {
                 break;
             }
         }
-        Some(out)
+        Some(Bytes::from(out))
     }
 }
 
@@ -1052,7 +1211,7 @@ impl BodyState {
         }
         if self.pending.is_empty() {
             match self.gen.next_chunk() {
-                Some(chunk) => self.pending = Bytes::from(chunk),
+                Some(chunk) => self.pending = chunk,
                 None => {
                     self.finished = true;
                     if self.reset_after.is_some() {
