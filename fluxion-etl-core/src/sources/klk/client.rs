@@ -29,6 +29,7 @@
 //! classified from its typed cause.
 
 use std::error::Error as StdError;
+use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -132,43 +133,60 @@ impl Failure {
         } else {
             String::new()
         };
-        let new = |what: String| {
-            EtlError::new(
-                category.phase(),
-                category,
-                ErrorSource::KlkApi,
-                format!("{context}{tries}: {what}"),
-            )
+        // The typed causes are attached below, which appends their text.
+        let what = match &self {
+            Failure::Net { failure, .. } => describe_net(*failure).to_owned(),
+            Failure::Doc(_) => NOT_KLK_JSON.to_owned(),
+            other => other.to_string(),
         };
+        let error = EtlError::new(
+            category.phase(),
+            category,
+            ErrorSource::KlkApi,
+            format!("{context}{tries}: {what}"),
+        );
         match self {
-            Failure::Net { failure, cause } => new(describe_net(failure).to_owned()).with_cause(cause),
+            Failure::Net { cause, .. } => error.with_cause(cause),
             Failure::Setup(e) => e,
-            Failure::Status { status, detail } => {
-                let mut what = format!("the server answered HTTP {status}");
-                if let Some(d) = detail {
-                    what.push_str(": ");
-                    what.push_str(&d);
-                }
-                // A 404 or 400 will not fix itself by the next scheduled retry either.
-                new(what).retryable(http_status_is_retryable(status.as_u16()))
+            // A 404 or 400 will not fix itself by the next scheduled retry either.
+            Failure::Status { status, .. } => {
+                error.retryable(http_status_is_retryable(status.as_u16()))
             }
-            Failure::ErrorBody(text) => new(format!("the server answered with an error: {text}")),
             Failure::Doc(doc) => {
                 let retry = matches!(doc, DocError::Truncated { .. });
-                new("the answer is not valid KLK JSON".to_owned())
-                    .with_cause(doc)
-                    .retryable(retry)
+                error.with_cause(doc).retryable(retry)
             }
-            Failure::NoArray(key) => {
-                new(format!("the answer has no `{key}` array")).retryable(false)
+            Failure::NoArray(_) => error.retryable(false),
+            Failure::ErrorBody(_) | Failure::Rows { .. } => error,
+        }
+    }
+}
+
+const NOT_KLK_JSON: &str = "the answer is not valid KLK JSON";
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Net { failure, cause } => write!(f, "{}: {cause}", describe_net(*failure)),
+            Failure::Status { status, detail } => {
+                write!(f, "the server answered HTTP {status}")?;
+                match detail {
+                    Some(d) => write!(f, ": {d}"),
+                    None => Ok(()),
+                }
             }
+            Failure::ErrorBody(text) => write!(f, "the server answered with an error: {text}"),
+            Failure::Doc(doc) => write!(f, "{NOT_KLK_JSON}: {doc}"),
+            Failure::NoArray(key) => write!(f, "the answer has no `{key}` array"),
+            Failure::Setup(e) => f.write_str(e.message()),
             Failure::Rows {
                 first,
                 rejected,
                 total,
-            } => new(format!(
+            } => write!(
+                f,
                 "{rejected} of {total} records rejected, nothing of this window is loaded; first: {first}"
-            )),
+            ),
         }
     }
 }

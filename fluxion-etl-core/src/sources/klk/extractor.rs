@@ -15,12 +15,15 @@
 //! report the first one. Loading the rest would leave a silent hole.
 //!
 //! A request that fails *after* some of its records were emitted (a reset or a cut-off mid-body)
-//! is retried like any transient failure: the retry skips the records already emitted — by
-//! their key, (`numero_factura`, `linea`) for sales and `Codigo` for inventory — so nothing is
-//! emitted twice and nothing buffered has to be kept.
+//! is retried like any transient failure, and the retry *resumes*: KLK answers the same request
+//! with the same records in the same order, so the first `n` records of the new answer — the
+//! `n` already emitted — are skipped, after checking that their keys (`numero_factura`/`linea`,
+//! or `Codigo`) hash, in order, to what was emitted. If they do not (the data changed in
+//! between), the unit fails with the original cause rather than risk a duplicate or a hole.
+//! This costs a few nanoseconds per record and no memory, where remembering every emitted key
+//! would cost an allocation and a hash-set insert per record.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::Hash;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +39,7 @@ use crate::config::{BatchConfig, KlkConfig};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
 use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
+use crate::tracker::{ErrorCategory, ErrorSource};
 
 /// The sales endpoint.
 pub const SALES_PATH: &str = "/ventas";
@@ -66,7 +70,6 @@ struct Piece {
 /// What differs between sales and inventory.
 trait Feed: Send + Sync + 'static {
     type Record: Send;
-    type Key: Hash + Eq + Send;
     const PATH: &'static str;
     const ARRAY_KEY: &'static str;
     const BARE_ARRAY: bool;
@@ -76,7 +79,8 @@ trait Feed: Send + Sync + 'static {
         element: u64,
         piece: &Piece,
     ) -> Result<Result<Option<Self::Record>, RowError>, PErr>;
-    fn key(record: &Self::Record) -> Self::Key;
+    /// Folds the record's key into an order-sensitive hash.
+    fn fold_key(record: &Self::Record, hash: u64) -> u64;
     fn batch(records: Vec<Self::Record>) -> Batch;
 }
 
@@ -86,7 +90,6 @@ struct SalesFeed {
 
 impl Feed for SalesFeed {
     type Record = SaleLine;
-    type Key = (String, i32);
     const PATH: &'static str = SALES_PATH;
     const ARRAY_KEY: &'static str = "ventas";
     const BARE_ARRAY: bool = false;
@@ -98,8 +101,11 @@ impl Feed for SalesFeed {
     ) -> Result<Result<Option<SaleLine>, RowError>, PErr> {
         sale_element(r, element, &self.store, piece.window.as_ref())
     }
-    fn key(l: &SaleLine) -> (String, i32) {
-        (l.invoice_number.clone(), l.line_number)
+    fn fold_key(l: &SaleLine, hash: u64) -> u64 {
+        fnv(
+            fnv(hash, l.invoice_number.as_bytes()),
+            &l.line_number.to_le_bytes(),
+        )
     }
     fn batch(records: Vec<SaleLine>) -> Batch {
         Batch::Sales(records)
@@ -112,7 +118,6 @@ struct InventoryFeed {
 
 impl Feed for InventoryFeed {
     type Record = InventoryItem;
-    type Key = String;
     const PATH: &'static str = INVENTORY_PATH;
     const ARRAY_KEY: &'static str = "articulos";
     const BARE_ARRAY: bool = true;
@@ -124,25 +129,49 @@ impl Feed for InventoryFeed {
     ) -> Result<Result<Option<InventoryItem>, RowError>, PErr> {
         article_element(r, element, &self.scope).map(|res| res.map(Some))
     }
-    fn key(i: &InventoryItem) -> String {
-        i.product_code.clone()
+    fn fold_key(i: &InventoryItem, hash: u64) -> u64 {
+        fnv(hash, i.product_code.as_bytes())
     }
     fn batch(records: Vec<InventoryItem>) -> Batch {
         Batch::Inventory(records)
     }
 }
 
+/// FNV-1a over `bytes`, continuing from `hash`, then a separator so that keys cannot run into
+/// each other.
+fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash ^ 0xff).wrapping_mul(0x0100_0000_01b3)
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// A retry that resumes an answer: its first `skip` records were already emitted.
+struct Replay {
+    skip: u64,
+    /// The hash the skipped records must reproduce.
+    hash: u64,
+    seen: u64,
+    running: u64,
+    /// What made the first attempt fail (reported if resuming is not possible).
+    cause: ErrorCategory,
+    cause_text: String,
+}
+
 /// The request in flight and what has been learnt from it.
-struct Current<K> {
+struct Current {
     piece: Piece,
     /// Requests sent for this piece so far.
     attempts: u32,
     response: Option<reqwest::Response>,
     parser: DocParser,
-    /// Keys of the records emitted from this piece, to skip them when a retry resumes.
-    emitted: HashSet<K>,
-    /// Whether the current attempt resumes an earlier one that had emitted records.
-    resuming: bool,
+    /// Records emitted from this piece, and the hash of their keys in order.
+    emitted: u64,
+    emitted_hash: u64,
+    /// Set while a retry skips what an earlier attempt emitted.
+    replay: Option<Replay>,
     first_row_error: Option<RowError>,
     rejected: u64,
     kept: u64,
@@ -158,7 +187,7 @@ struct Stream<F: Feed> {
     batch_size: usize,
     timeout: Duration,
     pieces: VecDeque<Piece>,
-    current: Option<Current<F::Key>>,
+    current: Option<Current>,
     finished: bool,
 }
 
@@ -193,8 +222,9 @@ impl<F: Feed> Stream<F> {
                             attempts: 0,
                             response: None,
                             parser: DocParser::new(F::ARRAY_KEY, F::BARE_ARRAY),
-                            emitted: HashSet::new(),
-                            resuming: false,
+                            emitted: 0,
+                            emitted_hash: FNV_START,
+                            replay: None,
                             first_row_error: None,
                             rejected: 0,
                             kept: 0,
@@ -227,11 +257,24 @@ impl<F: Feed> Stream<F> {
                         // The window fails anyway; keep parsing only to count broken rows.
                         continue;
                     }
-                    let key = F::key(&record);
-                    if cur.resuming && cur.emitted.contains(&key) {
+                    if let Some(replay) = &mut cur.replay {
+                        replay.seen += 1;
+                        replay.running = F::fold_key(&record, replay.running);
+                        if replay.seen < replay.skip {
+                            continue;
+                        }
+                        if replay.running != replay.hash {
+                            let context = format!(
+                                "KLK {} of {} for {}",
+                                self.what, cur.piece.label, self.store
+                            );
+                            return Err(not_resumable(replay, &context));
+                        }
+                        cur.replay = None;
                         continue;
                     }
-                    cur.emitted.insert(key);
+                    cur.emitted += 1;
+                    cur.emitted_hash = F::fold_key(&record, cur.emitted_hash);
                     cur.kept += 1;
                     out.push(record);
                     continue;
@@ -261,6 +304,14 @@ impl<F: Feed> Stream<F> {
                     },
                 },
                 Ok(Step::End(summary)) => {
+                    if let Some(replay) = &cur.replay {
+                        // The answer sent again is shorter than what was already emitted.
+                        let context = format!(
+                            "KLK {} of {} for {}",
+                            self.what, cur.piece.label, self.store
+                        );
+                        return Err(not_resumable(replay, &context));
+                    }
                     if let Some(text) = summary.error {
                         Failure::ErrorBody(text)
                     } else if let Some(first) = cur.first_row_error.take() {
@@ -320,13 +371,20 @@ impl<F: Feed> Stream<F> {
                     attempt = cur.attempts,
                     %category,
                     delay_ms = delay.as_millis() as u64,
-                    emitted = cur.emitted.len(),
+                    emitted = cur.emitted,
                     "KLK answer failed mid-body; retrying."
                 );
+                cur.replay = (cur.emitted > 0).then(|| Replay {
+                    skip: cur.emitted,
+                    hash: cur.emitted_hash,
+                    seen: 0,
+                    running: FNV_START,
+                    cause: category,
+                    cause_text: failure.to_string(),
+                });
                 tokio::time::sleep(delay).await;
                 cur.response = None;
                 cur.parser = DocParser::new(F::ARRAY_KEY, F::BARE_ARRAY);
-                cur.resuming = !cur.emitted.is_empty();
                 cur.kept = 0;
                 cur.dropped = 0;
                 continue;
@@ -339,7 +397,7 @@ impl<F: Feed> Stream<F> {
     /// Sends the piece's request, retrying transient failures up to the budget.
     async fn open(
         client: &mut KlkClient,
-        cur: &mut Current<F::Key>,
+        cur: &mut Current,
         timeout: Duration,
         what: &str,
     ) -> Result<reqwest::Response, Failure> {
@@ -363,6 +421,20 @@ impl<F: Feed> Stream<F> {
             }
         }
     }
+}
+
+/// The error when a retry cannot resume: the original cause, and why resuming failed.
+fn not_resumable(replay: &Replay, context: &str) -> EtlError {
+    EtlError::new(
+        replay.cause.phase(),
+        replay.cause,
+        ErrorSource::KlkApi,
+        format!(
+            "{context}: {}; the answer sent again does not start with the {} records already \
+             received, so it cannot be resumed",
+            replay.cause_text, replay.skip
+        ),
+    )
 }
 
 /// `HH:MM:SS`, rounded down (`up = false`) or up to the second.

@@ -14,15 +14,20 @@
 //! chunk boundaries, and the parser waits until the buffered tail has doubled before trying again,
 //! so even a body dripped one byte at a time costs O(n) overall.
 //!
-//! We do not use `serde_json` for elements for two reasons: money must be parsed exactly from
-//! the number's text (enabling serde_json's `arbitrary_precision` feature would change
-//! `serde_json::Value` for the whole workspace), and a single-pass reader that borrows strings
-//! from the buffer is what reaches the throughput goal (see `benches/klk_extract.rs`).
+//! The buffer is checked to be UTF-8 once, incrementally, as bytes arrive; the reader then works
+//! on `&str` and strings without escapes are borrowed slices of it. Keys are matched against the
+//! field list of their object in the order KLK sends them, so the usual cost of a key is a single
+//! comparison.
+//!
+//! We do not use `serde_json` for elements: money must be parsed exactly from the number's text
+//! (enabling serde_json's `arbitrary_precision` feature would change `serde_json::Value` for the
+//! whole workspace), and this single-pass reader that borrows from the buffer is several times
+//! faster than deserializing through serde (see `benches/klk_extract.rs`).
 //!
 //! # What is an error
 //! * Bytes that are not JSON (or a document of the wrong shape) → [`DocError::Syntax`], and a body
 //!   that ends inside the document → [`DocError::Truncated`]: both `data_format`.
-//! * Text that is not UTF-8 → [`DocError::Encoding`] (`encoding_error`).
+//! * Bytes that are not UTF-8 → [`DocError::Encoding`] (`encoding_error`).
 //! * A syntactically fine element that cannot become a record (a required field missing or
 //!   null, a value of the wrong type, an unparseable date) → a [`RowError`] *for that element*;
 //!   parsing goes on so the caller can count every broken row.
@@ -42,25 +47,23 @@ const MAX_DEPTH: usize = 64;
 pub(crate) const MAX_ELEMENT_BYTES: usize = 16 << 20;
 
 // ---------------------------------------------------------------------------------------------
-// The reader: JSON tokens from a byte slice that may end anywhere.
+// The reader: JSON tokens from a string that may end anywhere.
 // ---------------------------------------------------------------------------------------------
 
 /// Why the reader stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PErr {
-    /// The slice ended inside a token: more bytes are needed.
+    /// The input ended inside a token: more bytes are needed.
     Incomplete,
-    /// Not JSON (what was expected, byte offset in the slice).
+    /// Not JSON (what was expected, byte offset in the input).
     Syntax(&'static str, usize),
-    /// A string is not valid UTF-8 (byte offset in the slice).
-    Utf8(usize),
 }
 
 type R<T> = Result<T, PErr>;
 
 /// A scalar JSON value as read from the buffer; objects and arrays are skipped and reported as
 /// [`Val::Nested`]. `Absent` is the default for fields not present in the element.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) enum Val<'a> {
     /// The key was not in the element.
     #[default]
@@ -71,8 +74,10 @@ pub(crate) enum Val<'a> {
     Bool(bool),
     /// A number, as its exact text.
     Num(&'a str),
-    /// A string, unescaped.
-    Str(Cow<'a, str>),
+    /// A string without escapes, borrowed from the buffer.
+    Str(&'a str),
+    /// A string with escapes, unescaped into the reader's `escaped` list at this index.
+    Esc(usize),
     /// An object or array.
     Nested,
 }
@@ -84,13 +89,13 @@ impl Val<'_> {
             Val::Null => "null",
             Val::Bool(_) => "a boolean",
             Val::Num(_) => "a number",
-            Val::Str(_) => "a string",
+            Val::Str(_) | Val::Esc(_) => "a string",
             Val::Nested => "an object or array",
         }
     }
 }
 
-/// Bytes that end the fast scan of a string's content: the quote, the backslash and the control
+/// Bytes that end the scan of a string's content: the quote, the backslash and the control
 /// characters JSON forbids inside strings.
 static STRING_STOP: [bool; 256] = {
     let mut t = [false; 256];
@@ -104,16 +109,54 @@ static STRING_STOP: [bool; 256] = {
     t
 };
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Index of the first byte at or after `j` that ends a string's content (see [`STRING_STOP`]),
+/// or `b.len()`. Eight bytes at a time: a zero byte in `v` shows as the high bit of its lane in
+/// `(v - 0x01..) & !v & 0x80..`; the lowest such bit is exact (false positives only appear above
+/// a true one), so the first stop byte is found without a branch per byte.
+#[inline]
+fn scan_string(b: &[u8], mut j: usize) -> usize {
+    while j + 8 <= b.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[j..j + 8]);
+        let x = u64::from_le_bytes(w);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        let stops = zero(quote) | zero(backslash) | control;
+        if stops != 0 {
+            return j + (stops.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    while j < b.len() && !STRING_STOP[b[j] as usize] {
+        j += 1;
+    }
+    j
+}
+
 pub(crate) struct Reader<'a> {
+    s: &'a str,
     b: &'a [u8],
     i: usize,
-    /// The slice is the whole rest of the body: a number may end at its end.
+    /// The input is the whole rest of the body: a number may end at its end.
     eof: bool,
+    /// Strings that had escapes, unescaped ([`Val::Esc`] indexes here).
+    escaped: Vec<String>,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(b: &'a [u8], eof: bool) -> Self {
-        Self { b, i: 0, eof }
+    pub(crate) fn new(s: &'a str, eof: bool) -> Self {
+        Self {
+            s,
+            b: s.as_bytes(),
+            i: 0,
+            eof,
+            escaped: Vec::new(),
+        }
     }
 
     #[inline]
@@ -143,54 +186,69 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A string starting at the current `"`, unescaped; borrowed when it has no escapes.
+    /// `&s[from..to]`; both ends sit next to ASCII delimiters, so they are char boundaries.
+    #[inline]
+    fn slice(&self, from: usize, to: usize) -> R<&'a str> {
+        self.s.get(from..to).ok_or(PErr::Syntax("a string", from))
+    }
+
+    /// A string starting at the current `"`: borrowed when it has no escapes.
+    #[inline]
     fn string(&mut self) -> R<Cow<'a, str>> {
-        let b = self.b;
         let start = self.i + 1;
-        let mut j = start;
-        while j < b.len() && !STRING_STOP[b[j] as usize] {
-            j += 1;
-        }
-        match b.get(j) {
+        let j = scan_string(self.b, start);
+        match self.b.get(j) {
             None => Err(PErr::Incomplete),
             Some(b'"') => {
                 self.i = j + 1;
-                std::str::from_utf8(&b[start..j])
-                    .map(Cow::Borrowed)
-                    .map_err(|e| PErr::Utf8(start + e.valid_up_to()))
+                self.slice(start, j).map(Cow::Borrowed)
             }
-            Some(b'\\') => self.escaped_string(start, j),
+            Some(b'\\') => self.escaped_string(start, j).map(Cow::Owned),
             Some(_) => Err(PErr::Syntax("a control character inside a string", j)),
         }
     }
 
+    /// A string value.
+    #[inline]
+    fn string_val(&mut self) -> R<Val<'a>> {
+        Ok(match self.string()? {
+            Cow::Borrowed(s) => Val::Str(s),
+            Cow::Owned(s) => {
+                self.escaped.push(s);
+                Val::Esc(self.escaped.len() - 1)
+            }
+        })
+    }
+
     /// The slow path of [`string`](Self::string): `j` is the first backslash.
-    fn escaped_string(&mut self, start: usize, mut j: usize) -> R<Cow<'a, str>> {
+    fn escaped_string(&mut self, start: usize, mut j: usize) -> R<String> {
         let b = self.b;
-        let mut out: Vec<u8> = Vec::with_capacity(j - start + 16);
-        out.extend_from_slice(&b[start..j]);
+        let mut out = String::with_capacity(j - start + 16);
+        out.push_str(self.slice(start, j)?);
         loop {
+            let k = scan_string(b, j);
+            if k > j {
+                out.push_str(self.slice(j, k)?);
+                j = k;
+            }
             match b.get(j) {
                 None => return Err(PErr::Incomplete),
                 Some(b'"') => {
                     self.i = j + 1;
-                    return String::from_utf8(out).map(Cow::Owned).map_err(|e| {
-                        // Report an offset near the string; exact enough for a message.
-                        PErr::Utf8(start + e.utf8_error().valid_up_to())
-                    });
+                    return Ok(out);
                 }
                 Some(b'\\') => {
                     let esc = *b.get(j + 1).ok_or(PErr::Incomplete)?;
                     j += 2;
                     let simple = match esc {
-                        b'"' => Some(b'"'),
-                        b'\\' => Some(b'\\'),
-                        b'/' => Some(b'/'),
-                        b'b' => Some(0x08),
-                        b'f' => Some(0x0c),
-                        b'n' => Some(b'\n'),
-                        b'r' => Some(b'\r'),
-                        b't' => Some(b'\t'),
+                        b'"' => Some('"'),
+                        b'\\' => Some('\\'),
+                        b'/' => Some('/'),
+                        b'b' => Some('\u{8}'),
+                        b'f' => Some('\u{c}'),
+                        b'n' => Some('\n'),
+                        b'r' => Some('\r'),
+                        b't' => Some('\t'),
                         b'u' => None,
                         _ => return Err(PErr::Syntax("a valid escape sequence", j - 1)),
                     };
@@ -217,18 +275,11 @@ impl<'a> Reader<'a> {
                     } else {
                         hi
                     };
-                    let ch =
-                        char::from_u32(code).ok_or(PErr::Syntax("a valid unicode escape", j))?;
-                    let mut tmp = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                    out.push(
+                        char::from_u32(code).ok_or(PErr::Syntax("a valid unicode escape", j))?,
+                    );
                 }
-                Some(&c) if c < 0x20 => {
-                    return Err(PErr::Syntax("a control character inside a string", j))
-                }
-                Some(&c) => {
-                    out.push(c);
-                    j += 1;
-                }
+                Some(_) => return Err(PErr::Syntax("a control character inside a string", j)),
             }
         }
     }
@@ -245,14 +296,12 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
-    /// Skips a string without unescaping or validating it.
+    /// Skips a string without unescaping it.
     fn skip_string(&mut self) -> R<()> {
         let b = self.b;
         let mut j = self.i + 1;
         loop {
-            while j < b.len() && !STRING_STOP[b[j] as usize] {
-                j += 1;
-            }
+            j = scan_string(b, j);
             match b.get(j) {
                 None => return Err(PErr::Incomplete),
                 Some(b'"') => {
@@ -271,6 +320,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A number token, validated against JSON's grammar.
+    #[inline]
     fn number(&mut self) -> R<&'a str> {
         let b = self.b;
         let start = self.i;
@@ -321,8 +371,7 @@ impl<'a> Reader<'a> {
             return Err(PErr::Incomplete);
         }
         self.i = j;
-        // Only ASCII digits, signs, '.' and 'e' were accepted.
-        std::str::from_utf8(&b[start..j]).map_err(|_| PErr::Syntax("a number", start))
+        self.slice(start, j)
     }
 
     fn literal(&mut self, word: &'static [u8]) -> R<()> {
@@ -339,10 +388,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Any value; objects and arrays are skipped.
+    #[inline]
     pub(crate) fn value(&mut self) -> R<Val<'a>> {
         self.ws();
         match self.peek()? {
-            b'"' => self.string().map(Val::Str),
+            b'"' => self.string_val(),
             b'-' | b'0'..=b'9' => self.number().map(Val::Num),
             b'n' => self.literal(b"null").map(|_| Val::Null),
             b't' => self.literal(b"true").map(|_| Val::Bool(true)),
@@ -406,7 +456,11 @@ impl<'a> Reader<'a> {
                     }
                 }
             }
-            _ => self.value().map(|_| ()),
+            b'-' | b'0'..=b'9' => self.number().map(|_| ()),
+            b'n' => self.literal(b"null"),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            _ => Err(PErr::Syntax("a value", self.i)),
         }
     }
 
@@ -438,13 +492,85 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// KLK's one-element arrays (`producto`, `cantidad`, `financiero`). A bare object is
-    /// accepted too; `null` and `[]` leave the fields absent. Returns how many objects there
-    /// were (more than one is a row error: we would not know which to keep).
-    fn one_element(&mut self, mut member: impl FnMut(&mut Self, &str) -> R<()>) -> R<usize> {
+    /// Walks an object whose keys are mostly `names`, handing `member` the index of each key in
+    /// `names` (`None` for a key not in it). KLK sends keys in a fixed order, so the key after
+    /// the previous one is tried first and a key usually costs one comparison.
+    #[inline]
+    fn fields(
+        &mut self,
+        names: &'static [&'static str],
+        mut member: impl FnMut(&mut Self, Option<usize>) -> R<()>,
+    ) -> R<()> {
+        self.eat(b'{', "`{`")?;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Ok(());
+        }
+        let mut next = 0;
+        loop {
+            self.ws();
+            if self.peek()? != b'"' {
+                return Err(PErr::Syntax("a key", self.i));
+            }
+            // Fast path: the bytes are exactly the expected key and its closing quote (KLK's
+            // keys have no escapes, so this is the key).
+            let expected = names.get(next).map(|n| n.as_bytes());
+            let index = match expected {
+                Some(n)
+                    if self
+                        .b
+                        .get(self.i + 1..self.i + 1 + n.len())
+                        .is_some_and(|k| k == n)
+                        && self.b.get(self.i + 1 + n.len()) == Some(&b'"') =>
+                {
+                    self.i += n.len() + 2;
+                    Some(next)
+                }
+                _ => {
+                    let key = self.string()?;
+                    names.iter().position(|n| *n == key)
+                }
+            };
+            if let Some(i) = index {
+                next = i + 1;
+            }
+            self.eat(b':', "`:`")?;
+            member(self, index)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(PErr::Syntax("`,` or `}`", self.i)),
+            }
+        }
+    }
+
+    /// Reads an object of `names` into `slots` (unknown keys are skipped).
+    #[inline]
+    fn record(&mut self, names: &'static [&'static str], slots: &mut [Val<'a>]) -> R<()> {
+        self.fields(names, |r, index| {
+            match index.and_then(|i| slots.get_mut(i)) {
+                Some(slot) => {
+                    *slot = r.value()?;
+                    Ok(())
+                }
+                None => r.skip(0),
+            }
+        })
+    }
+
+    /// KLK's one-element arrays (`producto`, `cantidad`, `financiero`), read into `slots`. A bare
+    /// object is accepted too; `null` and `[]` leave the fields absent. Returns how many
+    /// elements there were (more than one is a row error: we would not know which to keep), or
+    /// `usize::MAX` for a value that is neither an array nor an object.
+    fn one_element(&mut self, names: &'static [&'static str], slots: &mut [Val<'a>]) -> R<usize> {
         self.ws();
         match self.peek()? {
-            b'{' => self.object(&mut member).map(|_| 1),
+            b'{' => self.record(names, slots).map(|_| 1),
             b'[' => {
                 self.i += 1;
                 self.ws();
@@ -455,14 +581,11 @@ impl<'a> Reader<'a> {
                 let mut n = 0;
                 loop {
                     self.ws();
-                    if self.peek()? == b'{' {
-                        if n == 0 {
-                            self.object(&mut member)?;
-                        } else {
-                            self.skip(1)?;
-                        }
+                    if n == 0 && self.peek()? == b'{' {
+                        self.record(names, slots)?;
                     } else {
-                        // `[null]` or a stray scalar: counted, reported by the caller.
+                        // Further elements, `[null]` or a stray scalar: counted, reported by
+                        // the caller.
                         self.skip(1)?;
                     }
                     n += 1;
@@ -580,10 +703,16 @@ enum State {
 /// `articulos`); `bare_array` accepts a document that is just that array (older inventory
 /// servers).
 pub(crate) struct DocParser {
-    buf: Vec<u8>,
+    /// The unconsumed text, checked UTF-8.
+    buf: String,
     pos: usize,
     /// Bytes drained from the front of `buf` so far (for offsets in messages).
     consumed: u64,
+    /// The first bytes of a character split across chunks, waiting for the rest.
+    pending: Vec<u8>,
+    /// Where the body stops being UTF-8, if it does; nothing after it is buffered.
+    bad_utf8: Option<u64>,
+    received: u64,
     eof: bool,
     state: State,
     /// Don't try to parse again before `buf.len() - pos` reaches this (see module docs).
@@ -596,9 +725,12 @@ pub(crate) struct DocParser {
 impl DocParser {
     pub(crate) fn new(array_key: &'static str, bare_array: bool) -> Self {
         Self {
-            buf: Vec::with_capacity(64 << 10),
+            buf: String::with_capacity(64 << 10),
             pos: 0,
             consumed: 0,
+            pending: Vec::new(),
+            bad_utf8: None,
+            received: 0,
             eof: false,
             state: State::Start,
             want: 0,
@@ -608,15 +740,54 @@ impl DocParser {
         }
     }
 
-    /// Appends bytes received from the body.
+    /// Appends bytes received from the body, checking that they are UTF-8 (once: the reader
+    /// then works on `&str`).
     pub(crate) fn feed(&mut self, chunk: &[u8]) {
-        if self.pos > 0 {
+        self.received += chunk.len() as u64;
+        if self.bad_utf8.is_some() {
+            return;
+        }
+        // `pos` sits right after a complete token, always a character boundary.
+        if self.pos > 0 && self.buf.is_char_boundary(self.pos) {
             // Only the partial element (if any) moves; everything before it is done.
             self.buf.drain(..self.pos);
             self.consumed += self.pos as u64;
             self.pos = 0;
         }
-        self.buf.extend_from_slice(chunk);
+        let mut input = chunk;
+        // Finish a character split across chunks.
+        while !self.pending.is_empty() {
+            let Some((&first, rest)) = input.split_first() else {
+                return;
+            };
+            self.pending.push(first);
+            input = rest;
+            match std::str::from_utf8(&self.pending) {
+                Ok(c) => {
+                    self.buf.push_str(c);
+                    self.pending.clear();
+                }
+                Err(e) if e.error_len().is_some() => {
+                    self.bad_utf8 = Some(self.consumed + self.buf.len() as u64);
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+        match std::str::from_utf8(input) {
+            Ok(text) => self.buf.push_str(text),
+            Err(e) => {
+                let (valid, rest) = input.split_at(e.valid_up_to());
+                if let Ok(text) = std::str::from_utf8(valid) {
+                    self.buf.push_str(text);
+                }
+                if e.error_len().is_some() {
+                    self.bad_utf8 = Some(self.consumed + self.buf.len() as u64);
+                } else {
+                    self.pending.extend_from_slice(rest);
+                }
+            }
+        }
     }
 
     /// Marks the end of the body.
@@ -632,7 +803,7 @@ impl DocParser {
 
     /// Bytes received so far.
     pub(crate) fn received(&self) -> u64 {
-        self.consumed + self.buf.len() as u64
+        self.received
     }
 
     fn at(&self, i: usize) -> u64 {
@@ -645,7 +816,6 @@ impl DocParser {
                 expected,
                 offset: self.at(i),
             },
-            PErr::Utf8(i) => DocError::Encoding { offset: self.at(i) },
             PErr::Incomplete => DocError::Truncated {
                 received: self.received(),
                 elements: self.summary.elements,
@@ -666,10 +836,13 @@ impl DocParser {
             if !self.eof && avail < self.want {
                 return Ok(Step::NeedMore);
             }
+            // Everything received is in `buf` unless a character is pending or the body is
+            // not UTF-8 from some point on.
+            let complete = self.eof && self.pending.is_empty() && self.bad_utf8.is_none();
             // The reader borrows the buffer while `step` updates the state: move the buffer
             // out for the duration (a move of three words, not a copy).
             let buf = std::mem::take(&mut self.buf);
-            let mut r = Reader::new(&buf[self.pos..], self.eof);
+            let mut r = Reader::new(buf.get(self.pos..).unwrap_or_default(), complete);
             let step = self.step(&mut r, &mut element);
             let advanced = r.i;
             self.buf = buf;
@@ -684,7 +857,15 @@ impl DocParser {
                     self.want = 0;
                 }
                 Err(PErr::Incomplete) => {
+                    if let Some(offset) = self.bad_utf8 {
+                        return Err(DocError::Encoding { offset });
+                    }
                     if self.eof {
+                        if !self.pending.is_empty() {
+                            return Err(DocError::Encoding {
+                                offset: self.consumed + self.buf.len() as u64,
+                            });
+                        }
                         return Err(self.fail(PErr::Incomplete));
                     }
                     if avail > MAX_ELEMENT_BYTES {
@@ -766,8 +947,9 @@ impl DocParser {
                     let v = r.value()?;
                     self.summary.error = match v {
                         Val::Null | Val::Bool(false) => None,
-                        Val::Str(s) => Some(s.into_owned()),
-                        _ => Some(String::from_utf8_lossy(&r.b[start..r.i]).into_owned()),
+                        Val::Str(s) => Some(s.to_owned()),
+                        Val::Esc(i) => r.escaped.get(i).cloned(),
+                        _ => Some(r.slice(start, r.i)?.to_owned()),
                     };
                     self.state = State::NextKey;
                 } else if key == "meta" {
@@ -886,100 +1068,150 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> RowProblem {
     }
 }
 
-fn wrong_type(field: &'static str, want: &str, v: &Val<'_>) -> RowProblem {
-    invalid(field, format!("should be {want}, found {}", v.type_name()))
+/// Declares the keys of one KLK object, in the order KLK sends them: `NAMES` for the reader and
+/// one index constant per key (named like the key) for the conversion.
+macro_rules! klk_object {
+    ($(#[$doc:meta])* mod $m:ident { $($key:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[allow(non_upper_case_globals, dead_code)]
+        mod $m {
+            /// The keys, in KLK's order.
+            pub(super) const NAMES: &[&str] = &[$(stringify!($key)),*];
+            /// How many.
+            pub(super) const N: usize = NAMES.len();
+            klk_object!(@index 0usize; $($key),*);
+        }
+    };
+    (@index $i:expr; $first:ident $(, $rest:ident)*) => {
+        pub(super) const $first: usize = $i;
+        klk_object!(@index $i + 1usize; $($rest),*);
+    };
+    (@index $i:expr;) => {};
 }
 
-/// Optional text: `""` (KLK's way of saying "none") and `null` become `None`.
-fn text(v: Val<'_>, field: &'static str) -> Conv<Option<String>> {
-    match v {
-        Val::Absent | Val::Null => Ok(None),
-        Val::Str(s) if s.is_empty() => Ok(None),
-        Val::Str(s) => Ok(Some(s.into_owned())),
-        other => Err(wrong_type(field, "a string", &other)),
+/// The values of one object as read, with the strings its reader unescaped.
+struct Obj<'a, 'e, const N: usize> {
+    vals: &'e [Val<'a>; N],
+    names: &'static [&'static str],
+    escaped: &'e [String],
+}
+
+impl<'a, const N: usize> Obj<'a, '_, N> {
+    fn name(&self, i: usize) -> &'static str {
+        self.names.get(i).copied().unwrap_or("?")
     }
-}
 
-/// Like [`text`] without allocating.
-fn as_str<'v>(v: &'v Val<'_>, field: &'static str) -> Conv<Option<&'v str>> {
-    match v {
-        Val::Absent | Val::Null => Ok(None),
-        Val::Str(s) if s.is_empty() => Ok(None),
-        Val::Str(s) => Ok(Some(s)),
-        other => Err(wrong_type(field, "a string", other)),
+    fn wrong_type(&self, i: usize, want: &str) -> RowProblem {
+        invalid(
+            self.name(i),
+            format!("should be {want}, found {}", self.vals[i].type_name()),
+        )
     }
-}
 
-/// Optional text of the inventory endpoint, where `"N/A"` stands for null as well.
-fn text_na(v: Val<'_>, field: &'static str) -> Conv<Option<String>> {
-    Ok(text(v, field)?.filter(|s| s != "N/A"))
-}
-
-/// An id that some servers send as a number (`Categoria`): kept as its text.
-fn id_text(v: Val<'_>, field: &'static str) -> Conv<Option<String>> {
-    match v {
-        Val::Num(n) => Ok(Some(n.to_owned())),
-        other => text_na(other, field),
+    /// The string at `i`, if it is one; `""` counts as absent.
+    fn str(&self, i: usize) -> Conv<Option<&str>> {
+        let s = match self.vals[i] {
+            Val::Absent | Val::Null => return Ok(None),
+            Val::Str(s) => s,
+            Val::Esc(k) => self.escaped.get(k).map_or("", String::as_str),
+            _ => return Err(self.wrong_type(i, "a string")),
+        };
+        Ok((!s.is_empty()).then_some(s))
     }
-}
 
-fn required_text(v: Val<'_>, field: &'static str) -> Conv<String> {
-    text(v, field)?.ok_or(RowProblem::Missing(field))
-}
-
-fn decimal(v: Val<'_>, field: &'static str) -> Conv<Option<Decimal>> {
-    match v {
-        Val::Absent | Val::Null => Ok(None),
-        Val::Num(n) => parse_decimal(n)
-            .map(Some)
-            .ok_or_else(|| invalid(field, format!("`{n}` does not fit an exact decimal"))),
-        other => Err(wrong_type(field, "a number", &other)),
+    /// Optional text: `""` (KLK's way of saying "none") and `null` become `None`.
+    fn text(&self, i: usize) -> Conv<Option<String>> {
+        Ok(self.str(i)?.map(str::to_owned))
     }
-}
 
-fn boolean(v: Val<'_>, field: &'static str) -> Conv<Option<bool>> {
-    match v {
-        Val::Absent | Val::Null => Ok(None),
-        Val::Bool(b) => Ok(Some(b)),
-        other => Err(wrong_type(field, "a boolean", &other)),
+    /// Optional text of the inventory endpoint, where `"N/A"` stands for null as well.
+    fn text_na(&self, i: usize) -> Conv<Option<String>> {
+        Ok(self.str(i)?.filter(|s| *s != "N/A").map(str::to_owned))
+    }
+
+    /// An id some servers send as a number (`Categoria`): kept as its text.
+    fn id_text(&self, i: usize) -> Conv<Option<String>> {
+        match self.vals[i] {
+            Val::Num(n) => Ok(Some(n.to_owned())),
+            _ => self.text_na(i),
+        }
+    }
+
+    fn required_text(&self, i: usize) -> Conv<String> {
+        self.text(i)?.ok_or(RowProblem::Missing(self.name(i)))
+    }
+
+    fn decimal(&self, i: usize) -> Conv<Option<Decimal>> {
+        match self.vals[i] {
+            Val::Absent | Val::Null => Ok(None),
+            Val::Num(n) => parse_decimal(n).map(Some).ok_or_else(|| {
+                invalid(self.name(i), format!("`{n}` does not fit an exact decimal"))
+            }),
+            _ => Err(self.wrong_type(i, "a number")),
+        }
+    }
+
+    fn boolean(&self, i: usize) -> Conv<Option<bool>> {
+        match self.vals[i] {
+            Val::Absent | Val::Null => Ok(None),
+            Val::Bool(b) => Ok(Some(b)),
+            _ => Err(self.wrong_type(i, "a boolean")),
+        }
+    }
+
+    fn integer(&self, i: usize) -> Conv<i32> {
+        match self.vals[i] {
+            Val::Absent | Val::Null => Err(RowProblem::Missing(self.name(i))),
+            Val::Num(n) => n
+                .parse::<i32>()
+                .ok()
+                .or_else(|| {
+                    parse_decimal(n)
+                        .filter(|d| d.fract().is_zero())
+                        .and_then(|d| i32::try_from(d.trunc().mantissa()).ok())
+                })
+                .ok_or_else(|| invalid(self.name(i), format!("`{n}` is not a line number"))),
+            _ => Err(self.wrong_type(i, "a number")),
+        }
     }
 }
 
 /// Parses a JSON number's text exactly. Up to 18 significant digits without exponent (every
 /// KLK number) take a fast path with no allocation; the rest go through `rust_decimal`.
+#[inline]
 pub(crate) fn parse_decimal(tok: &str) -> Option<Decimal> {
     let b = tok.as_bytes();
     let (neg, digits) = match b.first() {
         Some(b'-') => (true, &b[1..]),
         _ => (false, b),
     };
+    // At most 18 digits and a point: the mantissa fits a u64 (< 10^18) and the scale is valid.
+    if digits.is_empty() || digits.len() > 19 {
+        return slow_decimal(tok);
+    }
     let mut mantissa: u64 = 0;
-    let mut scale: u32 = 0;
-    let mut seen_point = false;
-    let mut significant = 0;
-    for &c in digits {
-        match c {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                significant += 1;
-                if seen_point {
-                    scale += 1;
-                }
-                if significant > 18 {
-                    return slow_decimal(tok);
-                }
-            }
-            b'.' if !seen_point => seen_point = true,
-            _ => return slow_decimal(tok),
+    let mut point: Option<usize> = None;
+    for (k, &c) in digits.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            mantissa = mantissa * 10 + u64::from(d);
+        } else if c == b'.' && point.is_none() {
+            point = Some(k);
+        } else {
+            return slow_decimal(tok);
         }
     }
-    if significant == 0 {
-        return None;
+    let scale = point.map_or(0, |p| digits.len() - p - 1);
+    if point.is_none() && digits.len() > 18 || scale == 0 && point.is_some() {
+        return slow_decimal(tok);
     }
-    let m = i128::from(mantissa);
-    Some(Decimal::from_i128_with_scale(
-        if neg { -m } else { m },
-        scale,
+    // `scale` ≤ 18 here, within `Decimal::MAX_SCALE`.
+    Some(Decimal::from_parts(
+        mantissa as u32,
+        (mantissa >> 32) as u32,
+        0,
+        neg,
+        scale as u32,
     ))
 }
 
@@ -1047,183 +1279,109 @@ fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
 // Sales.
 // ---------------------------------------------------------------------------------------------
 
-/// One `ventas` element as read from the buffer, before conversion.
-#[derive(Default)]
-struct RawSale<'a> {
-    numero_factura: Val<'a>,
-    fecha: Val<'a>,
-    hora: Val<'a>,
-    fecha_hora_completa: Val<'a>,
-    linea: Val<'a>,
-    productos: usize,
-    cantidades: usize,
-    financieros: usize,
-    // producto
-    codigo_producto: Val<'a>,
-    descripcion_producto: Val<'a>,
-    marca_producto: Val<'a>,
-    modelo_producto: Val<'a>,
-    categoria_producto: Val<'a>,
-    grupo_articulo: Val<'a>,
-    subgrupo_producto: Val<'a>,
-    categoria_nombre: Val<'a>,
-    codigo_barras: Val<'a>,
-    serial: Val<'a>,
-    imei: Val<'a>,
-    cuadrante_producto: Val<'a>,
-    // cantidad
-    codigo_almacen: Val<'a>,
-    nombre_almacen: Val<'a>,
-    cantidad_vendida: Val<'a>,
-    peso_unitario: Val<'a>,
-    peso_bruto: Val<'a>,
-    volumen_unitario: Val<'a>,
-    unidad_medida_venta: Val<'a>,
-    factor_unidad_medida: Val<'a>,
-    total_cantidad_por_unidad_medida: Val<'a>,
-    peso_calculado: Val<'a>,
-    // financiero
-    costo_unitario_bs: Val<'a>,
-    costo_unitario_usd: Val<'a>,
-    precio_unitario_bs: Val<'a>,
-    precio_unitario_usd: Val<'a>,
-    impuesto_porcentaje: Val<'a>,
-    impuesto_monto: Val<'a>,
-    porcentaje_descuento: Val<'a>,
-    monto_descuento: Val<'a>,
-    porcentaje_descuento_fidelizacion: Val<'a>,
-    monto_descuento_fidelizacion: Val<'a>,
-    porcentaje_descuento_forma_pago: Val<'a>,
-    monto_descuento_forma_pago: Val<'a>,
-    venta_total_bs: Val<'a>,
-    venta_total_usd: Val<'a>,
-    costo_total_bs: Val<'a>,
-    costo_total_usd: Val<'a>,
-    utilidad_bruta_bs: Val<'a>,
-    utilidad_bruta_usd: Val<'a>,
-    // invoice
-    total_factura: Val<'a>,
-    tasa_usd: Val<'a>,
-    es_no_fiscal: Val<'a>,
-    tiene_promocion: Val<'a>,
-    codigo_promocion: Val<'a>,
+klk_object! {
+    /// A `ventas` element. `cuadrante_producto` belongs in `producto`; some servers put it
+    /// beside it.
+    mod venta {
+        numero_factura, fecha, hora, fecha_hora_completa, linea, producto, cantidad, financiero,
+        total_factura, tasa_usd, es_no_fiscal, tiene_promocion, codigo_promocion,
+        cuadrante_producto,
+    }
 }
 
-fn read_sale<'a>(r: &mut Reader<'a>) -> R<RawSale<'a>> {
-    let mut s = RawSale::default();
-    r.object(|r, key| {
-        match key {
-            "numero_factura" => s.numero_factura = r.value()?,
-            "fecha" => s.fecha = r.value()?,
-            "hora" => s.hora = r.value()?,
-            "fecha_hora_completa" => s.fecha_hora_completa = r.value()?,
-            "linea" => s.linea = r.value()?,
-            "producto" => {
-                s.productos = r.one_element(|r, k| {
-                    let slot = match k {
-                        "codigo_producto" => &mut s.codigo_producto,
-                        "descripcion_producto" => &mut s.descripcion_producto,
-                        "marca_producto" => &mut s.marca_producto,
-                        "modelo_producto" => &mut s.modelo_producto,
-                        "categoria_producto" => &mut s.categoria_producto,
-                        "grupo_articulo" => &mut s.grupo_articulo,
-                        "subgrupo_producto" => &mut s.subgrupo_producto,
-                        "categoria_nombre" => &mut s.categoria_nombre,
-                        "codigo_barras" => &mut s.codigo_barras,
-                        "serial" => &mut s.serial,
-                        "imei" => &mut s.imei,
-                        "cuadrante_producto" => &mut s.cuadrante_producto,
-                        _ => return r.skip(0),
-                    };
-                    *slot = r.value()?;
-                    Ok(())
-                })?
+klk_object! {
+    /// `producto[0]`.
+    mod producto {
+        codigo_producto, descripcion_producto, marca_producto, modelo_producto,
+        categoria_producto, grupo_articulo, subgrupo_producto, categoria_nombre, codigo_barras,
+        serial, imei, cuadrante_producto,
+    }
+}
+
+klk_object! {
+    /// `cantidad[0]`.
+    mod cantidad {
+        codigo_almacen, nombre_almacen, cantidad_vendida, peso_unitario, peso_bruto,
+        volumen_unitario, unidad_medida_venta, factor_unidad_medida,
+        total_cantidad_por_unidad_medida, peso_calculado,
+    }
+}
+
+klk_object! {
+    /// `financiero[0]`.
+    mod financiero {
+        costo_unitario_bs, costo_unitario_usd, precio_unitario_bs, precio_unitario_usd,
+        impuesto_porcentaje, impuesto_monto, porcentaje_descuento, monto_descuento,
+        porcentaje_descuento_fidelizacion, monto_descuento_fidelizacion,
+        porcentaje_descuento_forma_pago, monto_descuento_forma_pago, venta_total_bs,
+        venta_total_usd, costo_total_bs, costo_total_usd, utilidad_bruta_bs, utilidad_bruta_usd,
+    }
+}
+
+/// One `ventas` element as read from the buffer, before conversion.
+struct RawSale<'a> {
+    top: [Val<'a>; venta::N],
+    producto: [Val<'a>; producto::N],
+    cantidad: [Val<'a>; cantidad::N],
+    financiero: [Val<'a>; financiero::N],
+    /// Elements of the `producto`, `cantidad` and `financiero` arrays.
+    counts: [usize; 3],
+}
+
+impl RawSale<'_> {
+    fn new() -> Self {
+        RawSale {
+            top: [Val::Absent; venta::N],
+            producto: [Val::Absent; producto::N],
+            cantidad: [Val::Absent; cantidad::N],
+            financiero: [Val::Absent; financiero::N],
+            counts: [0; 3],
+        }
+    }
+}
+
+fn read_sale<'a>(r: &mut Reader<'a>, s: &mut RawSale<'a>) -> R<()> {
+    r.fields(venta::NAMES, |r, index| {
+        match index {
+            Some(venta::producto) => {
+                s.counts[0] = r.one_element(producto::NAMES, &mut s.producto)?;
             }
-            "cantidad" => {
-                s.cantidades = r.one_element(|r, k| {
-                    let slot = match k {
-                        "codigo_almacen" => &mut s.codigo_almacen,
-                        "nombre_almacen" => &mut s.nombre_almacen,
-                        "cantidad_vendida" => &mut s.cantidad_vendida,
-                        "peso_unitario" => &mut s.peso_unitario,
-                        "peso_bruto" => &mut s.peso_bruto,
-                        "volumen_unitario" => &mut s.volumen_unitario,
-                        "unidad_medida_venta" => &mut s.unidad_medida_venta,
-                        "factor_unidad_medida" => &mut s.factor_unidad_medida,
-                        "total_cantidad_por_unidad_medida" => {
-                            &mut s.total_cantidad_por_unidad_medida
-                        }
-                        "peso_calculado" => &mut s.peso_calculado,
-                        _ => return r.skip(0),
-                    };
-                    *slot = r.value()?;
-                    Ok(())
-                })?
+            Some(venta::cantidad) => {
+                s.counts[1] = r.one_element(cantidad::NAMES, &mut s.cantidad)?;
             }
-            "financiero" => {
-                s.financieros = r.one_element(|r, k| {
-                    let slot = match k {
-                        "costo_unitario_bs" => &mut s.costo_unitario_bs,
-                        "costo_unitario_usd" => &mut s.costo_unitario_usd,
-                        "precio_unitario_bs" => &mut s.precio_unitario_bs,
-                        "precio_unitario_usd" => &mut s.precio_unitario_usd,
-                        "impuesto_porcentaje" => &mut s.impuesto_porcentaje,
-                        "impuesto_monto" => &mut s.impuesto_monto,
-                        "porcentaje_descuento" => &mut s.porcentaje_descuento,
-                        "monto_descuento" => &mut s.monto_descuento,
-                        "porcentaje_descuento_fidelizacion" => {
-                            &mut s.porcentaje_descuento_fidelizacion
-                        }
-                        "monto_descuento_fidelizacion" => &mut s.monto_descuento_fidelizacion,
-                        "porcentaje_descuento_forma_pago" => &mut s.porcentaje_descuento_forma_pago,
-                        "monto_descuento_forma_pago" => &mut s.monto_descuento_forma_pago,
-                        "venta_total_bs" => &mut s.venta_total_bs,
-                        "venta_total_usd" => &mut s.venta_total_usd,
-                        "costo_total_bs" => &mut s.costo_total_bs,
-                        "costo_total_usd" => &mut s.costo_total_usd,
-                        "utilidad_bruta_bs" => &mut s.utilidad_bruta_bs,
-                        "utilidad_bruta_usd" => &mut s.utilidad_bruta_usd,
-                        _ => return r.skip(0),
-                    };
-                    *slot = r.value()?;
-                    Ok(())
-                })?
+            Some(venta::financiero) => {
+                s.counts[2] = r.one_element(financiero::NAMES, &mut s.financiero)?;
             }
-            "total_factura" => s.total_factura = r.value()?,
-            "tasa_usd" => s.tasa_usd = r.value()?,
-            "es_no_fiscal" => s.es_no_fiscal = r.value()?,
-            "tiene_promocion" => s.tiene_promocion = r.value()?,
-            "codigo_promocion" => s.codigo_promocion = r.value()?,
-            // Some servers put the quadrant beside the product instead of inside it.
-            "cuadrante_producto" => s.cuadrante_producto = r.value()?,
+            Some(i) if i < venta::N => s.top[i] = r.value()?,
             _ => r.skip(0)?,
         }
         Ok(())
-    })?;
-    Ok(s)
+    })
 }
 
 /// Converts one sales element; `store` is the store the line is attributed to. A line whose
 /// time falls outside `window` is `None`: it belongs to another unit, and whatever else is wrong
 /// with it is not this unit's business.
 fn convert_sale(
-    s: RawSale<'_>,
+    s: &RawSale<'_>,
+    escaped: &[String],
     store: &StoreId,
     window: Option<&Window>,
 ) -> Conv<Option<SaleLine>> {
-    let local = sold_at_local(s.fecha, s.hora, s.fecha_hora_completa)?;
+    let top = Obj {
+        vals: &s.top,
+        names: venta::NAMES,
+        escaped,
+    };
+    let local = sold_at_local(&top)?;
     if window.is_some_and(|w| !w.contains_local(local)) {
         return Ok(None);
     }
-    for (n, field) in [
-        (s.productos, "producto"),
-        (s.cantidades, "cantidad"),
-        (s.financieros, "financiero"),
-    ] {
-        if n > 1 {
+    for (n, field) in s.counts.iter().zip(["producto", "cantidad", "financiero"]) {
+        if *n > 1 {
             return Err(invalid(
                 field,
-                if n == usize::MAX {
+                if *n == usize::MAX {
                     "should be a one-element array of objects".to_owned()
                 } else {
                     format!("should hold one object, found {n}")
@@ -1231,21 +1389,28 @@ fn convert_sale(
             ));
         }
     }
-    let invoice_number = required_text(s.numero_factura, "numero_factura")?;
-    let line_number = match s.linea {
-        Val::Absent | Val::Null => return Err(RowProblem::Missing("linea")),
-        Val::Num(n) => n
-            .parse::<i32>()
-            .ok()
-            .or_else(|| {
-                parse_decimal(n)
-                    .filter(|d| d.fract().is_zero())
-                    .and_then(|d| i32::try_from(d.mantissa() / 10i128.pow(d.scale())).ok())
-            })
-            .ok_or_else(|| invalid("linea", format!("`{n}` is not a line number")))?,
-        other => return Err(wrong_type("linea", "a number", &other)),
+    let p = Obj {
+        vals: &s.producto,
+        names: producto::NAMES,
+        escaped,
     };
-    let product_code = required_text(s.codigo_producto, "codigo_producto")?;
+    let c = Obj {
+        vals: &s.cantidad,
+        names: cantidad::NAMES,
+        escaped,
+    };
+    let f = Obj {
+        vals: &s.financiero,
+        names: financiero::NAMES,
+        escaped,
+    };
+    let invoice_number = top.required_text(venta::numero_factura)?;
+    let line_number = top.integer(venta::linea)?;
+    let product_code = p.required_text(producto::codigo_producto)?;
+    let quadrant = match p.text(producto::cuadrante_producto)? {
+        Some(q) => Some(q),
+        None => top.text(venta::cuadrante_producto)?,
+    };
     Ok(Some(SaleLine {
         store_id: store.clone(),
         invoice_number,
@@ -1253,66 +1418,51 @@ fn convert_sale(
         sold_at: local_to_utc(local),
         business_date: local.date(),
         product_code,
-        description: text(s.descripcion_producto, "descripcion_producto")?,
-        brand: text(s.marca_producto, "marca_producto")?,
-        model: text(s.modelo_producto, "modelo_producto")?,
-        category: text(s.categoria_producto, "categoria_producto")?,
-        group_name: text(s.grupo_articulo, "grupo_articulo")?,
-        subgroup: text(s.subgrupo_producto, "subgrupo_producto")?,
-        category_name: text(s.categoria_nombre, "categoria_nombre")?,
-        barcode: text(s.codigo_barras, "codigo_barras")?,
-        serial: text(s.serial, "serial")?,
-        imei: text(s.imei, "imei")?,
-        quadrant: text(s.cuadrante_producto, "cuadrante_producto")?,
-        warehouse_code: text(s.codigo_almacen, "codigo_almacen")?,
-        warehouse_name: text(s.nombre_almacen, "nombre_almacen")?,
-        quantity: decimal(s.cantidad_vendida, "cantidad_vendida")?,
-        unit_weight: decimal(s.peso_unitario, "peso_unitario")?,
-        gross_weight: decimal(s.peso_bruto, "peso_bruto")?,
-        unit_volume: decimal(s.volumen_unitario, "volumen_unitario")?,
-        sale_unit: text(s.unidad_medida_venta, "unidad_medida_venta")?,
-        unit_factor: decimal(s.factor_unidad_medida, "factor_unidad_medida")?,
-        total_unit_quantity: decimal(
-            s.total_cantidad_por_unidad_medida,
-            "total_cantidad_por_unidad_medida",
-        )?,
-        computed_weight: decimal(s.peso_calculado, "peso_calculado")?,
-        unit_cost_bs: decimal(s.costo_unitario_bs, "costo_unitario_bs")?,
-        unit_cost_usd: decimal(s.costo_unitario_usd, "costo_unitario_usd")?,
-        unit_price_bs: decimal(s.precio_unitario_bs, "precio_unitario_bs")?,
-        unit_price_usd: decimal(s.precio_unitario_usd, "precio_unitario_usd")?,
-        tax_pct: decimal(s.impuesto_porcentaje, "impuesto_porcentaje")?,
-        tax_amount: decimal(s.impuesto_monto, "impuesto_monto")?,
-        discount_pct: decimal(s.porcentaje_descuento, "porcentaje_descuento")?,
-        discount_amount: decimal(s.monto_descuento, "monto_descuento")?,
-        loyalty_discount_pct: decimal(
-            s.porcentaje_descuento_fidelizacion,
-            "porcentaje_descuento_fidelizacion",
-        )?,
-        loyalty_discount_amount: decimal(
-            s.monto_descuento_fidelizacion,
-            "monto_descuento_fidelizacion",
-        )?,
-        payment_discount_pct: decimal(
-            s.porcentaje_descuento_forma_pago,
-            "porcentaje_descuento_forma_pago",
-        )?,
-        payment_discount_amount: decimal(
-            s.monto_descuento_forma_pago,
-            "monto_descuento_forma_pago",
-        )?,
+        description: p.text(producto::descripcion_producto)?,
+        brand: p.text(producto::marca_producto)?,
+        model: p.text(producto::modelo_producto)?,
+        category: p.text(producto::categoria_producto)?,
+        group_name: p.text(producto::grupo_articulo)?,
+        subgroup: p.text(producto::subgrupo_producto)?,
+        category_name: p.text(producto::categoria_nombre)?,
+        barcode: p.text(producto::codigo_barras)?,
+        serial: p.text(producto::serial)?,
+        imei: p.text(producto::imei)?,
+        quadrant,
+        warehouse_code: c.text(cantidad::codigo_almacen)?,
+        warehouse_name: c.text(cantidad::nombre_almacen)?,
+        quantity: c.decimal(cantidad::cantidad_vendida)?,
+        unit_weight: c.decimal(cantidad::peso_unitario)?,
+        gross_weight: c.decimal(cantidad::peso_bruto)?,
+        unit_volume: c.decimal(cantidad::volumen_unitario)?,
+        sale_unit: c.text(cantidad::unidad_medida_venta)?,
+        unit_factor: c.decimal(cantidad::factor_unidad_medida)?,
+        total_unit_quantity: c.decimal(cantidad::total_cantidad_por_unidad_medida)?,
+        computed_weight: c.decimal(cantidad::peso_calculado)?,
+        unit_cost_bs: f.decimal(financiero::costo_unitario_bs)?,
+        unit_cost_usd: f.decimal(financiero::costo_unitario_usd)?,
+        unit_price_bs: f.decimal(financiero::precio_unitario_bs)?,
+        unit_price_usd: f.decimal(financiero::precio_unitario_usd)?,
+        tax_pct: f.decimal(financiero::impuesto_porcentaje)?,
+        tax_amount: f.decimal(financiero::impuesto_monto)?,
+        discount_pct: f.decimal(financiero::porcentaje_descuento)?,
+        discount_amount: f.decimal(financiero::monto_descuento)?,
+        loyalty_discount_pct: f.decimal(financiero::porcentaje_descuento_fidelizacion)?,
+        loyalty_discount_amount: f.decimal(financiero::monto_descuento_fidelizacion)?,
+        payment_discount_pct: f.decimal(financiero::porcentaje_descuento_forma_pago)?,
+        payment_discount_amount: f.decimal(financiero::monto_descuento_forma_pago)?,
         subtotal: None,
-        total_bs: decimal(s.venta_total_bs, "venta_total_bs")?,
-        total_usd: decimal(s.venta_total_usd, "venta_total_usd")?,
-        total_cost_bs: decimal(s.costo_total_bs, "costo_total_bs")?,
-        total_cost_usd: decimal(s.costo_total_usd, "costo_total_usd")?,
-        gross_profit_bs: decimal(s.utilidad_bruta_bs, "utilidad_bruta_bs")?,
-        gross_profit_usd: decimal(s.utilidad_bruta_usd, "utilidad_bruta_usd")?,
-        invoice_total: decimal(s.total_factura, "total_factura")?,
-        usd_rate: decimal(s.tasa_usd, "tasa_usd")?,
-        non_fiscal: boolean(s.es_no_fiscal, "es_no_fiscal")?,
-        promotion: text(s.tiene_promocion, "tiene_promocion")?,
-        promotion_code: text(s.codigo_promocion, "codigo_promocion")?,
+        total_bs: f.decimal(financiero::venta_total_bs)?,
+        total_usd: f.decimal(financiero::venta_total_usd)?,
+        total_cost_bs: f.decimal(financiero::costo_total_bs)?,
+        total_cost_usd: f.decimal(financiero::costo_total_usd)?,
+        gross_profit_bs: f.decimal(financiero::utilidad_bruta_bs)?,
+        gross_profit_usd: f.decimal(financiero::utilidad_bruta_usd)?,
+        invoice_total: top.decimal(venta::total_factura)?,
+        usd_rate: top.decimal(venta::tasa_usd)?,
+        non_fiscal: top.boolean(venta::es_no_fiscal)?,
+        promotion: top.text(venta::tiene_promocion)?,
+        promotion_code: top.text(venta::codigo_promocion)?,
         till: None,
         concept: None,
         line_status: None,
@@ -1321,10 +1471,8 @@ fn convert_sale(
 
 /// The line's store-local time: `fecha` + `hora` (which keeps the fraction); when either is
 /// missing, `fecha_hora_completa` (whole seconds) stands in.
-fn sold_at_local(fecha: Val<'_>, hora: Val<'_>, completa: Val<'_>) -> Conv<NaiveDateTime> {
-    let fecha = as_str(&fecha, "fecha")?;
-    let hora = as_str(&hora, "hora")?;
-    match (fecha, hora) {
+fn sold_at_local<const N: usize>(top: &Obj<'_, '_, N>) -> Conv<NaiveDateTime> {
+    match (top.str(venta::fecha)?, top.str(venta::hora)?) {
         (Some(f), Some(h)) => {
             let d = parse_date(f)
                 .ok_or_else(|| invalid("fecha", format!("`{f}` is not a YYYY-MM-DD date")))?;
@@ -1332,8 +1480,8 @@ fn sold_at_local(fecha: Val<'_>, hora: Val<'_>, completa: Val<'_>) -> Conv<Naive
                 .ok_or_else(|| invalid("hora", format!("`{h}` is not an HH:MM:SS time")))?;
             Ok(d.and_time(t))
         }
-        (f, _) => match text(completa, "fecha_hora_completa")? {
-            Some(c) => parse_datetime(&c).ok_or_else(|| {
+        (f, _) => match top.str(venta::fecha_hora_completa)? {
+            Some(c) => parse_datetime(c).ok_or_else(|| {
                 invalid(
                     "fecha_hora_completa",
                     format!("`{c}` is not a YYYY-MM-DDTHH:MM:SS time"),
@@ -1348,12 +1496,17 @@ fn sold_at_local(fecha: Val<'_>, hora: Val<'_>, completa: Val<'_>) -> Conv<Naive
     }
 }
 
-fn ident_of_sale(s: &RawSale<'_>) -> Option<String> {
-    match (&s.numero_factura, &s.linea) {
-        (Val::Str(f), Val::Num(l)) => Some(format!("numero_factura {f}, linea {l}")),
-        (Val::Str(f), _) => Some(format!("numero_factura {f}")),
-        _ => None,
-    }
+fn ident_of_sale(s: &RawSale<'_>, escaped: &[String]) -> Option<String> {
+    let top = Obj {
+        vals: &s.top,
+        names: venta::NAMES,
+        escaped,
+    };
+    let invoice = top.str(venta::numero_factura).ok().flatten()?;
+    Some(match top.vals[venta::linea] {
+        Val::Num(l) => format!("numero_factura {invoice}, linea {l}"),
+        _ => format!("numero_factura {invoice}"),
+    })
 }
 
 /// Parses and converts one `ventas` element; `None` when the line lies outside `window`.
@@ -1363,12 +1516,13 @@ pub(crate) fn sale_element(
     store: &StoreId,
     window: Option<&Window>,
 ) -> R<Result<Option<SaleLine>, RowError>> {
-    let raw = read_sale(r)?;
-    let ident = ident_of_sale(&raw);
+    r.escaped.clear();
+    let mut raw = RawSale::new();
+    read_sale(r, &mut raw)?;
     Ok(
-        convert_sale(raw, store, window).map_err(|problem| RowError {
+        convert_sale(&raw, &r.escaped, store, window).map_err(|problem| RowError {
             element,
-            ident,
+            ident: ident_of_sale(&raw, &r.escaped),
             problem,
         }),
     )
@@ -1378,19 +1532,12 @@ pub(crate) fn sale_element(
 // Inventory.
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Default)]
-struct RawArticle<'a> {
-    nombre_producto: Val<'a>,
-    codigo: Val<'a>,
-    barra: Val<'a>,
-    categoria: Val<'a>,
-    descripcion: Val<'a>,
-    subcategoria: Val<'a>,
-    descripcion_categoria: Val<'a>,
-    marca: Val<'a>,
-    precio: Val<'a>,
-    iva: Val<'a>,
-    stock: Val<'a>,
+klk_object! {
+    /// An `articulos` element.
+    mod articulo {
+        NombreProducto, Codigo, Barra, Categoria, Descripcion, Subcategoria,
+        Descripcion_categoria, Marca, Precio, Iva, stock,
+    }
 }
 
 /// Where an inventory snapshot is attributed.
@@ -1410,57 +1557,53 @@ pub(crate) fn article_element(
     element: u64,
     scope: &SnapshotScope,
 ) -> R<Result<InventoryItem, RowError>> {
-    let mut a = RawArticle::default();
-    r.object(|r, key| {
-        let slot = match key {
-            "NombreProducto" => &mut a.nombre_producto,
-            "Codigo" => &mut a.codigo,
-            "Barra" => &mut a.barra,
-            "Categoria" => &mut a.categoria,
-            "Descripcion" => &mut a.descripcion,
-            "Subcategoria" => &mut a.subcategoria,
-            "Descripcion_categoria" => &mut a.descripcion_categoria,
-            "Marca" => &mut a.marca,
-            "Precio" => &mut a.precio,
-            "Iva" => &mut a.iva,
-            "stock" => &mut a.stock,
-            _ => return r.skip(0),
-        };
-        *slot = r.value()?;
-        Ok(())
-    })?;
-    let ident = match &a.codigo {
-        Val::Str(c) => Some(format!("Codigo {c}")),
-        _ => None,
+    r.escaped.clear();
+    let mut vals = [Val::Absent; articulo::N];
+    r.record(articulo::NAMES, &mut vals)?;
+    let a = Obj {
+        vals: &vals,
+        names: articulo::NAMES,
+        escaped: &r.escaped,
     };
-    Ok(convert_article(a, scope).map_err(|problem| RowError {
+    Ok(convert_article(&a, scope).map_err(|problem| RowError {
         element,
-        ident,
+        ident: a
+            .str(articulo::Codigo)
+            .ok()
+            .flatten()
+            .map(|c| format!("Codigo {c}")),
         problem,
     }))
 }
 
-fn convert_article(a: RawArticle<'_>, scope: &SnapshotScope) -> Conv<InventoryItem> {
-    let product_code = text_na(a.codigo, "Codigo")?.ok_or(RowProblem::Missing("Codigo"))?;
-    let stock = decimal(a.stock, "stock")?.ok_or(RowProblem::Missing("stock"))?;
+fn convert_article<const N: usize>(
+    a: &Obj<'_, '_, N>,
+    scope: &SnapshotScope,
+) -> Conv<InventoryItem> {
+    let product_code = a
+        .text_na(articulo::Codigo)?
+        .ok_or(RowProblem::Missing("Codigo"))?;
+    let stock = a
+        .decimal(articulo::stock)?
+        .ok_or(RowProblem::Missing("stock"))?;
     Ok(InventoryItem {
         store_id: scope.store.clone(),
         warehouse_code: scope.warehouse.clone(),
         warehouse_name: None,
         product_code,
-        barcode: text_na(a.barra, "Barra")?,
-        description: text_na(a.nombre_producto, "NombreProducto")?,
-        category_id: id_text(a.categoria, "Categoria")?,
-        category: text_na(a.descripcion, "Descripcion")?,
-        group_name: text_na(a.descripcion_categoria, "Descripcion_categoria")?,
-        subcategory_id: id_text(a.subcategoria, "Subcategoria")?,
+        barcode: a.text_na(articulo::Barra)?,
+        description: a.text_na(articulo::NombreProducto)?,
+        category_id: a.id_text(articulo::Categoria)?,
+        category: a.text_na(articulo::Descripcion)?,
+        group_name: a.text_na(articulo::Descripcion_categoria)?,
+        subcategory_id: a.id_text(articulo::Subcategoria)?,
         subgroup: None,
-        brand: text_na(a.marca, "Marca")?,
+        brand: a.text_na(articulo::Marca)?,
         quadrant: None,
         presentation: None,
         cost: None,
-        price: decimal(a.precio, "Precio")?,
-        tax_pct: decimal(a.iva, "Iva")?,
+        price: a.decimal(articulo::Precio)?,
+        tax_pct: a.decimal(articulo::Iva)?,
         weight: None,
         volume: None,
         units_per_case: None,
