@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -88,8 +88,31 @@ impl EncodedDay {
 /// Encoded store-days, most recent first, within a byte budget.
 #[derive(Debug, Default)]
 struct EncodedCache {
-    entries: VecDeque<((String, NaiveDate), Arc<EncodedDay>)>,
+    /// Most recently used first, with the time of that use.
+    entries: VecDeque<((String, NaiveDate), Arc<EncodedDay>, Instant)>,
     bytes: usize,
+}
+
+/// An encoded day used this recently is never evicted to make room: with more hot days than the budget
+/// holds (20 stores fetched round-robin), evicting would re-encode on every request, which costs more
+/// than not caching. The days that do not fit are encoded on the fly instead.
+const ENCODED_MIN_AGE: Duration = Duration::from_secs(60);
+
+impl EncodedCache {
+    /// Evicts cold entries until `size` more bytes fit in `budget`; `false` if they cannot.
+    fn make_room(&mut self, size: usize, budget: usize, now: Instant) -> bool {
+        while self.bytes + size > budget {
+            match self.entries.back() {
+                Some((_, _, used)) if now.duration_since(*used) >= ENCODED_MIN_AGE => {
+                    if let Some((_, old, _)) = self.entries.pop_back() {
+                        self.bytes -= old.bytes.len();
+                    }
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
 }
 
 #[derive(Debug)]
@@ -568,17 +591,19 @@ impl Shared {
             return None;
         }
         let key = (branch.branch.clone(), day.date);
+        let now = Instant::now();
         {
             let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(pos) = cache.entries.iter().position(|(k, _)| *k == key) {
-                let entry = cache.entries.remove(pos)?;
-                let encoded = entry.1.clone();
-                cache.entries.push_front(entry);
+            if let Some(pos) = cache.entries.iter().position(|(k, _, _)| *k == key) {
+                let (key, encoded, _) = cache.entries.remove(pos)?;
+                cache.entries.push_front((key, encoded.clone(), now));
                 return Some(encoded);
             }
-        }
-        if !repeated {
-            return None;
+            // About 1.4 kB per line: do not spend the encoding on a day the cache cannot keep.
+            let estimate = day.lines.len() * 1_400;
+            if !repeated || !cache.make_room(estimate, budget, now) {
+                return None;
+            }
         }
         let (shared, branch, day) = (self.clone(), branch.clone(), day.clone());
         let encoded = tokio::task::spawn_blocking(move || {
@@ -588,15 +613,9 @@ impl Shared {
         .ok()?;
         let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
         let size = encoded.bytes.len();
-        if size <= budget && !cache.entries.iter().any(|(k, _)| *k == key) {
-            while cache.bytes + size > budget {
-                let Some((_, old)) = cache.entries.pop_back() else {
-                    break;
-                };
-                cache.bytes -= old.bytes.len();
-            }
+        if !cache.entries.iter().any(|(k, _, _)| *k == key) && cache.make_room(size, budget, now) {
             cache.bytes += size;
-            cache.entries.push_front((key, encoded.clone()));
+            cache.entries.push_front((key, encoded.clone(), now));
         }
         Some(encoded)
     }
@@ -1387,6 +1406,43 @@ mod tests {
         assert!(q.plan(&config, &catalog).is_err());
         q.fecha_hasta = d.pred_opt().unwrap();
         assert!(q.plan(&config, &catalog).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_encoded_cache_evicts_only_cold_days() {
+        let day = |n: usize| {
+            Arc::new(EncodedDay {
+                bytes: Bytes::from(vec![b','; n]),
+                ends: Vec::new(),
+            })
+        };
+        let key = |d: u32| {
+            (
+                "SUC001".to_owned(),
+                NaiveDate::from_ymd_opt(2025, 1, d).unwrap(),
+            )
+        };
+        let now = Instant::now();
+        let old = now - ENCODED_MIN_AGE - Duration::from_secs(1);
+        let mut cache = EncodedCache::default();
+        // Most recent first: day 1 (used now) in front of day 2 (used long ago).
+        for (d, used) in [(2, old), (1, now)] {
+            assert!(cache.make_room(40, 100, now));
+            cache.entries.push_front((key(d), day(40), used));
+            cache.bytes += 40;
+        }
+        // Room for 20 more without eviction; 40 more evicts the cold day 2 (the back) only.
+        assert!(cache.make_room(20, 100, now));
+        assert_eq!(cache.entries.len(), 2);
+        assert!(cache.make_room(40, 100, now));
+        assert_eq!(cache.entries.len(), 1);
+        assert_eq!(cache.entries[0].0, key(1));
+        // Day 1 is hot: no room for more than what is left.
+        assert!(!cache.make_room(80, 100, now));
+        assert_eq!(cache.entries.len(), 1);
+        assert!(cache.make_room(80, 100, now + ENCODED_MIN_AGE));
+        assert!(cache.entries.is_empty());
+        assert_eq!(cache.bytes, 0);
     }
 
     fn gen_all(mut gen: BodyGen) -> Vec<u8> {
