@@ -58,8 +58,9 @@ pub struct KlkSimConfig {
     /// Share of sales lines that carry one `null` numeric field (production shows an occasional one).
     #[serde(default = "default_null_ratio")]
     pub null_ratio: f64,
-    /// Pins the simulator's clock (`fecha_generacion`, and the date whose stock the inventory endpoints
-    /// serve). `None` uses the wall clock; tests that compare bytes pin it.
+    /// Pins the simulator's clock: `fecha_generacion`, and the date whose stock the inventory endpoints
+    /// serve (the clock's date in Caracas, UTC−4). `None` uses the wall clock; tests that compare bytes
+    /// pin it. Sales do not depend on the clock: a day is generated whole whatever the time.
     #[serde(default)]
     pub fixed_clock: Option<DateTime<Utc>>,
     /// How many generated store-days are kept in memory between requests (a small LRU). Each costs
