@@ -224,9 +224,11 @@ impl KlkSimConfig {
                 "lines_per_day [{lo}, {hi}]: the minimum is above the maximum"
             )));
         }
-        if hi > 2_000_000 {
+        // Ten times the busiest real store-day; also keeps invoice numbers unique (99 tills × 9,999
+        // invoices a day).
+        if hi > 300_000 {
             return Err(KlkSimError::Invalid(format!(
-                "lines_per_day maximum {hi} is above 2000000"
+                "lines_per_day maximum {hi} is above 300000"
             )));
         }
         if self.articles == 0 || self.articles > 900_000 {

@@ -5,7 +5,7 @@
 //!   `POST /maestra/articulos/almacen`, `POST /maestra/articulos/reposicion`, `POST /ventas`, with the
 //!   vendor's shapes and quirks (one-element arrays, 7-digit `hora`, nulls, `"N/A"`, the misspelled
 //!   `almacences_filtrados` holding a JSON string, the legacy bare-array inventory).
-//! - Data: a pure function of the seed and (branch, date) — see [`sales_for_day`] and [`inventory_for`],
+//! - Data: a pure function of the configuration (seed first) and (branch, date) — see [`sales_for_day`] and [`inventory_for`],
 //!   which tests compare extracted rows against.
 //! - `/ventas` window semantics (documented on [`SalesQuery`]): the dates are inclusive, the hours bound
 //!   the span (first and last day), and `hora_hasta` is inclusive of its whole last minute or second,
