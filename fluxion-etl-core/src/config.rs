@@ -454,6 +454,106 @@ fn default_stellar_user_env() -> String {
 fn default_stellar_password_env() -> String {
     "STELLAR_PASSWORD".to_owned()
 }
+    /// Encryption of the connection: `"off"` (plaintext: only for the simulator or a trusted
+    /// LAN), `"trust_server_certificate"` (TLS accepting the server's self-signed certificate,
+    /// as production does; the default) or `"verify_certificate"` (TLS, the certificate checked
+    /// against the system's trust store and the host name). Either one value for every
+    /// environment, or one per environment like `host`:
+    /// `encrypt = { local = "off", production = "trust_server_certificate" }`.
+    #[serde(default)]
+    pub encrypt: EncryptByEnvironment,
+    /// Sales lines read per query: the window is read in chunks of this many lines, each
+    /// starting after the last line of the previous one (keyset paging). Default 20,000.
+    #[serde(default = "default_stellar_chunk_rows")]
+    pub chunk_rows: u32,
+    /// Open a fresh connection for every chunk rather than one for the whole window:
+    /// production's habit over the VPN, which drops long-lived connections. Default true.
+    #[serde(default = "default_true")]
+    pub connection_per_chunk: bool,
+}
+
+fn default_stellar_chunk_rows() -> u32 {
+    20_000
+}
+
+/// How a Stellar connection is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StellarEncryption {
+    /// No TLS at all, not even for the login (TDS `ENCRYPT_NOT_SUP`): the simulator, or a
+    /// server on a trusted network. Credentials travel in the clear.
+    Off,
+    /// TLS for the whole connection, accepting whatever certificate the server presents
+    /// (the chain's servers use self-signed ones). Protects against eavesdropping, not against
+    /// an active man in the middle.
+    #[default]
+    TrustServerCertificate,
+    /// TLS for the whole connection, with the certificate validated against the system's trust
+    /// store and the host name.
+    VerifyCertificate,
+}
+
+/// A [`StellarEncryption`] for every environment, or one per environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct EncryptByEnvironment {
+    /// Direct network (`ETL_ENVIRONMENT=local`).
+    pub local: StellarEncryption,
+    /// Through the VPN (`ETL_ENVIRONMENT=production`).
+    pub production: StellarEncryption,
+}
+
+impl EncryptByEnvironment {
+    /// The same setting in every environment.
+    pub fn all(setting: StellarEncryption) -> Self {
+        Self {
+            local: setting,
+            production: setting,
+        }
+    }
+
+    /// The setting for an environment.
+    pub fn for_env(&self, env: Environment) -> StellarEncryption {
+        match env {
+            Environment::Local => self.local,
+            Environment::Production => self.production,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EncryptByEnvironment {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The table form; a missing environment keeps the default.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct PerEnvironment {
+            #[serde(default)]
+            local: StellarEncryption,
+            #[serde(default)]
+            production: StellarEncryption,
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = EncryptByEnvironment;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "\"off\", \"trust_server_certificate\", \"verify_certificate\" or a table \
+                     { local = …, production = … }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                StellarEncryption::deserialize(serde::de::value::StrDeserializer::new(v))
+                    .map(EncryptByEnvironment::all)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let p = PerEnvironment::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(EncryptByEnvironment {
+                    local: p.local,
+                    production: p.production,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 
 /// A host that differs between the direct network and the production VPN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -699,6 +799,12 @@ impl Config {
                 }
             }
         }
+                    if st.chunk_rows == 0 {
+                        return Err(invalid(
+                            key("source.chunk_rows"),
+                            "must be greater than 0".into(),
+                        ));
+                    }
         Ok(())
     }
 }

@@ -1,24 +1,192 @@
-//! The Stellar source (SQL Server over TDS). See `shared/STELLAR.md`.
+//! The Stellar source (SQL Server over TDS, tiberius). See `shared/STELLAR.md` for the tables
+//! and what production extracts.
+//!
+//! - `client`: connecting (own TCP connect timeout, keepalive, `TCP_NODELAY`, TLS per
+//!   `encrypt`), the login and the classification of failures from typed causes;
+//! - `extractor`: [`StellarSalesExtractor`] (a window's lines of `MA_TRANSACCION`) and
+//!   [`StellarInventoryExtractor`] (a depot's `MA_DEPOPROD`), both in keyset chunks with
+//!   retries that resume, and the queries ([`sales_sql`], [`inventory_sql`], [`depot_sql`]);
+//! - `parse`: rows into [`SaleLine`](crate::model::SaleLine)s and
+//!   [`InventoryItem`](crate::model::InventoryItem)s.
+
+mod client;
+mod extractor;
+mod parse;
+
+pub use client::{StellarCredentials, APPLICATION_NAME};
+pub use extractor::{
+    depot_sql, inventory_sql, sales_sql, StellarInventoryExtractor, StellarSalesExtractor,
+};
 
 use crate::config::{Environment, StellarStore, StoreConfig};
 use crate::error::EtlError;
+use crate::model::DataKind;
 use crate::pipeline::Extractor;
 use crate::tracker::{ErrorCategory, ErrorSource, Phase};
 
 use super::ExtractRequest;
 
-/// Builds the Stellar extractor of one store.
+/// Builds the Stellar extractor of one store, reading the SQL login from the environment
+/// variables the store's `user_env`/`password_env` name. Never connects; fails only when the
+/// configuration cannot work (a variable that is not set, a database name that is not an
+/// identifier, a sales request without a window).
 pub fn extractor(
     store: &StoreConfig,
-    _stellar: &StellarStore,
-    _request: &ExtractRequest,
-    _environment: Environment,
+    stellar: &StellarStore,
+    request: &ExtractRequest,
+    environment: Environment,
 ) -> Result<Box<dyn Extractor>, EtlError> {
-    Err(EtlError::new(
-        Phase::Extract,
-        ErrorCategory::DbError,
-        ErrorSource::StellarDb,
-        format!("store {}: the Stellar extractor is not part of this build yet", store.id),
-    )
-    .retryable(false))
+    let credentials = StellarCredentials::from_env(&stellar.user_env, &stellar.password_env)
+        .map_err(|e| {
+            EtlError::new(
+                e.phase(),
+                e.category(),
+                ErrorSource::StellarDb,
+                format!("store {}: {}", store.id, e.message()),
+            )
+            .retryable(false)
+        })?;
+    match request.kind {
+        DataKind::Sales => {
+            let Some(window) = request.window else {
+                return Err(EtlError::new(
+                    Phase::Extract,
+                    ErrorCategory::DataValidation,
+                    ErrorSource::Pipeline,
+                    format!("a sales extraction of {} needs a window", store.id),
+                ));
+            };
+            Ok(Box::new(StellarSalesExtractor::new(
+                store.id.clone(),
+                stellar,
+                environment,
+                credentials,
+                window,
+                &request.batch,
+            )?))
+        }
+        DataKind::Inventory => Ok(Box::new(StellarInventoryExtractor::new(
+            store.id.clone(),
+            stellar,
+            environment,
+            credentials,
+            request.snapshot_at,
+            &request.batch,
+        )?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, EncryptByEnvironment, StellarEncryption, StoreSource};
+
+    const DOC: &str = r#"
+[[stores]]
+id = "cedi_seco"
+name = "CEDI Seco"
+kind = "cedi"
+[stores.source]
+system = "stellar"
+host = { local = "127.0.0.1", production = "192.168.20.12" }
+depot = "1413"
+user_env = "FLUXION_UNIT_TEST_NO_SUCH_USER"
+"#;
+
+    fn stellar(doc: &str) -> (Config, StellarStore) {
+        let c = Config::from_toml_str(doc, "inline").unwrap();
+        let StoreSource::Stellar(s) = c.stores[0].source.clone() else {
+            panic!("stellar")
+        };
+        (c, s)
+    }
+
+    #[test]
+    fn new_keys_have_production_defaults() {
+        let (_, s) = stellar(DOC);
+        assert_eq!(
+            s.encrypt,
+            EncryptByEnvironment::all(StellarEncryption::TrustServerCertificate)
+        );
+        assert_eq!(s.chunk_rows, 20_000);
+        assert!(s.connection_per_chunk);
+    }
+
+    #[test]
+    fn encrypt_is_one_value_or_one_per_environment() {
+        let (_, s) = stellar(&DOC.replace(
+            "depot = \"1413\"",
+            "depot = \"1413\"\nencrypt = \"off\"\nchunk_rows = 500\nconnection_per_chunk = false",
+        ));
+        assert_eq!(
+            s.encrypt.for_env(Environment::Production),
+            StellarEncryption::Off
+        );
+        assert_eq!(s.chunk_rows, 500);
+        assert!(!s.connection_per_chunk);
+        let (_, s) = stellar(&DOC.replace(
+            "depot = \"1413\"",
+            "depot = \"1413\"\nencrypt = { local = \"off\", production = \"verify_certificate\" }",
+        ));
+        assert_eq!(
+            s.encrypt.for_env(Environment::Local),
+            StellarEncryption::Off
+        );
+        assert_eq!(
+            s.encrypt.for_env(Environment::Production),
+            StellarEncryption::VerifyCertificate
+        );
+        // A missing environment keeps the default.
+        let (_, s) = stellar(&DOC.replace(
+            "depot = \"1413\"",
+            "depot = \"1413\"\nencrypt = { local = \"off\" }",
+        ));
+        assert_eq!(
+            s.encrypt.for_env(Environment::Production),
+            StellarEncryption::TrustServerCertificate
+        );
+    }
+
+    #[test]
+    fn bad_new_keys_are_errors_that_say_what_is_wrong() {
+        let with = |extra: &str| {
+            let doc = DOC.replace("depot = \"1413\"", &format!("depot = \"1413\"\n{extra}"));
+            Config::from_toml_str(&doc, "fluxion.toml").unwrap_err()
+        };
+        // Fields of a store's source are read through serde's tagged enum, which loses the
+        // value's position; the message still names the bad value and what is accepted.
+        let e = with("encrypt = \"of\"").to_string();
+        assert!(
+            e.contains("`of`") && e.contains("verify_certificate"),
+            "{e}"
+        );
+        let e = with("encrypt = { local = \"off\", prod = \"off\" }").to_string();
+        assert!(e.contains("prod"), "{e}");
+        let e = with("chunk_rows = 0");
+        assert_eq!(e.key(), Some("stores[0].source.chunk_rows"), "{e}");
+        assert!(e.to_string().starts_with("fluxion.toml:10:"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_credential_fails_the_store_naming_the_variable() {
+        let (c, s) = stellar(DOC);
+        let request = ExtractRequest {
+            kind: DataKind::Inventory,
+            window: None,
+            snapshot_at: chrono::Utc::now(),
+            batch: c.batch.clone(),
+        };
+        let Err(e) = extractor(&c.stores[0], &s, &request, Environment::Local) else {
+            panic!("the variable is not set");
+        };
+        assert_eq!(e.category(), ErrorCategory::DbConnection);
+        assert_eq!(e.phase(), Phase::Extract);
+        assert!(!e.is_retryable());
+        assert!(e.message().contains("cedi_seco"), "{}", e.message());
+        assert!(
+            e.message().contains("FLUXION_UNIT_TEST_NO_SUCH_USER"),
+            "{}",
+            e.message()
+        );
+    }
 }
