@@ -364,7 +364,7 @@ pub struct SimTables {
     product_by_code: HashMap<String, u32>,
     sales_cache: Mutex<SalesCache>,
     /// Hash indexes of whole tables, built on first use by a join.
-    index_cache: Mutex<HashMap<(TableId, usize), Arc<HashIndex>>>,
+    index_cache: Mutex<IndexCache>,
 }
 
 impl std::fmt::Debug for SimTables {
@@ -379,6 +379,9 @@ impl std::fmt::Debug for SimTables {
 }
 
 const SALES_CACHE_DAYS: usize = 48;
+
+/// Join indexes of whole tables, by (table, key columns).
+type IndexCache = HashMap<(TableId, Vec<usize>), Arc<HashIndex>>;
 
 #[derive(Default)]
 struct SalesCache {
@@ -517,13 +520,13 @@ impl SimTables {
     pub(crate) fn cached_index(
         &self,
         table: TableId,
-        col: usize,
+        cols: &[usize],
         build: impl FnOnce() -> HashIndex,
     ) -> Arc<HashIndex> {
         let mut cache = self.index_cache.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(
             cache
-                .entry((table, col))
+                .entry((table, cols.to_vec()))
                 .or_insert_with(|| Arc::new(build())),
         )
     }

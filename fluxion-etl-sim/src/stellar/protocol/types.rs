@@ -239,15 +239,24 @@ fn put_nvarchar(buf: &mut Vec<u8>, s: &str, max: Option<u16>) {
 
 /// Appends UTF-16LE code units of `s`, at most `limit` of them; returns how many.
 fn put_utf16(buf: &mut Vec<u8>, s: &str, limit: usize) -> usize {
-    if s.is_ascii() {
-        let take = s.len().min(limit);
-        buf.reserve(take * 2);
-        for &b in &s.as_bytes()[..take] {
-            buf.push(b);
-            buf.push(0);
+    // One pass for ASCII (every generated value): widen bytes in place, fall back on the first
+    // non-ASCII byte.
+    let bytes = s.as_bytes();
+    let take = bytes.len().min(limit);
+    let start = buf.len();
+    buf.resize(start + take * 2, 0);
+    let mut ascii = true;
+    for (pair, &b) in buf[start..].chunks_exact_mut(2).zip(&bytes[..take]) {
+        if b >= 0x80 {
+            ascii = false;
+            break;
         }
+        pair[0] = b;
+    }
+    if ascii {
         return take;
     }
+    buf.truncate(start);
     let mut n = 0;
     for c in s.chars() {
         let mut units = [0u16; 2];

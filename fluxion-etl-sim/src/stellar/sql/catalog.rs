@@ -439,10 +439,10 @@ impl RowSet for LineRows {
     fn value(&self, row: usize, col: usize) -> Value<'_> {
         let day = &self.1;
         let l = &day.lines[row];
-        let r = &day.receipts[l.receipt_index()];
+        let receipt = || &day.receipts[l.receipt_index()];
         match col {
-            0 => s(&r.number),
-            1 => s(r.till),
+            0 => s(&receipt().number),
+            1 => s(receipt().till),
             2 => Value::DateTime(day.fecha),
             3 => Value::DateTime(day.hora[l.receipt_index()]),
             4 => Value::Int(i64::from(l.line_number())),
@@ -454,7 +454,7 @@ impl RowSet for LineRows {
             10 => Value::Decimal(l.total()),
             11 => Value::Decimal(l.discount()),
             12 => Value::Decimal(l.cost()),
-            13 => s(r.concept),
+            13 => s(receipt().concept),
             14 => s("DCO"),
             15 => s(&self.0.depots[day.depot_index].locality),
             16 => Value::Int(l.id()),

@@ -9,15 +9,16 @@
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::hash::Hasher;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use chrono::{NaiveDate, NaiveTime};
 use rust_decimal::Decimal;
 
-use super::catalog::{self, PartKey, ProbeRow, RowSet};
+use super::catalog::{self, PartKey, Partitioning, ProbeRow, RowSet, TableDef};
 use super::error::SqlError;
-use super::expr::{decimal_to_f64, Env, Expr, RowRef, SlotRows};
-use super::plan::{AggFunc, AggPlan, JoinKind, SelectPlan};
+use super::expr::{const_value, decimal_to_f64, CmpOp, Env, Expr, RowRef, SlotRows};
+use super::plan::{monotone, AggFunc, AggPlan, JoinKind, SelectPlan};
 use super::value::{cast, compare, hash_value, FxHasher, SqlType, Value};
 use crate::stellar::data::SimTables;
 use crate::stellar::protocol::framing::PacketWriter;
@@ -28,19 +29,49 @@ use crate::stellar::protocol::types::{put_type_info, put_value};
 /// than exhausting the test machine (real SQL Server would spill to tempdb).
 const MAX_MATERIALIZED_ROWS: usize = 6_000_000;
 
+/// Join keys per lookup (the planner never uses more).
+pub(crate) const MAX_KEYS: usize = 4;
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The combined hash of a composite key; None when a part is NULL (NULL equals nothing).
+fn key_hash<'a>(values: impl Iterator<Item = Value<'a>>) -> Option<u64> {
+    let mut h = FxHasher::default();
+    for v in values {
+        h.write_u64(hash_value(&v)?);
+    }
+    Some(h.finish())
+}
+
 /// Rows of one slot that share a join-key hash, for hash joins.
 pub(crate) struct HashIndex {
     /// hash → (start, len) into `rows`.
-    ranges: HashMap<u64, (u32, u32)>,
+    ranges: HashMap<u64, (u32, u32), BuildHasherDefault<IdHasher>>,
     rows: Vec<RowRef>,
 }
 
 impl HashIndex {
-    fn build(parts: &[Arc<dyn RowSet>], col: usize) -> HashIndex {
+    fn build(parts: &[Arc<dyn RowSet>], cols: &[usize]) -> HashIndex {
         let mut pairs: Vec<(u64, RowRef)> = Vec::new();
         for (pi, p) in parts.iter().enumerate() {
             for r in 0..p.len() {
-                if let Some(h) = hash_value(&p.value(r, col)) {
+                if let Some(h) = key_hash(cols.iter().map(|&c| p.value(r, c))) {
                     pairs.push((
                         h,
                         RowRef {
@@ -52,7 +83,8 @@ impl HashIndex {
             }
         }
         pairs.sort_unstable_by_key(|(h, r)| (*h, r.part, r.row));
-        let mut ranges = HashMap::with_capacity(pairs.len());
+        let mut ranges =
+            HashMap::with_capacity_and_hasher(pairs.len(), BuildHasherDefault::default());
         let mut start = 0usize;
         while start < pairs.len() {
             let h = pairs[start].0;
@@ -152,11 +184,11 @@ impl QueryCursor {
             if let Some(lookup) = &sp.lookup {
                 let cacheable = sp.parts == [PartKey::Whole];
                 indexes[k] = Some(if cacheable {
-                    tables.cached_index(sp.table.id, lookup.col, || {
-                        HashIndex::build(&slots[k].parts, lookup.col)
+                    tables.cached_index(sp.table.id, &lookup.cols, || {
+                        HashIndex::build(&slots[k].parts, &lookup.cols)
                     })
                 } else {
-                    Arc::new(HashIndex::build(&slots[k].parts, lookup.col))
+                    Arc::new(HashIndex::build(&slots[k].parts, &lookup.cols))
                 });
             }
         }
@@ -234,7 +266,7 @@ impl QueryCursor {
             let parts = self.base_parts();
             for (pi, key) in parts.iter().enumerate() {
                 self.load_base(*key, true);
-                self.match_part(pi as u32, &mut tuples)?;
+                self.match_part(pi as u32, *key, &mut tuples)?;
                 if tuples.len() / n > MAX_MATERIALIZED_ROWS {
                     return Err(SqlError::custom(
                         50001,
@@ -290,23 +322,137 @@ impl QueryCursor {
 
     /// Appends to `out` the tuples (one RowRef per slot) of base partition `part` that pass the joins
     /// and filters.
-    fn match_part(&self, part: u32, out: &mut Vec<RowRef>) -> Result<(), SqlError> {
+    fn match_part(&self, part: u32, key: PartKey, out: &mut Vec<RowRef>) -> Result<(), SqlError> {
         let n = self.plan.slots.len().max(1);
         let Some(base) = self.slots[0].parts.get(part as usize) else {
             return Ok(());
         };
+        // Conjuncts every row of this partition satisfies (the depot it belongs to, a date range that
+        // covers the whole day) are not evaluated row by row.
+        let filters: Vec<Expr> = self.plan.filters[0]
+            .iter()
+            .filter(|f| !self.implied(f, key))
+            .cloned()
+            .collect();
         let mut tuple = vec![RowRef::NULL; n];
         for row in 0..base.len() {
             tuple[0] = RowRef {
                 part,
                 row: row as u32,
             };
-            if !self.passes(&self.plan.filters[0], &tuple)? {
+            if !self.passes(&filters, &tuple)? {
                 continue;
             }
             self.extend(1, &mut tuple, out)?;
         }
         Ok(())
+    }
+
+    /// Whether every row of base partition `key` satisfies the level-0 conjunct `f`.
+    fn implied(&self, f: &Expr, key: PartKey) -> bool {
+        let Some(sp) = self.plan.slots.first() else {
+            return false;
+        };
+        let def = sp.table;
+        match (def.partitioning, key) {
+            (Partitioning::ByDepot { depot_col }, PartKey::Depot(d)) => {
+                self.depot_implied(f, depot_col, &self.tables.depots[d].code)
+            }
+            (
+                Partitioning::ByDepotDay {
+                    locality_col,
+                    date_col,
+                    time_col,
+                },
+                PartKey::Day(d, date),
+            ) => {
+                self.depot_implied(f, locality_col, &self.tables.depots[d].locality)
+                    || self.day_implied(f, def, date_col, time_col, date)
+            }
+            _ => false,
+        }
+    }
+
+    fn depot_implied(&self, f: &Expr, col: usize, depot: &str) -> bool {
+        let is_col = |x: &Expr| matches!(x, Expr::Column { slot: 0, col: c } if *c == col);
+        let equal = |x: &Expr| -> bool {
+            matches!(
+                const_value(x, &self.params)
+                    .map(|v| v.map(|v| compare(&Value::Str(depot.into()), &v))),
+                Ok(Some(Ok(Some(Ordering::Equal))))
+            )
+        };
+        match f {
+            Expr::Cmp {
+                op: CmpOp::Eq,
+                left,
+                right,
+            } => (is_col(left) && equal(right)) || (is_col(right) && equal(left)),
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            } => is_col(expr) && list.iter().any(equal),
+            _ => false,
+        }
+    }
+
+    /// Whether a bound on an expression monotone in the (date, time) columns holds for the whole day:
+    /// it holds at the day's first and last second.
+    fn day_implied(
+        &self,
+        f: &Expr,
+        def: &TableDef,
+        date_col: usize,
+        time_col: usize,
+        date: NaiveDate,
+    ) -> bool {
+        let holds = |e: &Expr, op: CmpOp, c: &Expr| -> bool {
+            if !monotone(e, 0, date_col, time_col) {
+                return false;
+            }
+            let Ok(Some(c)) = const_value(c, &self.params) else {
+                return false;
+            };
+            let base = self.tables.hora_base_date();
+            let last = NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN);
+            [NaiveTime::MIN, last].iter().all(|t| {
+                let probe: Arc<dyn RowSet> = Arc::new(catalog::probe_day(def, date, base, *t));
+                let slots = [SlotRows { parts: vec![probe] }];
+                let tuple = [RowRef { part: 0, row: 0 }];
+                let env = Env {
+                    slots: &slots,
+                    tuple: &tuple,
+                    params: &self.params,
+                    group: &[],
+                };
+                matches!(
+                    e.eval(&env).map(|v| compare(&v, &c)),
+                    Ok(Ok(Some(o))) if op.holds(o)
+                )
+            })
+        };
+        match f {
+            Expr::Cmp { op, left, right } if *op != CmpOp::Ne => {
+                (right.is_constant() && holds(left, *op, right))
+                    || (left.is_constant() && holds(right, op.flipped(), left))
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated: false,
+            } => {
+                low.is_constant()
+                    && high.is_constant()
+                    && holds(expr, CmpOp::Ge, low)
+                    && holds(expr, CmpOp::Le, high)
+            }
+            Expr::And(list) => list
+                .iter()
+                .all(|x| self.day_implied(x, def, date_col, time_col, date)),
+            _ => false,
+        }
     }
 
     fn passes(&self, filters: &[Expr], tuple: &[RowRef]) -> Result<bool, SqlError> {
@@ -341,19 +487,43 @@ impl QueryCursor {
         let mut matched = false;
         match (&self.indexes[k], &sp.lookup) {
             (Some(index), Some(lookup)) => {
-                let key_hash = {
+                // The key values, computed once; candidates are checked against them (the hash only
+                // narrows the search), then against the rest of the ON clause.
+                let mut keys: [Value<'_>; MAX_KEYS] =
+                    [Value::Null, Value::Null, Value::Null, Value::Null];
+                let mut h = FxHasher::default();
+                let mut null = false;
+                {
                     let env = Env {
                         slots: &self.slots,
                         tuple,
                         params: &self.params,
                         group: &[],
                     };
-                    hash_value(&lookup.key.eval(&env)?)
-                };
-                if let Some(h) = key_hash {
-                    for cand in index.get(h) {
+                    for (i, e) in lookup.keys.iter().enumerate() {
+                        let v = e.eval(&env)?;
+                        match hash_value(&v) {
+                            Some(x) => h.write_u64(x),
+                            None => null = true,
+                        }
+                        keys[i] = v;
+                    }
+                }
+                if !null {
+                    let parts = &self.slots[k].parts;
+                    for cand in index.get(h.finish()) {
+                        let rows = &parts[cand.part as usize];
+                        let equal = lookup.cols.iter().zip(keys.iter()).all(|(&c, key)| {
+                            matches!(
+                                compare(&rows.value(cand.row as usize, c), key),
+                                Ok(Some(Ordering::Equal))
+                            )
+                        });
+                        if !equal {
+                            continue;
+                        }
                         tuple[k] = *cand;
-                        if self.passes(&sp.on, tuple)? {
+                        if self.passes(&lookup.residual, tuple)? {
                             matched = true;
                             if self.passes(&self.plan.filters[k], tuple)? {
                                 self.extend(k + 1, tuple, out)?;
@@ -438,7 +608,7 @@ impl QueryCursor {
         for key in parts {
             self.load_base(key, false);
             tuples.clear();
-            self.match_part(0, &mut tuples)?;
+            self.match_part(0, key, &mut tuples)?;
             let mut key_buf: Vec<Value<'_>> = Vec::with_capacity(nk);
             for t in tuples.chunks(n) {
                 let env = Env {
@@ -605,7 +775,7 @@ impl QueryCursor {
                         _ => Vec::new(),
                     };
                     tuples.clear();
-                    self.match_part(0, &mut tuples)?;
+                    self.match_part(0, parts[p], &mut tuples)?;
                     self.phase = Phase::Stream {
                         next_part: p + 1,
                         tuples,
@@ -655,7 +825,7 @@ impl QueryCursor {
 /// Encodes one ROW token (or skips it for OFFSET/DISTINCT). Returns whether it was sent.
 fn emit(
     plan: &SelectPlan,
-    env: &Env<'_>,
+    env: &Env<'_, '_>,
     out: &mut PacketWriter,
     seen: &mut HashSet<u64>,
     skipped: &mut u64,

@@ -39,9 +39,11 @@ pub(crate) struct SlotRows {
 }
 
 /// What an expression is evaluated against.
-pub(crate) struct Env<'a> {
+pub(crate) struct Env<'a, 't> {
     pub slots: &'a [SlotRows],
-    pub tuple: &'a [RowRef],
+    /// Values never borrow from the tuple (only from the slots, parameters and groups), so it can
+    /// change while values read through it are alive.
+    pub tuple: &'t [RowRef],
     pub params: &'a [Value<'static>],
     /// Group keys then aggregate results, in an aggregate query's output phase.
     pub group: &'a [Value<'static>],
@@ -330,7 +332,7 @@ impl Expr {
     }
 
     /// Evaluates a value expression.
-    pub fn eval<'a>(&'a self, env: &Env<'a>) -> Result<Value<'a>, SqlError> {
+    pub fn eval<'a>(&'a self, env: &Env<'a, '_>) -> Result<Value<'a>, SqlError> {
         match self {
             Expr::Column { slot, col } => {
                 let r = env.tuple[*slot];
@@ -408,7 +410,7 @@ impl Expr {
     }
 
     /// Evaluates a predicate with SQL's three-valued logic (None is UNKNOWN).
-    pub fn test(&self, env: &Env<'_>) -> Result<Option<bool>, SqlError> {
+    pub fn test(&self, env: &Env<'_, '_>) -> Result<Option<bool>, SqlError> {
         match self {
             Expr::Cmp { op, left, right } => {
                 let (a, b) = (left.eval(env)?, right.eval(env)?);
@@ -512,7 +514,7 @@ fn eval_func<'a>(
     args: &'a [Expr],
     types: &[SqlType],
     ty: SqlType,
-    env: &Env<'a>,
+    env: &Env<'a, '_>,
 ) -> Result<Value<'a>, SqlError> {
     let arg = |i: usize| -> Result<Value<'a>, SqlError> {
         match args.get(i) {

@@ -43,8 +43,12 @@ pub(crate) enum JoinKind {
 /// A hash lookup into a slot: rows whose `col` equals `key` (evaluated over earlier slots).
 #[derive(Debug, Clone)]
 pub(crate) struct Lookup {
-    pub col: usize,
-    pub key: Expr,
+    /// Columns of the slot (all equalities of its ON clause usable as keys).
+    pub cols: Vec<usize>,
+    /// The values they must equal, over earlier slots (same order).
+    pub keys: Vec<Expr>,
+    /// The ON conjuncts the lookup does not check.
+    pub residual: Vec<Expr>,
 }
 
 /// One table reference of the FROM clause.
@@ -428,6 +432,36 @@ impl<'a, 'c> Binder<'a, 'c> {
             self.slots[k].lookup = choose_lookup(k, &self.slots[k].on, &self.slots, self.cx.params);
         }
         let depots = self.prune(&where_conjuncts)?;
+
+        // Constant subexpressions (CAST(@P2 AS DATE), DATEADD(DAY, 1, …)) are computed once here,
+        // not once per row.
+        let values = self.cx.values;
+        for f in filters.iter_mut().flatten() {
+            fold_constants(f, values);
+        }
+        for slot in &mut self.slots {
+            slot.on.iter_mut().for_each(|e| fold_constants(e, values));
+            if let Some(l) = &mut slot.lookup {
+                l.keys.iter_mut().for_each(|e| fold_constants(e, values));
+                l.residual
+                    .iter_mut()
+                    .for_each(|e| fold_constants(e, values));
+            }
+        }
+        for c in &mut columns {
+            fold_constants(&mut c.expr, values);
+        }
+        for (e, _) in &mut order_by {
+            fold_constants(e, values);
+        }
+        for a in &mut self.aggs {
+            if let Some(e) = &mut a.arg {
+                fold_constants(e, values);
+            }
+        }
+        for (_, e, _) in &mut self.group_keys {
+            fold_constants(e, values);
+        }
 
         let aggregate = if aggregate {
             Some(AggPlan {
@@ -1922,8 +1956,68 @@ impl<'a, 'c> Binder<'a, 'c> {
     }
 }
 
+/// Replaces constant subexpressions by their value. An expression whose evaluation fails is left
+/// as it is, so the error surfaces when (and only if) a row evaluates it, as in SQL Server.
+fn fold_constants(e: &mut Expr, params: &[Value<'static>]) {
+    match e {
+        Expr::Const(_) | Expr::Param(_) | Expr::Column { .. } | Expr::Group(_) => return,
+        _ => {}
+    }
+    if e.is_constant() && !e.is_predicate() {
+        if let Ok(Some(v)) = const_value(e, params) {
+            *e = Expr::Const(v);
+            return;
+        }
+    }
+    match e {
+        Expr::Cast { expr, .. }
+        | Expr::Neg { expr, .. }
+        | Expr::Not(expr)
+        | Expr::IsNull { expr, .. } => fold_constants(expr, params),
+        Expr::Arith { left, right, .. } | Expr::Cmp { left, right, .. } => {
+            fold_constants(left, params);
+            fold_constants(right, params);
+        }
+        Expr::And(v) | Expr::Or(v) => v.iter_mut().for_each(|x| fold_constants(x, params)),
+        Expr::InList { expr, list, .. } => {
+            fold_constants(expr, params);
+            list.iter_mut().for_each(|x| fold_constants(x, params));
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            fold_constants(expr, params);
+            fold_constants(low, params);
+            fold_constants(high, params);
+        }
+        Expr::Like { expr, pattern, .. } => {
+            fold_constants(expr, params);
+            fold_constants(pattern, params);
+        }
+        Expr::Case {
+            operand,
+            whens,
+            else_,
+            ..
+        } => {
+            if let Some(o) = operand {
+                fold_constants(o, params);
+            }
+            for (w, t, _) in whens.iter_mut() {
+                fold_constants(w, params);
+                fold_constants(t, params);
+            }
+            if let Some((x, _)) = else_ {
+                fold_constants(x, params);
+            }
+        }
+        Expr::Func { args, .. } => args.iter_mut().for_each(|x| fold_constants(x, params)),
+        Expr::Const(_) | Expr::Param(_) | Expr::Column { .. } | Expr::Group(_) => {}
+    }
+}
+
 /// Whether an expression is non-decreasing in a (date, time) pair of columns of one slot.
-fn monotone(e: &Expr, slot: usize, date_col: usize, time_col: usize) -> bool {
+pub(crate) fn monotone(e: &Expr, slot: usize, date_col: usize, time_col: usize) -> bool {
     match e {
         Expr::Column { slot: s, col } => *s == slot && (*col == date_col || *col == time_col),
         Expr::Cast { expr, to, .. } => to.is_temporal() && monotone(expr, slot, date_col, time_col),
@@ -1977,43 +2071,59 @@ fn choose_lookup(
     slots: &[SlotPlan],
     params: &[DeclaredParam],
 ) -> Option<Lookup> {
+    let mut lookup = Lookup {
+        cols: Vec::new(),
+        keys: Vec::new(),
+        residual: Vec::new(),
+    };
     for c in on {
-        let Expr::Cmp {
+        let mut used = false;
+        if let Expr::Cmp {
             op: CmpOp::Eq,
             left,
             right,
         } = c
-        else {
-            continue;
-        };
-        for (mine, other) in [(left, right), (right, left)] {
-            let Expr::Column { slot, col } = mine.as_ref() else {
-                continue;
-            };
-            if *slot != k {
-                continue;
-            }
-            let Some(m) = other.max_slot() else { continue };
-            if m >= k {
-                continue;
-            }
-            // Hashing must agree with comparison: only same-kind keys (string/string, number/number).
-            let col_ty = slots[k].table.columns[*col].ty;
-            let same_kind = match type_of(other, slots, params) {
-                Some(t) => {
-                    (t.is_string() && col_ty.is_string()) || (t.is_numeric() && col_ty.is_numeric())
+        {
+            for (mine, other) in [(left, right), (right, left)] {
+                let Expr::Column { slot, col } = mine.as_ref() else {
+                    continue;
+                };
+                if *slot != k
+                    || lookup.cols.contains(col)
+                    || lookup.cols.len() >= super::exec::MAX_KEYS
+                {
+                    continue;
                 }
-                None => false,
-            };
-            if same_kind {
-                return Some(Lookup {
-                    col: *col,
-                    key: (**other).clone(),
-                });
+                let Some(m) = other.max_slot() else { continue };
+                if m >= k {
+                    continue;
+                }
+                // Hashing must agree with comparison: only same-kind keys (string/string, number/number).
+                let col_ty = slots[k].table.columns[*col].ty;
+                let same_kind = match type_of(other, slots, params) {
+                    Some(t) => {
+                        (t.is_string() && col_ty.is_string())
+                            || (t.is_numeric() && col_ty.is_numeric())
+                    }
+                    None => false,
+                };
+                if same_kind {
+                    lookup.cols.push(*col);
+                    lookup.keys.push((**other).clone());
+                    used = true;
+                    break;
+                }
             }
         }
+        if !used {
+            lookup.residual.push(c.clone());
+        }
     }
-    None
+    if lookup.cols.is_empty() {
+        None
+    } else {
+        Some(lookup)
+    }
 }
 
 /// The static type of a value expression.

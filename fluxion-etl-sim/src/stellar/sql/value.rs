@@ -329,16 +329,24 @@ impl<'a> Value<'a> {
     }
 }
 
+const DATETIME_ZERO: NaiveDateTime = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(d) => d.and_time(NaiveTime::MIN),
+    None => NaiveDateTime::MIN,
+};
+
+const DATE_ZERO: NaiveDate = match NaiveDate::from_ymd_opt(1, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
 /// 1900-01-01 00:00:00, the zero of DATETIME.
 pub(crate) fn datetime_zero() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(1900, 1, 1)
-        .unwrap_or(NaiveDate::MIN)
-        .and_time(NaiveTime::MIN)
+    DATETIME_ZERO
 }
 
 /// 0001-01-01, the zero of DATE and DATETIME2.
 pub(crate) fn date_zero() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN)
+    DATE_ZERO
 }
 
 /// DATETIME's (days since 1900-01-01, 1/300 s ticks since midnight), rounded as SQL Server rounds.
@@ -357,6 +365,10 @@ pub(crate) fn datetime_parts(dt: &NaiveDateTime) -> (i32, u32) {
 
 /// Rounds a date-time to DATETIME's 1/300 s resolution.
 pub(crate) fn round_datetime(dt: NaiveDateTime) -> NaiveDateTime {
+    // Whole seconds (every generated time) are exact.
+    if dt.nanosecond() == 0 {
+        return dt;
+    }
     let (days, ticks) = datetime_parts(&dt);
     datetime_from_parts(days, ticks)
 }
@@ -369,6 +381,9 @@ pub(crate) fn datetime_from_parts(days: i32, ticks: u32) -> NaiveDateTime {
 
 /// Rounds a date-time to `scale` fractional digits of seconds (DATETIME2(scale)).
 pub(crate) fn round_fraction(dt: NaiveDateTime, scale: u8) -> NaiveDateTime {
+    if dt.nanosecond() == 0 {
+        return dt;
+    }
     if scale >= 7 {
         let nanos = dt.nanosecond() % 1_000_000_000;
         let trunc = nanos / 100 * 100;
@@ -419,12 +434,16 @@ pub(crate) fn eq_ci(a: &str, b: &str) -> bool {
     cmp_ci(a, b) == Ordering::Equal
 }
 
-/// Hashes a string consistently with [`eq_ci`].
+/// Hashes a string consistently with [`cmp_ci`] equality (case and trailing spaces ignored).
 pub(crate) fn hash_ci<H: Hasher>(s: &str, h: &mut H) {
     let s = s.trim_end_matches(' ');
     if s.is_ascii() {
-        for b in s.bytes() {
-            h.write_u8(b.to_ascii_lowercase());
+        for chunk in s.as_bytes().chunks(8) {
+            let mut word = [0u8; 8];
+            for (w, b) in word.iter_mut().zip(chunk) {
+                *w = b.to_ascii_lowercase();
+            }
+            h.write_u64(u64::from_le_bytes(word));
         }
     } else {
         for c in s.chars().flat_map(char::to_lowercase) {
@@ -735,7 +754,8 @@ pub(crate) fn cast<'a>(v: Value<'a>, from: SqlType, to: SqlType) -> Result<Value
                 other => Cow::Owned(to_text(&other, from)),
             };
             match n {
-                Some(n) if s.chars().count() > usize::from(n) => {
+                // Bytes ≥ characters: only long values need counting.
+                Some(n) if s.len() > usize::from(n) && s.chars().count() > usize::from(n) => {
                     Str(Cow::Owned(s.chars().take(usize::from(n)).collect()))
                 }
                 _ => Str(s),
@@ -814,12 +834,15 @@ fn datetime_from_fraction(days: f64) -> Result<NaiveDateTime, SqlError> {
 /// Whether `d` fits DECIMAL(precision, scale).
 pub(crate) fn fits_precision(d: &Decimal, precision: u8, scale: u8) -> bool {
     let int_digits = u32::from(precision.saturating_sub(scale));
-    let limit = if int_digits >= 28 {
+    if int_digits >= 28 {
         return true;
-    } else {
-        Decimal::from_i128_with_scale(10i128.pow(int_digits), 0)
-    };
-    d.abs().trunc() < limit
+    }
+    // |d| < 10^int_digits ⇔ |mantissa| < 10^(int_digits + d.scale), without Decimal arithmetic.
+    let digits = int_digits + d.scale();
+    if digits > 38 {
+        return true;
+    }
+    d.mantissa().unsigned_abs() < 10u128.pow(digits)
 }
 
 fn parse_int_text(s: &str) -> Option<i64> {
