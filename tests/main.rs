@@ -7,3 +7,4 @@ mod config;
 mod contract;
 mod klk;
 mod runner;
+mod stellar;

@@ -177,8 +177,12 @@ pub(crate) fn classify(
         // A TLS failure is a configuration mismatch (a plaintext server, an untrusted
         // certificate): the next attempt would meet the same server.
         TdsCause::Tls | TdsCause::Routing => (ErrorCategory::DbConnection, false),
-        // Garbage on the wire: whatever caused it, the connection is unusable; a fresh one
-        // may well work.
+        // While logging in, a protocol error is a disagreement with the server (it cannot do
+        // the encryption `encrypt` asks for, or speaks another TDS): the next attempt meets the
+        // same server.
+        TdsCause::Protocol if connecting => (ErrorCategory::DbConnection, false),
+        // Mid-result it is garbage on the wire: the connection is unusable; a fresh one may
+        // well work.
         TdsCause::Protocol => (ErrorCategory::NetworkError, true),
         TdsCause::Encoding => (ErrorCategory::EncodingError, false),
         TdsCause::Conversion => (ErrorCategory::DataFormat, false),
@@ -279,6 +283,9 @@ impl Failure {
                 }
                 TdsCause::Tls => "cannot negotiate encryption (see `encrypt`)".to_owned(),
                 TdsCause::Routing => "the server redirected the connection elsewhere".to_owned(),
+                TdsCause::Protocol if *connecting => {
+                    "the server does not accept this connection (see `encrypt`)".to_owned()
+                }
                 TdsCause::Protocol => "the server's answer is not valid TDS".to_owned(),
                 TdsCause::Encoding => "a text value is not valid in its encoding".to_owned(),
                 TdsCause::Conversion => "a value has an unexpected type".to_owned(),
@@ -515,6 +522,17 @@ mod tests {
         assert_eq!(
             classify(TdsCause::of(&tls), true, Some(VPN)),
             (C::DbConnection, false)
+        );
+        // tiberius reports an encryption level the server refuses as a protocol error.
+        let refused =
+            TdsError::Protocol("Server does not allow the requested encryption level.".into());
+        assert_eq!(
+            classify(TdsCause::of(&refused), true, Some(VPN)),
+            (C::DbConnection, false)
+        );
+        assert_eq!(
+            classify(TdsCause::of(&refused), false, Some(VPN)),
+            (C::NetworkError, true)
         );
         assert_eq!(TdsCause::of(&TdsError::Utf16), TdsCause::Encoding);
         assert_eq!(
