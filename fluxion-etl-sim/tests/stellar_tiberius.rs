@@ -414,6 +414,8 @@ async fn stellar_sql_errors_have_sql_server_numbers_and_the_connection_survives(
         ("SELECT TOP 5 c_Codigo FROM VAD10.dbo.MA_PRODUCTOS ORDER BY c_Codigo OFFSET 1 ROWS", 10741),
         ("SELECT c_Departamento, COUNT(*), c_Grupo FROM VAD10.dbo.MA_PRODUCTOS GROUP BY c_Departamento", 8120),
         ("SELECT * FROM (SELECT 1 AS a) x", 50000),
+        // Years of sales of every depot cannot be grouped in memory: the simulator says so.
+        ("SELECT COUNT(*) FROM VAD20.dbo.MA_TRANSACCION", 50001),
     ];
     for (sql, code) in cases {
         let (got, class, msg) = query_error(&mut c, sql).await;
@@ -450,6 +452,9 @@ async fn stellar_sql_errors_have_sql_server_numbers_and_the_connection_survives(
     drop(stream);
     assert_eq!(seen, 4);
     assert_eq!(server_error(err).0, 8134);
+    // Without ORDER BY, a scan streams: TOP over years of sales reads only the first days.
+    let r = rows(&mut c, "SELECT TOP 5 * FROM VAD20.dbo.MA_TRANSACCION").await;
+    assert_eq!(r.len(), 5);
     // Still usable.
     let r = rows(&mut c, "SELECT 1").await;
     assert_eq!(r[0].get::<i32, _>(0), Some(1));

@@ -115,9 +115,11 @@ impl SimDepot {
 }
 
 /// A fault the simulator injects. Connection-level faults apply to the whole simulator (the depot is
-/// not known before a query arrives); query-level faults apply to queries that read the named depot's
-/// rows (`depot = None`: every query that reads table rows). A query reads a depot's rows when it
-/// scans `MA_DEPOPROD`, `MA_TRANSACCION` or `MA_PAGOS` for that depot (or without a depot filter).
+/// not known before a query arrives: run one simulator per depot to refuse only some). Query-level
+/// faults apply to SELECTs that read the named depot's rows, or to every SELECT when `depot` is
+/// `None`. A SELECT reads a depot's rows when it scans `MA_DEPOPROD` (by `c_coddeposito`),
+/// `MA_TRANSACCION` (by `c_Localidad`) or `MA_PAGOS` (by `c_Sucursal`) for that depot — or one of
+/// those tables without a depot filter.
 ///
 /// `times` limits how often a query-level fault fires before it disarms itself (None: always), so a
 /// test can make the first attempt fail and the retry succeed.

@@ -7,9 +7,21 @@
 //!   failure), LOGINACK and the usual ENVCHANGEs, SQL batches, RPC `sp_executesql` with typed
 //!   parameters, ATTENTION (DONE with the attention bit), responses split at the negotiated packet
 //!   size with tokens straddling packets, ERROR tokens with SQL Server's numbers.
-//! - **SQL**: parsed as T-SQL with `sqlparser`; unknown tables (208), columns (207), ambiguous names
-//!   (209), unbound qualifiers (4104) and syntax errors (102/156) fail exactly as on SQL Server. What is
-//!   evaluated is listed in the `sql` module; the two queries production needs are
+//! - **SQL**: parsed as T-SQL with `sqlparser` (MS SQL dialect); unknown tables (208), columns (207),
+//!   ambiguous names (209), unbound qualifiers (4104), undeclared variables (137), conversions (245,
+//!   8114), overflow (8115), division by zero (8134) and syntax errors (102, or 156 near a reserved
+//!   keyword) fail as on SQL Server. Names are case-insensitive, one-, two- or three-part
+//!   (`VAD10.dbo.MA_PRODUCTOS`), with aliases. Evaluated: SELECT with column lists, aliases (also
+//!   `alias = expr`) and `*`/`T.*`; INNER, LEFT and CROSS JOIN (equalities become hash joins); WHERE
+//!   and HAVING with comparisons, AND/OR/NOT, IN, BETWEEN, LIKE, IS [NOT] NULL; CASE; CAST/CONVERT
+//!   (common date styles); DATETIME arithmetic as SQL Server defines it; ISNULL, COALESCE, NULLIF,
+//!   UPPER/LOWER/LTRIM/RTRIM/TRIM/LEN/SUBSTRING/LEFT/RIGHT/CONCAT/REPLACE, ABS/ROUND/FLOOR/CEILING,
+//!   YEAR/MONTH/DAY/DATEPART/DATEADD/DATEDIFF, GETDATE and friends, `@@VERSION`, `DB_NAME()`;
+//!   GROUP BY with COUNT/COUNT_BIG/SUM/MIN/MAX/AVG (DISTINCT too); DISTINCT; ORDER BY names, aliases
+//!   and positions; TOP (n | (@P)); OFFSET … FETCH with parameters; keyset predicates. `SET` (NOCOUNT
+//!   and FMTONLY are honoured) and `USE` are answered as SQL Server does, any other statement with a
+//!   plain DONE. Subqueries, CTEs, UNION, window functions and RIGHT/FULL joins are refused with error
+//!   50000 saying so — never answered wrongly. The two queries production needs are
 //!   [`REFERENCE_INVENTORY_SQL`] and [`REFERENCE_SALES_SQL`].
 //! - **Data**: deterministic per seed, sales generated lazily per (depot, date) — see [`SimTables`].
 //! - **Faults**: [`StellarFault`], from the configuration or at runtime with [`StellarSim::set_faults`].
@@ -145,6 +157,12 @@ WHERE T.c_Localidad = @P1
   AND CAST(CAST(T.f_Fecha AS DATE) AS DATETIME) + CAST(CAST(T.h_Hora AS TIME) AS DATETIME) < @P3
   AND (T.c_Numero > @P4 OR (T.c_Numero = @P4 AND T.n_Linea > @P5))
 ORDER BY T.c_Numero, T.n_Linea";
+
+/// The data a configuration serves (the same as a running simulator's [`StellarSim::tables`]); for
+/// expected values in tests that do not start a simulator.
+pub fn tables(config: &StellarSimConfig) -> Arc<SimTables> {
+    Arc::new(SimTables::new(config))
+}
 
 /// A parameter for [`encode_result`], bound as `@P1`, `@P2`, … with the type tiberius would send.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,6 +7,7 @@
 //! sales generates one day, not years; sorted and grouped results are materialized as row references
 //! (eight bytes per table per row), never as copies of the rows.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -28,6 +29,10 @@ use crate::stellar::protocol::types::{put_type_info, put_value};
 /// Sorting and grouping keep row references in memory; past this many the query is refused rather
 /// than exhausting the test machine (real SQL Server would spill to tempdb).
 const MAX_MATERIALIZED_ROWS: usize = 6_000_000;
+
+/// Sorting and grouping read every partition before the first row: past this many depot-days the
+/// query is refused (about three months of every default depot).
+const MAX_MATERIALIZED_PARTS: usize = 2_000;
 
 /// Join keys per lookup (the planner never uses more).
 pub(crate) const MAX_KEYS: usize = 4;
@@ -139,6 +144,18 @@ enum Step {
     End,
 }
 
+/// Matches of a joined slot memoized by the row of the single (whole, unpartitioned) earlier slot its
+/// ON clause depends on: sales lines hit the same few thousand articles again and again, so the
+/// article → department/group/subgroup joins are computed once per article, not once per line.
+struct Memo {
+    source: usize,
+    /// Per source row: (start, len) into `pool`, or UNKNOWN.
+    entries: RefCell<Vec<u64>>,
+    pool: RefCell<Vec<RowRef>>,
+}
+
+const UNKNOWN: u64 = u64::MAX;
+
 /// What one call of [`QueryCursor::fill`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fill {
@@ -155,6 +172,8 @@ pub(crate) struct QueryCursor {
     tables: Arc<SimTables>,
     slots: Vec<SlotRows>,
     indexes: Vec<Option<Arc<HashIndex>>>,
+    /// Per slot: memoized matches keyed by the row of the one earlier slot its join depends on.
+    memos: Vec<Option<Memo>>,
     phase: Phase,
     /// Rows skipped so far (OFFSET).
     skipped: u64,
@@ -192,12 +211,14 @@ impl QueryCursor {
                 });
             }
         }
+        let memos = (0..n).map(|k| memo_for(&plan, k, &slots)).collect();
         QueryCursor {
             plan,
             params,
             tables,
             slots,
             indexes,
+            memos,
             phase: Phase::Done,
             skipped: 0,
             rows_sent: 0,
@@ -250,6 +271,25 @@ impl QueryCursor {
     }
 
     fn start(&mut self) -> Result<(), SqlError> {
+        let materializes = self.plan.aggregate.is_some() || !self.plan.order_by.is_empty();
+        let parts = self
+            .plan
+            .slots
+            .iter()
+            .map(|s| s.parts.len())
+            .max()
+            .unwrap_or(0);
+        if materializes && parts > MAX_MATERIALIZED_PARTS {
+            return Err(SqlError::custom(
+                50001,
+                16,
+                1,
+                format!(
+                    "fluxion-etl-sim: this ORDER BY or GROUP BY would read {parts} depot-days of sales \
+                     (at most {MAX_MATERIALIZED_PARTS}); narrow the query with a date or depot filter."
+                ),
+            ));
+        }
         if let Some(agg) = self.plan.aggregate.take() {
             let rows = self.run_aggregate(&agg);
             self.plan.aggregate = Some(agg);
@@ -485,64 +525,64 @@ impl QueryCursor {
         }
         let sp = &self.plan.slots[k];
         let mut matched = false;
-        match (&self.indexes[k], &sp.lookup) {
-            (Some(index), Some(lookup)) => {
-                // The key values, computed once; candidates are checked against them (the hash only
-                // narrows the search), then against the rest of the ON clause.
-                let mut keys: [Value<'_>; MAX_KEYS] =
-                    [Value::Null, Value::Null, Value::Null, Value::Null];
-                let mut h = FxHasher::default();
-                let mut null = false;
-                {
-                    let env = Env {
-                        slots: &self.slots,
-                        tuple,
-                        params: &self.params,
-                        group: &[],
-                    };
-                    for (i, e) in lookup.keys.iter().enumerate() {
-                        let v = e.eval(&env)?;
-                        match hash_value(&v) {
-                            Some(x) => h.write_u64(x),
-                            None => null = true,
-                        }
-                        keys[i] = v;
-                    }
+        if let Some(memo) = &self.memos[k] {
+            let src = tuple[memo.source];
+            let (start, len) = if src.is_null() {
+                (0, 0)
+            } else {
+                let known = memo.entries.borrow()[src.row as usize];
+                if known == UNKNOWN {
+                    let mut found = Vec::new();
+                    self.candidates(k, tuple, &mut found)?;
+                    let mut pool = memo.pool.borrow_mut();
+                    let start = pool.len();
+                    pool.extend_from_slice(&found);
+                    let entry = ((start as u64) << 32) | found.len() as u64;
+                    memo.entries.borrow_mut()[src.row as usize] = entry;
+                    (start, found.len())
+                } else {
+                    ((known >> 32) as usize, (known & 0xFFFF_FFFF) as usize)
                 }
-                if !null {
-                    let parts = &self.slots[k].parts;
-                    for cand in index.get(h.finish()) {
-                        let rows = &parts[cand.part as usize];
-                        let equal = lookup.cols.iter().zip(keys.iter()).all(|(&c, key)| {
-                            matches!(
-                                compare(&rows.value(cand.row as usize, c), key),
-                                Ok(Some(Ordering::Equal))
-                            )
-                        });
-                        if !equal {
-                            continue;
-                        }
-                        tuple[k] = *cand;
-                        if self.passes(&lookup.residual, tuple)? {
-                            matched = true;
-                            if self.passes(&self.plan.filters[k], tuple)? {
-                                self.extend(k + 1, tuple, out)?;
-                            }
-                        }
-                    }
+            };
+            for i in start..start + len {
+                let cand = memo.pool.borrow()[i];
+                tuple[k] = cand;
+                matched = true;
+                if self.passes(&self.plan.filters[k], tuple)? {
+                    self.extend(k + 1, tuple, out)?;
                 }
             }
-            _ => {
-                for (pi, p) in self.slots[k].parts.iter().enumerate() {
-                    for r in 0..p.len() {
-                        tuple[k] = RowRef {
-                            part: pi as u32,
-                            row: r as u32,
+        } else {
+            match (&self.indexes[k], &sp.lookup) {
+                (Some(_), Some(_)) => {
+                    // Few candidates (usually one): gather them, then go deeper.
+                    let mut found: [RowRef; 4] = [RowRef::NULL; 4];
+                    let mut more = Vec::new();
+                    let n = self.candidates_into(k, tuple, &mut found, &mut more)?;
+                    for i in 0..n {
+                        tuple[k] = if i < found.len() {
+                            found[i]
+                        } else {
+                            more[i - found.len()]
                         };
-                        if self.passes(&sp.on, tuple)? {
-                            matched = true;
-                            if self.passes(&self.plan.filters[k], tuple)? {
-                                self.extend(k + 1, tuple, out)?;
+                        matched = true;
+                        if self.passes(&self.plan.filters[k], tuple)? {
+                            self.extend(k + 1, tuple, out)?;
+                        }
+                    }
+                }
+                _ => {
+                    for (pi, p) in self.slots[k].parts.iter().enumerate() {
+                        for r in 0..p.len() {
+                            tuple[k] = RowRef {
+                                part: pi as u32,
+                                row: r as u32,
+                            };
+                            if self.passes(&sp.on, tuple)? {
+                                matched = true;
+                                if self.passes(&self.plan.filters[k], tuple)? {
+                                    self.extend(k + 1, tuple, out)?;
+                                }
                             }
                         }
                     }
@@ -557,6 +597,80 @@ impl QueryCursor {
         }
         tuple[k] = RowRef::NULL;
         Ok(())
+    }
+
+    /// The rows of slot `k` matching the ON clause for the current tuple (slots before `k` bound).
+    fn candidates(
+        &self,
+        k: usize,
+        tuple: &mut [RowRef],
+        out: &mut Vec<RowRef>,
+    ) -> Result<(), SqlError> {
+        let mut found: [RowRef; 4] = [RowRef::NULL; 4];
+        let n = self.candidates_into(k, tuple, &mut found, out)?;
+        let head: Vec<RowRef> = found[..n.min(found.len())].to_vec();
+        out.splice(0..0, head);
+        Ok(())
+    }
+
+    /// Hash lookup of slot `k`: the first matches go to `found`, the rest (rare) to `more`.
+    /// Returns how many there are. Leaves `tuple[k]` NULL.
+    fn candidates_into(
+        &self,
+        k: usize,
+        tuple: &mut [RowRef],
+        found: &mut [RowRef; 4],
+        more: &mut Vec<RowRef>,
+    ) -> Result<usize, SqlError> {
+        let (Some(index), Some(lookup)) = (&self.indexes[k], &self.plan.slots[k].lookup) else {
+            return Ok(0);
+        };
+        // The key values, computed once; candidates are checked against them (the hash only
+        // narrows the search), then against the rest of the ON clause.
+        let mut keys: [Value<'_>; MAX_KEYS] = [Value::Null, Value::Null, Value::Null, Value::Null];
+        let mut h = FxHasher::default();
+        {
+            let env = Env {
+                slots: &self.slots,
+                tuple,
+                params: &self.params,
+                group: &[],
+            };
+            for (i, e) in lookup.keys.iter().enumerate() {
+                let v = e.eval(&env)?;
+                match hash_value(&v) {
+                    Some(x) => h.write_u64(x),
+                    None => return Ok(0),
+                }
+                keys[i] = v;
+            }
+        }
+        let parts = &self.slots[k].parts;
+        let mut n = 0;
+        for cand in index.get(h.finish()) {
+            let rows = &parts[cand.part as usize];
+            let equal = lookup.cols.iter().zip(keys.iter()).all(|(&c, key)| {
+                matches!(
+                    compare(&rows.value(cand.row as usize, c), key),
+                    Ok(Some(Ordering::Equal))
+                )
+            });
+            if !equal {
+                continue;
+            }
+            tuple[k] = *cand;
+            let pass = self.passes(&lookup.residual, tuple)?;
+            tuple[k] = RowRef::NULL;
+            if pass {
+                if n < found.len() {
+                    found[n] = *cand;
+                } else {
+                    more.push(*cand);
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     fn order_tuples(&self, tuples: &[RowRef]) -> Result<Vec<u32>, SqlError> {
@@ -862,6 +976,33 @@ fn emit(
     }
     out.settle();
     Ok(true)
+}
+
+/// A memo for slot `k` when its join (lookup keys and residual ON) reads only itself and one earlier
+/// slot whose rows are a single, whole table.
+fn memo_for(plan: &SelectPlan, k: usize, slots: &[SlotRows]) -> Option<Memo> {
+    let lookup = plan.slots.get(k)?.lookup.as_ref()?;
+    if k == 0 {
+        return None;
+    }
+    let mut sources = Vec::new();
+    for e in lookup.keys.iter().chain(lookup.residual.iter()) {
+        e.visit_slots(&mut |s| {
+            if s != k && !sources.contains(&s) {
+                sources.push(s);
+            }
+        });
+    }
+    let [source] = sources[..] else { return None };
+    if plan.slots[source].parts != [PartKey::Whole] {
+        return None;
+    }
+    let rows = slots.get(source)?.parts.first()?.len();
+    Some(Memo {
+        source,
+        entries: RefCell::new(vec![UNKNOWN; rows]),
+        pool: RefCell::new(Vec::new()),
+    })
 }
 
 /// Sorts `order` (row numbers) by their keys (`keys[row * k .. row * k + k]`); NULLs sort first.
