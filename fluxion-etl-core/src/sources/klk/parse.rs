@@ -72,8 +72,8 @@ pub(crate) enum Val<'a> {
     Null,
     /// `true` / `false`.
     Bool(bool),
-    /// A number, as its exact text.
-    Num(&'a str),
+    /// A number: its exact text and, for the common case, its value (see [`Number`]).
+    Num(&'a str, Number),
     /// A string without escapes, borrowed from the buffer.
     Str(&'a str),
     /// A string with escapes, unescaped into the reader's `escaped` list at this index.
@@ -88,7 +88,7 @@ impl Val<'_> {
             Val::Absent => "nothing",
             Val::Null => "null",
             Val::Bool(_) => "a boolean",
-            Val::Num(_) => "a number",
+            Val::Num(..) => "a number",
             Val::Str(_) | Val::Esc(_) => "a string",
             Val::Nested => "an object or array",
         }
@@ -108,6 +108,36 @@ static STRING_STOP: [bool; 256] = {
     t[b'\\' as usize] = true;
     t
 };
+
+/// A number's digits read as the reader validated it: the mantissa and the count of digits after
+/// the point, when it has at most 18 significant digits and no exponent (every KLK number);
+/// `scale == Number::SLOW` otherwise, and the text is parsed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Number {
+    mantissa: u64,
+    scale: u8,
+}
+
+impl Number {
+    const SLOW: u8 = u8::MAX;
+
+    /// The exact value; `text` is the number's token.
+    #[inline]
+    fn decimal(self, text: &str) -> Option<Decimal> {
+        if self.scale == Self::SLOW {
+            return parse_decimal(text);
+        }
+        let m = self.mantissa;
+        // At most 18 digits: the mantissa fits 60 bits and the scale is within 28.
+        Some(Decimal::from_parts(
+            m as u32,
+            (m >> 32) as u32,
+            0,
+            text.starts_with('-'),
+            u32::from(self.scale),
+        ))
+    }
+}
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -319,46 +349,58 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A number token, validated against JSON's grammar.
+    /// A number token, validated against JSON's grammar; its value is accumulated on the way
+    /// (see [`Number`]).
     #[inline]
-    fn number(&mut self) -> R<&'a str> {
+    fn number(&mut self) -> R<(&'a str, Number)> {
+        /// Consumes ASCII digits from `j`, folding them into `m`; returns how many.
+        #[inline]
+        fn digits(b: &[u8], j: &mut usize, m: &mut u64) -> u32 {
+            let s = *j;
+            while let Some(d) = b.get(*j).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
+                *m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+                *j += 1;
+            }
+            (*j - s) as u32
+        }
         let b = self.b;
         let start = self.i;
         let mut j = start;
-        let digits = |j: &mut usize| {
-            let s = *j;
-            while *j < b.len() && b[*j].is_ascii_digit() {
-                *j += 1;
-            }
-            *j - s
-        };
+        let mut mantissa: u64 = 0;
         if b.get(j) == Some(&b'-') {
             j += 1;
         }
-        match b.get(j) {
+        let mut count = match b.get(j) {
             None => return Err(PErr::Incomplete),
-            Some(b'0') => j += 1,
-            Some(b'1'..=b'9') => {
-                digits(&mut j);
+            // A leading zero stands alone.
+            Some(b'0') => {
+                j += 1;
+                1
             }
+            Some(b'1'..=b'9') => digits(b, &mut j, &mut mantissa),
             Some(_) => return Err(PErr::Syntax("a digit", j)),
-        }
+        };
+        let mut scale = 0;
         if b.get(j) == Some(&b'.') {
             j += 1;
-            if digits(&mut j) == 0 {
+            scale = digits(b, &mut j, &mut mantissa);
+            if scale == 0 {
                 return Err(if j >= b.len() {
                     PErr::Incomplete
                 } else {
                     PErr::Syntax("a digit after the decimal point", j)
                 });
             }
+            count += scale;
         }
+        let mut exponent = false;
         if matches!(b.get(j), Some(b'e' | b'E')) {
+            exponent = true;
             j += 1;
             if matches!(b.get(j), Some(b'+' | b'-')) {
                 j += 1;
             }
-            if digits(&mut j) == 0 {
+            if digits(b, &mut j, &mut 0) == 0 {
                 return Err(if j >= b.len() {
                     PErr::Incomplete
                 } else {
@@ -371,7 +413,12 @@ impl<'a> Reader<'a> {
             return Err(PErr::Incomplete);
         }
         self.i = j;
-        self.slice(start, j)
+        let fast = !exponent && count <= 18;
+        let number = Number {
+            mantissa,
+            scale: if fast { scale as u8 } else { Number::SLOW },
+        };
+        Ok((self.slice(start, j)?, number))
     }
 
     fn literal(&mut self, word: &'static [u8]) -> R<()> {
@@ -393,7 +440,7 @@ impl<'a> Reader<'a> {
         self.ws();
         match self.peek()? {
             b'"' => self.string_val(),
-            b'-' | b'0'..=b'9' => self.number().map(Val::Num),
+            b'-' | b'0'..=b'9' => self.number().map(|(t, n)| Val::Num(t, n)),
             b'n' => self.literal(b"null").map(|_| Val::Null),
             b't' => self.literal(b"true").map(|_| Val::Bool(true)),
             b'f' => self.literal(b"false").map(|_| Val::Bool(false)),
@@ -957,7 +1004,8 @@ impl DocParser {
                     if r.peek()? == b'{' {
                         r.object(|r, k| {
                             let v = r.value()?;
-                            if let ("total_registros" | "total_articulos", Val::Num(n)) = (k, v) {
+                            if let ("total_registros" | "total_articulos", Val::Num(n, _)) = (k, v)
+                            {
                                 total = n.parse().ok();
                             }
                             Ok(())
@@ -1132,7 +1180,7 @@ impl<'a, const N: usize> Obj<'a, '_, N> {
     /// An id some servers send as a number (`Categoria`): kept as its text.
     fn id_text(&self, i: usize) -> Conv<Option<String>> {
         match self.vals[i] {
-            Val::Num(n) => Ok(Some(n.to_owned())),
+            Val::Num(n, _) => Ok(Some(n.to_owned())),
             _ => self.text_na(i),
         }
     }
@@ -1144,7 +1192,7 @@ impl<'a, const N: usize> Obj<'a, '_, N> {
     fn decimal(&self, i: usize) -> Conv<Option<Decimal>> {
         match self.vals[i] {
             Val::Absent | Val::Null => Ok(None),
-            Val::Num(n) => parse_decimal(n).map(Some).ok_or_else(|| {
+            Val::Num(n, fast) => fast.decimal(n).map(Some).ok_or_else(|| {
                 invalid(self.name(i), format!("`{n}` does not fit an exact decimal"))
             }),
             _ => Err(self.wrong_type(i, "a number")),
@@ -1162,7 +1210,7 @@ impl<'a, const N: usize> Obj<'a, '_, N> {
     fn integer(&self, i: usize) -> Conv<i32> {
         match self.vals[i] {
             Val::Absent | Val::Null => Err(RowProblem::Missing(self.name(i))),
-            Val::Num(n) => n
+            Val::Num(n, _) => n
                 .parse::<i32>()
                 .ok()
                 .or_else(|| {
@@ -1504,7 +1552,7 @@ fn ident_of_sale(s: &RawSale<'_>, escaped: &[String]) -> Option<String> {
     };
     let invoice = top.str(venta::numero_factura).ok().flatten()?;
     Some(match top.vals[venta::linea] {
-        Val::Num(l) => format!("numero_factura {invoice}, linea {l}"),
+        Val::Num(l, _) => format!("numero_factura {invoice}, linea {l}"),
         _ => format!("numero_factura {invoice}"),
     })
 }
@@ -1920,7 +1968,54 @@ mod tests {
             assert_eq!(parse_decimal(s).unwrap().to_string(), s);
         }
         assert_eq!(parse_decimal("1.5E3"), Some(dec("1500")));
+        // Past 18 digits the slow path keeps every digit too.
+        for s in [
+            "1234567890123456789",
+            "-12345678901234567.89",
+            "0.0000000000000000001",
+        ] {
+            assert_eq!(parse_decimal(s), Some(dec(s)), "{s}");
+        }
         assert_eq!(parse_decimal("1e400"), None);
+    }
+
+    #[test]
+    fn numbers_read_by_the_reader_are_exact() {
+        for s in [
+            "0",
+            "-0",
+            "7",
+            "-0.03",
+            "0.974138",
+            "236.46",
+            "999999999999999999",
+            "1234567890123456789",
+            "-12345678901234567.89",
+            "1e2",
+            "-2.5E-3",
+            "10.50",
+        ] {
+            let mut r = Reader::new(s, true);
+            let (text, n) = r.number().unwrap();
+            assert_eq!(text, s);
+            assert_eq!(
+                n.decimal(text),
+                Some(
+                    dec(s.trim_start_matches('-'))
+                        * if s.starts_with('-') {
+                            -Decimal::ONE
+                        } else {
+                            Decimal::ONE
+                        }
+                ),
+                "{s}"
+            );
+            assert_eq!(
+                n.decimal(text).unwrap().to_string(),
+                dec(s).to_string(),
+                "{s}"
+            );
+        }
     }
 
     #[test]
