@@ -239,10 +239,7 @@ impl<F: Feed> Stream<F> {
                 match response {
                     Ok(r) => cur.response = Some(r),
                     Err(f) => {
-                        let context = format!(
-                            "KLK {} of {} for {}",
-                            self.what, cur.piece.label, self.store
-                        );
+                        let context = context(self.what, &cur.piece.label, &self.store);
                         return Err(f.into_error(self.client.peer(), &context, cur.attempts));
                     }
                 }
@@ -264,10 +261,7 @@ impl<F: Feed> Stream<F> {
                             continue;
                         }
                         if replay.running != replay.hash {
-                            let context = format!(
-                                "KLK {} of {} for {}",
-                                self.what, cur.piece.label, self.store
-                            );
+                            let context = context(self.what, &cur.piece.label, &self.store);
                             return Err(not_resumable(replay, &context));
                         }
                         cur.replay = None;
@@ -306,10 +300,7 @@ impl<F: Feed> Stream<F> {
                 Ok(Step::End(summary)) => {
                     if let Some(replay) = &cur.replay {
                         // The answer sent again is shorter than what was already emitted.
-                        let context = format!(
-                            "KLK {} of {} for {}",
-                            self.what, cur.piece.label, self.store
-                        );
+                        let context = context(self.what, &cur.piece.label, &self.store);
                         return Err(not_resumable(replay, &context));
                     }
                     if let Some(text) = summary.error {
@@ -349,10 +340,7 @@ impl<F: Feed> Stream<F> {
             };
             // The answer failed after its status line.
             self.client.count_error();
-            let context = format!(
-                "KLK {} of {} for {}",
-                self.what, cur.piece.label, self.store
-            );
+            let context = context(self.what, &cur.piece.label, &self.store);
             if let Some(first) = cur.first_row_error.take() {
                 // Broken rows are certain; what happened afterwards does not change that.
                 return Err(Failure::Rows {
@@ -421,6 +409,11 @@ impl<F: Feed> Stream<F> {
             }
         }
     }
+}
+
+/// What a request fetched, for messages: "KLK sales of SUC001/APP-TPF [..) for tienda_01".
+fn context(what: &str, label: &str, store: &StoreId) -> String {
+    format!("KLK {what} of {label} for {store}")
 }
 
 /// The error when a retry cannot resume: the original cause, and why resuming failed.
