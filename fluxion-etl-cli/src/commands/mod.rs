@@ -4,10 +4,12 @@
 //! Adding a command: a file here with an `Args` struct and an `execute` function, a variant in
 //! [`Command`], and an arm in [`Command::execute`].
 
+mod demo;
 mod history;
 mod migrate;
 mod run;
 mod show;
+mod sim;
 mod stats;
 mod validate;
 
@@ -37,6 +39,14 @@ pub enum Command {
     Stats(stats::Args),
     /// Apply the destination's pending migrations.
     Migrate(migrate::Args),
+    /// The demo: simulated KLK stores into an embedded SQLite file, no setup.
+    ///
+    /// Starts the KLK simulator in-process on a free loopback port, loads the last days of sales
+    /// and current inventory for the chain's 19 KLK stores, and prints what each store did. Run it
+    /// again: it loads nothing new and says so.
+    Demo(demo::Args),
+    /// Serve a simulated point-of-sale system (KLK over HTTP, Stellar over TDS) on loopback.
+    Sim(sim::Args),
     /// Check a configuration file and summarize it.
     ///
     /// Exits 65 and names the key and line when the file is wrong.
@@ -54,6 +64,8 @@ impl Command {
             Command::Stats(args) => stats::execute(args, ctx).await,
             Command::Migrate(args) => migrate::execute(args, ctx).await,
             Command::Validate(args) => validate::execute(args, ctx),
+            Command::Demo(args) => demo::execute(args, ctx).await,
+            Command::Sim(args) => sim::execute(args, ctx).await,
         }
     }
 }

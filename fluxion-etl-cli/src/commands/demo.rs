@@ -1,0 +1,203 @@
+//! `fluxion demo`: the KLK simulator in-process, the chain's KLK stores, the last days of sales
+//! and current inventory into an embedded SQLite file — no setup.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use fluxion_etl_core::model::{store_yesterday, DataKind};
+use fluxion_etl_core::tracker::{ExecutionView, TriggeredBy};
+use fluxion_etl_core::{cancel_on_signals, CancellationToken, Fluxion, RunRequest};
+use fluxion_etl_sim::demo::{Demo, DemoOptions};
+
+use super::{destination_error, CliError, CliResult, Context, Exit};
+use crate::output::{self, Align, Table};
+
+/// `fluxion demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Days of sales to load, ending yesterday (store time).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=90))]
+    days: u32,
+
+    /// Only these stores, comma-separated (default: the chain's 19 KLK stores).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    stores: Vec<String>,
+
+    /// The SQLite file to load into (created if missing; run again to see a re-run change nothing).
+    #[arg(long, value_name = "FILE", default_value = "fluxion-demo.db")]
+    db: PathBuf,
+
+    /// Print both executions as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command.
+pub async fn execute(args: Args, _ctx: &Context) -> CliResult {
+    let started = Instant::now();
+    let mut options = DemoOptions::new(&args.db);
+    if !args.stores.is_empty() {
+        options.stores = Some(args.stores.clone());
+    }
+    let demo = Demo::start(options)
+        .await
+        .map_err(|e| CliError::new(Exit::Usage, e))?;
+    let config = demo.config().clone();
+    let url = config.destination_url();
+    let fluxion = Fluxion::from_config(config)
+        .await
+        .map_err(|e| destination_error(e, &url))?;
+    let stores = fluxion.config().stores.len();
+    if !args.json {
+        eprintln!(
+            "KLK simulator at {}; loading {} day(s) of sales and inventory for {stores} store(s) into {}",
+            demo.klk().base_url(),
+            args.days,
+            args.db.display()
+        );
+    }
+
+    let cancel = CancellationToken::new();
+    cancel_on_signals(cancel.clone());
+    let last = store_yesterday();
+    let first = last
+        .checked_sub_days(chrono::Days::new(u64::from(args.days - 1)))
+        .unwrap_or(last);
+    let sales = fluxion
+        .run_with_cancel(
+            RunRequest::days(DataKind::Sales, first, last).triggered_by(TriggeredBy::Cli),
+            &cancel,
+        )
+        .await?;
+    let inventory = if cancel.is_cancelled() {
+        None
+    } else {
+        Some(
+            fluxion
+                .run_with_cancel(
+                    RunRequest::inventory().triggered_by(TriggeredBy::Cli),
+                    &cancel,
+                )
+                .await?,
+        )
+    };
+    demo.shutdown().await;
+
+    let store = fluxion.tracker_store();
+    let sales_view = store
+        .execution(sales.execution_id)
+        .await?
+        .ok_or_else(|| CliError::new(Exit::Internal, anyhow::anyhow!("execution vanished")))?;
+    let inventory_view = match &inventory {
+        Some(r) => store.execution(r.execution_id).await?,
+        None => None,
+    };
+    if args.json {
+        output::print_json(&serde_json::json!({
+            "sales": sales_view,
+            "inventory": inventory_view,
+        }))?;
+    } else {
+        print_summary(
+            &sales_view,
+            inventory_view.as_ref(),
+            started.elapsed().as_secs_f64(),
+        )?;
+    }
+    // The worse of the two runs decides the exit code.
+    let exit = [Some(sales.status), inventory.map(|r| r.status)]
+        .into_iter()
+        .flatten()
+        .map(Exit::of_status)
+        .max_by_key(|e| match e {
+            Exit::Success => 0,
+            Exit::Partial => 1,
+            _ => 2,
+        })
+        .unwrap_or(Exit::Failed);
+    Ok(exit)
+}
+
+fn print_summary(
+    sales: &ExecutionView,
+    inventory: Option<&ExecutionView>,
+    elapsed: f64,
+) -> std::io::Result<()> {
+    let mut table = Table::new(&[
+        ("store", Align::Left),
+        ("name", Align::Left),
+        ("sales", Align::Left),
+        ("rows", Align::Right),
+        ("new/changed", Align::Right),
+        ("unchanged", Align::Right),
+        ("time", Align::Right),
+        ("inventory", Align::Left),
+        ("articles", Align::Right),
+    ]);
+    for d in &sales.tiendas_detail {
+        let inv =
+            inventory.and_then(|i| i.tiendas_detail.iter().find(|x| x.tienda_id == d.tienda_id));
+        let status = |s: &str, phase: Option<&str>, category: Option<&str>| match s {
+            "failed" => format!("failed {}", output::failure(phase, category)),
+            other => other.to_owned(),
+        };
+        table.push(vec![
+            d.tienda_id.clone(),
+            d.tienda_nombre.clone().unwrap_or_default(),
+            status(
+                &d.status,
+                d.error_phase.as_deref(),
+                d.error_category.as_deref(),
+            ),
+            output::count(d.records_extracted),
+            output::count(d.records_loaded),
+            output::count(d.duplicates_skipped),
+            output::opt_duration(d.duration_seconds),
+            inv.map(|i| {
+                status(
+                    &i.status,
+                    i.error_phase.as_deref(),
+                    i.error_category.as_deref(),
+                )
+            })
+            .unwrap_or_else(|| "-".into()),
+            inv.map(|i| output::count(i.records_extracted))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    output::print(&table)?;
+    let window = match (sales.fecha_desde, sales.fecha_hasta) {
+        (Some(f), Some(t)) => output::window(f, t),
+        _ => String::new(),
+    };
+    output::print(format!(
+        "sales {window}: execution #{} {} — {} rows, {} new or changed, {} unchanged",
+        sales.id,
+        sales.status,
+        output::count(sales.records_extracted),
+        output::count(sales.records_loaded),
+        output::count(sales.duplicates_skipped)
+    ))?;
+    if let Some(inv) = inventory {
+        output::print(format!(
+            "inventory: execution #{} {} — {} articles",
+            inv.id,
+            inv.status,
+            output::count(inv.records_extracted)
+        ))?;
+    }
+    if sales.records_loaded == 0 && sales.duplicates_skipped > 0 {
+        output::print(format!(
+            "Nothing new: all {} sales rows were already loaded (duplicates skipped).",
+            output::count(sales.duplicates_skipped)
+        ))?;
+    } else {
+        output::print("Run `fluxion demo` again: it loads nothing new and says so.")?;
+    }
+    output::print(format!(
+        "Done in {}. Explore with: DATABASE_URL=sqlite://… fluxion history | show {} | stats",
+        output::duration(elapsed),
+        sales.id
+    ))?;
+    Ok(())
+}
