@@ -379,3 +379,4 @@ macro_rules! contract_suite {
 }
 
 contract_suite!(sqlite, TestDb::sqlite());
+contract_suite!(postgres, TestDb::postgres());

@@ -6,5 +6,6 @@ mod common;
 mod config;
 mod contract;
 mod klk;
+mod postgres;
 mod runner;
 mod stellar;

@@ -134,6 +134,11 @@ pub struct DestinationConfig {
     /// Days of execution history to keep (older executions are purged).
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// Minutes after which an execution still marked `running` is taken for one whose process
+    /// died (killed, host lost) and is closed as failed (`interrupted`) when Fluxion starts.
+    /// Keep it longer than your longest run.
+    #[serde(default = "default_stale_running_minutes")]
+    pub stale_running_minutes: u32,
 }
 
 impl Default for DestinationConfig {
@@ -142,6 +147,7 @@ impl Default for DestinationConfig {
             url: default_destination_url(),
             keep_inventory_history: true,
             retention_days: default_retention_days(),
+            stale_running_minutes: default_stale_running_minutes(),
         }
     }
 }
@@ -154,6 +160,17 @@ fn default_true() -> bool {
 }
 fn default_retention_days() -> u32 {
     90
+}
+fn default_stale_running_minutes() -> u32 {
+    // Seed 001 reconciles executions left `en_proceso` for more than an hour.
+    60
+}
+
+impl DestinationConfig {
+    /// The age after which a `running` execution is reconciled at start-up.
+    pub fn stale_running(&self) -> Duration {
+        Duration::from_secs(u64::from(self.stale_running_minutes) * 60)
+    }
 }
 
 /// `[batch]`.

@@ -118,12 +118,17 @@ impl Fluxion {
     /// Connects to the configured destination (`DATABASE_URL` overrides it). An embedded
     /// SQLite destination is migrated on open; PostgreSQL must be migrated with
     /// `fluxion migrate` first, and Fluxion refuses to run against any schema it does not know.
+    /// Executions left `running` for longer than `[destination] stale_running_minutes` (their
+    /// process died) are closed as interrupted.
     pub async fn from_config(config: Config) -> Result<Self> {
         let destination = Destination::connect(&config.destination_url()).await?;
         if destination.is_embedded() {
             destination.migrate().await?;
         }
         destination.ensure_current().await?;
+        destination
+            .reconcile_stale(config.destination.stale_running())
+            .await?;
         Ok(Self {
             environment: Environment::from_env()?,
             config: Arc::new(config),

@@ -10,6 +10,23 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A fresh, migrated PostgreSQL database on the test server (see
+    /// `fluxion_etl_sim::postgres`).
+    pub async fn postgres() -> TestDb {
+        let url = fluxion_etl_sim::postgres::TestPostgres::shared()
+            .await
+            .expect("a test PostgreSQL server")
+            .create_database()
+            .await
+            .expect("a fresh test database");
+        let destination = Destination::connect(&url).await.unwrap();
+        destination.migrate().await.unwrap();
+        TestDb {
+            destination,
+            _dir: None,
+        }
+    }
+
     /// A fresh, migrated SQLite file.
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
@@ -28,6 +45,10 @@ impl TestDb {
                 .fetch_all(d.pool())
                 .await
                 .unwrap(),
+            Destination::Postgres(d) => sqlx::query_scalar::<_, String>(sql)
+                .fetch_all(d.pool())
+                .await
+                .unwrap(),
             other => panic!("no test queries for {other:?}"),
         }
     }
@@ -35,6 +56,9 @@ impl TestDb {
     async fn execute(&self, sql: &str) {
         match &self.destination {
             Destination::Sqlite(d) => {
+                sqlx::raw_sql(sql).execute(d.pool()).await.unwrap();
+            }
+            Destination::Postgres(d) => {
                 sqlx::raw_sql(sql).execute(d.pool()).await.unwrap();
             }
             other => panic!("no test queries for {other:?}"),
@@ -93,6 +117,17 @@ impl TestDb {
                 self.execute(
                     "CREATE TRIGGER poison BEFORE INSERT ON sales_lines WHEN NEW.invoice_number = 'POISON' \
                      BEGIN SELECT RAISE(ABORT, 'poisoned line'); END;",
+                )
+                .await
+            }
+            // 23514 check_violation: a constraint violation, as SQLite's RAISE(ABORT) is.
+            Destination::Postgres(_) => {
+                self.execute(
+                    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                     IF NEW.invoice_number = 'POISON' THEN \
+                     RAISE EXCEPTION 'poisoned line' USING ERRCODE = 'check_violation'; END IF; \
+                     RETURN NEW; END $$; \
+                     CREATE TRIGGER poison BEFORE INSERT ON sales_lines FOR EACH ROW EXECUTE FUNCTION poison();",
                 )
                 .await
             }

@@ -5,10 +5,14 @@
 //! `tracker.rs` (the [`TrackerStore`](crate::tracker::TrackerStore)). Both pass the same loader
 //! contract tests.
 
+mod lease;
+pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
 use std::sync::Arc;
+
+use chrono::Utc;
 
 use crate::error::{Error, EtlError, Result};
 use crate::pipeline::Loader;
@@ -20,6 +24,8 @@ use crate::tracker::{classify_sqlstate, ErrorCategory, ErrorSource, Phase, Track
 pub enum Destination {
     /// An embedded SQLite file.
     Sqlite(sqlite::SqliteDestination),
+    /// A PostgreSQL database (production).
+    Postgres(postgres::PostgresDestination),
 }
 
 /// Whether a destination's schema matches this version of Fluxion.
@@ -47,9 +53,8 @@ impl Destination {
                 sqlite::SqliteDestination::connect(url).await?,
             ))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Err(Error::InvalidRequest(
-                "this build of Fluxion has no PostgreSQL destination yet; use a sqlite:// URL"
-                    .into(),
+            Ok(Destination::Postgres(
+                postgres::PostgresDestination::connect(url).await?,
             ))
         } else {
             Err(Error::InvalidRequest(format!(
@@ -63,6 +68,7 @@ impl Destination {
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Destination::Sqlite(d) => d.migrate().await,
+            Destination::Postgres(d) => d.migrate().await,
         }
     }
 
@@ -70,6 +76,7 @@ impl Destination {
     pub async fn schema_status(&self) -> Result<SchemaStatus> {
         match self {
             Destination::Sqlite(d) => d.schema_status().await,
+            Destination::Postgres(d) => d.schema_status().await,
         }
     }
 
@@ -92,6 +99,7 @@ impl Destination {
     pub fn loader(&self) -> Arc<dyn Loader> {
         match self {
             Destination::Sqlite(d) => Arc::new(d.loader()),
+            Destination::Postgres(d) => Arc::new(d.loader()),
         }
     }
 
@@ -99,6 +107,7 @@ impl Destination {
     pub fn tracker_store(&self) -> Arc<dyn TrackerStore> {
         match self {
             Destination::Sqlite(d) => Arc::new(d.tracker()),
+            Destination::Postgres(d) => Arc::new(d.tracker()),
         }
     }
 
@@ -111,7 +120,43 @@ impl Destination {
     pub async fn close(&self) {
         match self {
             Destination::Sqlite(d) => d.close().await,
+            Destination::Postgres(d) => d.close().await,
         }
+    }
+
+    /// Closes `running` executions started more than `older_than` ago as failed with category
+    /// `interrupted`: their process died without closing them (killed, host lost). Called at
+    /// start-up with `[destination] stale_running_minutes`. Returns how many were closed.
+    ///
+    /// A run that is in fact still alive and older than that is closed too, and then rewritten
+    /// with its real outcome when it finishes; choose an age longer than any run.
+    pub async fn reconcile_stale(&self, older_than: std::time::Duration) -> Result<u64> {
+        let age = chrono::Duration::from_std(older_than)
+            .unwrap_or_else(|_| chrono::Duration::days(36_500));
+        let closed = self
+            .tracker_store()
+            .close_running(
+                Some(Utc::now() - age),
+                "the process running this execution stopped before closing it (reconciled at start-up)",
+            )
+            .await?;
+        if closed > 0 {
+            tracing::warn!(
+                closed,
+                "Stale running executions reconciled as interrupted."
+            );
+        }
+        Ok(closed)
+    }
+
+    /// Deletes executions (and their store details) started more than `retention_days` days
+    /// ago: the 90-day retention of `fluxion history prune` and the server's daily maintenance.
+    /// Running executions are kept. Returns how many executions were deleted.
+    pub async fn prune_history(&self, retention_days: u32) -> Result<u64> {
+        let before = Utc::now() - chrono::Duration::days(i64::from(retention_days));
+        let deleted = self.tracker_store().purge(before).await?;
+        tracing::info!(deleted, retention_days, "Execution history pruned.");
+        Ok(deleted)
     }
 }
 

@@ -8,8 +8,10 @@
 //! atomically: either every batch of it is committed, or none is.
 //!
 //! For each unit the runner calls, in this order:
-//! 1. [`Loader::begin`] once, before anything is extracted (so a unit whose source now returns
-//!    no rows still replaces what the destination had: voided tickets disappear);
+//! 1. [`Loader::try_begin`] once, before anything is extracted (so a unit whose source now
+//!    returns no rows still replaces what the destination had: voided tickets disappear). It
+//!    takes the unit's per-(store, kind) lease; when another run holds it, the store is recorded
+//!    as skipped and nothing else is called;
 //! 2. [`Extractor::next_batch`] until it returns `Ok(None)`; each batch is passed through
 //!    [`Transformer::transform`] and then [`LoadSession::write`]. Extraction of batch *n+1*
 //!    overlaps the transform and load of batch *n*, through a bounded channel;
@@ -239,12 +241,40 @@ pub trait Loader: Send + Sync {
     /// Starts loading one unit. Nothing is visible to readers until
     /// [`LoadSession::finish`] succeeds.
     async fn begin(&self, unit: &LoadUnit) -> Result<Box<dyn LoadSession>, EtlError>;
+
+    /// Starts loading one unit on behalf of execution `execution_id`, holding the unit's
+    /// per-(store, kind) **lease**, so that two runs — in this process or in another — never
+    /// load the same store at once. The runner calls this instead of [`begin`](Loader::begin).
+    ///
+    /// * `Ok(None)`: another run holds the lease; nothing was started, and the runner records
+    ///   the store as skipped (not failed).
+    /// * `Ok(Some(session))`: the lease is held until the session is finished, aborted or
+    ///   dropped.
+    ///
+    /// The default takes no lease and calls `begin`: enough for a destination whose merges are
+    /// idempotent and serialized anyway.
+    async fn try_begin(
+        &self,
+        unit: &LoadUnit,
+        execution_id: i64,
+    ) -> Result<Option<Box<dyn LoadSession>>, EtlError> {
+        let _ = execution_id;
+        self.begin(unit).await.map(Some)
+    }
 }
 
 #[async_trait]
 impl<L: Loader + ?Sized> Loader for std::sync::Arc<L> {
     async fn begin(&self, unit: &LoadUnit) -> Result<Box<dyn LoadSession>, EtlError> {
         (**self).begin(unit).await
+    }
+
+    async fn try_begin(
+        &self,
+        unit: &LoadUnit,
+        execution_id: i64,
+    ) -> Result<Option<Box<dyn LoadSession>>, EtlError> {
+        (**self).try_begin(unit, execution_id).await
     }
 }
 

@@ -139,6 +139,7 @@ impl Runner {
         };
         let mut st = tracker.start_store(task.store.clone(), window);
         let store_id = task.store.id.clone();
+        let unit_kind = task.unit.kind();
         let result = if cancel.is_cancelled() {
             Err(Failure {
                 error: interrupted(Phase::Extract),
@@ -149,10 +150,18 @@ impl Runner {
             self.stream_store(tracker, &mut st, task, cancel).await
         };
         let recorded = match result {
-            Ok((stats, detail, extract)) => {
+            Ok(Some((stats, detail, extract))) => {
                 tracker
                     .finish_store_success(st, stats, Some(detail), extract)
                     .await
+            }
+            Ok(None) => {
+                let reason = format!(
+                    "skipped: another run is loading {} {} (its lease is held)",
+                    store_id,
+                    unit_kind.etl_name()
+                );
+                tracker.finish_store_skipped(st, &reason).await
             }
             Err(f) => {
                 let recorded = tracker
@@ -191,7 +200,7 @@ impl Runner {
         st: &mut StoreTracker,
         task: StoreTask,
         cancel: &CancellationToken,
-    ) -> Result<(super::LoadStats, StoreDetail, ExtractStats), Failure> {
+    ) -> Result<Option<(super::LoadStats, StoreDetail, ExtractStats)>, Failure> {
         let StoreTask {
             unit,
             mut extractor,
@@ -205,11 +214,14 @@ impl Runner {
 
         st.start_phase(Phase::Load);
         let session = tokio::select! {
-            s = self.loader.begin(&unit) => s,
+            s = self.loader.try_begin(&unit, tracker.id()) => s,
             _ = cancel.cancelled() => Err(interrupted(Phase::Load)),
         };
         st.finish_phase(Phase::Load, 0);
-        let mut session = session.map_err(|e| fail(e, ExtractStats::default(), None))?;
+        // No session: another run holds the store's lease.
+        let Some(mut session) = session.map_err(|e| fail(e, ExtractStats::default(), None))? else {
+            return Ok(None);
+        };
 
         let (tx, mut rx) = mpsc::channel::<Extracted>(self.options.channel_capacity);
         let producer = tokio::spawn(async move {
@@ -317,7 +329,7 @@ impl Runner {
                 if !load_stats.detail_recorded {
                     detail = fresh;
                 }
-                Ok((load_stats, detail, stats))
+                Ok(Some((load_stats, detail, stats)))
             }
             Err(e) => {
                 session.abort().await;

@@ -286,6 +286,29 @@ impl ExecutionTracker {
         Ok(detail)
     }
 
+    /// Records that a store was not processed because another run holds its lease: status
+    /// `skipped` with the reason as its message, no error phase or category (it is not a
+    /// failure, and it opens no gap: the other run loads the store).
+    pub async fn finish_store_skipped(
+        &self,
+        store: StoreTracker,
+        reason: &str,
+    ) -> Result<StoreDetail> {
+        let mut detail = store.detail(
+            self.id,
+            self.spec.etl_name,
+            ExtractStats::default(),
+            None,
+            None,
+        );
+        detail.status = StoreStatus::Skipped;
+        detail.error_message = Some(sanitize(reason));
+        self.store.insert_detail(&detail).await?;
+        tracing::info!(execution_id = self.id, store = %detail.tienda_id, "Store skipped: {}", sanitize(reason));
+        self.lock().details.push(detail.clone());
+        Ok(detail)
+    }
+
     /// Records a store's failure.
     pub async fn finish_store_error(
         &self,

@@ -14,6 +14,7 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
 use super::tracker::insert_detail;
 use crate::error::EtlError;
 use crate::loaders::classify_load_error;
+use crate::loaders::lease::{Leased, LocalLease};
 use crate::loaders::rows::{
     format_ts, inventory_values, row_hash, sale_values, ColumnType, Value, INVENTORY_COLUMNS,
     SALES_COLUMNS,
@@ -112,6 +113,25 @@ impl Loader for SqliteLoader {
             table,
             received: 0,
         }))
+    }
+
+    async fn try_begin(
+        &self,
+        unit: &LoadUnit,
+        _execution_id: i64,
+    ) -> Result<Option<Box<dyn LoadSession>>, EtlError> {
+        // The file's process keeps its own concurrent runs apart in memory (see
+        // `loaders::lease`); an in-memory database is private to its pool and needs no lease.
+        let file = self.pool.connect_options().get_filename().to_path_buf();
+        if file.as_os_str().is_empty() || file.as_os_str() == ":memory:" {
+            return self.begin(unit).await.map(Some);
+        }
+        let database = std::fs::canonicalize(&file).unwrap_or(file);
+        let Some(lease) = LocalLease::try_acquire(&database.to_string_lossy(), unit) else {
+            return Ok(None);
+        };
+        let session = self.begin(unit).await?;
+        Ok(Some(Box::new(Leased::new(session, lease))))
     }
 }
 

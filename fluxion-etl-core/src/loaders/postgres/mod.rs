@@ -1,0 +1,128 @@
+//! The PostgreSQL destination: where the chain's planning tools read, and the home of the
+//! execution history.
+//!
+//! - [`PostgresLoader`] streams each unit's rows with COPY and merges the unit's scope in one
+//!   transaction that also writes the store's tracker detail; per-(store, kind) leases are
+//!   advisory locks, so two processes never load the same store at once.
+//! - [`PostgresTracker`] keeps `etl_executions` / `etl_execution_details` (seed 003).
+//! - [`MIGRATOR`] holds the embedded, checksummed migrations; Fluxion refuses to load into a
+//!   database whose applied migrations are not exactly these (see
+//!   [`Destination::ensure_current`](super::Destination::ensure_current)).
+//!
+//! Unlike the embedded SQLite file, a PostgreSQL database is never migrated implicitly:
+//! `fluxion migrate` (or [`PostgresDestination::migrate`]) does it, once, on purpose.
+
+mod copy;
+mod loader;
+mod tracker;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+
+pub use copy::CopyFormat;
+pub use loader::PostgresLoader;
+pub use tracker::PostgresTracker;
+
+use super::SchemaStatus;
+use crate::error::{Error, EtlError, Result};
+use crate::tracker::ErrorSource;
+
+/// The migrations embedded in this build.
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The `application_name` Fluxion's sessions report (visible in `pg_stat_activity`).
+pub const APPLICATION_NAME: &str = "fluxion";
+
+/// A PostgreSQL destination.
+#[derive(Debug, Clone)]
+pub struct PostgresDestination {
+    pool: PgPool,
+}
+
+impl PostgresDestination {
+    /// Connects to the database named by a `postgres://` URL.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?.application_name(APPLICATION_NAME);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool (history queries, migrations).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations. Concurrent callers are serialized by sqlx's advisory lock;
+    /// a migration that was applied and has since changed is an error, never re-applied.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Compares applied migrations with the embedded ones. A migration applied with different
+    /// contents than this build embeds (its checksum differs) is an error.
+    pub async fn schema_status(&self) -> Result<SchemaStatus> {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(&self.pool)
+                .await?;
+        let applied: Vec<(i64, Vec<u8>)> = if exists.is_some() {
+            sqlx::query(
+                "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("version")?, r.try_get("checksum")?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()?
+        } else {
+            Vec::new()
+        };
+        for (version, checksum) in &applied {
+            if let Some(known) = MIGRATOR.iter().find(|m| m.version == *version) {
+                if known.checksum.as_ref() != checksum.as_slice() {
+                    return Err(Error::Schema(format!(
+                        "migration {version} ({}) applied to this database differs from the one this \
+                         build of Fluxion embeds (checksum mismatch): the schema was changed by hand or \
+                         by a different build; restore the original migration instead of editing it",
+                        known.description
+                    )));
+                }
+            }
+        }
+        let versions: Vec<i64> = applied.iter().map(|(v, _)| *v).collect();
+        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        Ok(super::schema_status(&versions, &known))
+    }
+
+    /// The loader.
+    pub fn loader(&self) -> PostgresLoader {
+        PostgresLoader::new(self.pool.connect_options().as_ref().clone())
+    }
+
+    /// The tracker store.
+    pub fn tracker(&self) -> PostgresTracker {
+        PostgresTracker::new(self.pool.clone())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Classifies an error PostgreSQL (or the connection to it) raised while loading: the load
+/// categories of the taxonomy by SQLSTATE — `deadlock` (40P01, 40001), `pg_timeout` (55P03,
+/// 57014), `disk_full` (53100), `constraint_violation` (23xxx), `pg_connection` (08xxx, 57Pxx,
+/// lost sockets) — and whether retrying can help.
+pub fn classify(err: sqlx::Error, context: &str) -> EtlError {
+    super::classify_load_error(err, ErrorSource::Postgresql, context)
+}

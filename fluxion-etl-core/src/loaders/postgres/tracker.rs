@@ -1,0 +1,391 @@
+//! `etl_executions` and `etl_execution_details` in PostgreSQL.
+//!
+//! The columns keep seed 003's types (INTEGER counters, DECIMAL(10,2) durations), so reads cast
+//! them to what the Rust records hold (`::bigint`, `::float8`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+
+use crate::error::Result;
+use crate::model::DataKind;
+use crate::tracker::{
+    ExecutionFinish, ExecutionView, HistoryEntry, HistoryFilter, NewExecution, Stats,
+    StatsDetailRow, StatsExecutionRow, StoreDetail, StoreDetailView, TrackerStore,
+};
+
+/// The PostgreSQL [`TrackerStore`].
+#[derive(Debug, Clone)]
+pub struct PostgresTracker {
+    pool: PgPool,
+}
+
+impl PostgresTracker {
+    /// A tracker over a migrated pool.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+/// Inserts a detail row on any connection (the loader calls it inside its transaction).
+pub(super) async fn insert_detail(
+    conn: &mut PgConnection,
+    d: &StoreDetail,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO etl_execution_details (execution_id, tienda_id, tienda_nombre, source_system, status, \
+         started_at, finished_at, duration_seconds, records_extracted, records_loaded, duplicates_skipped, \
+         error_phase, error_category, error_message, server_ip, server_port, connection_latency_ms, \
+         etl_name, window_from, window_to, records_inserted, records_updated, records_deleted, records_rejected, \
+         extract_seconds, transform_seconds, load_seconds, api_requests, api_errors, error_retryable) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
+    )
+    .bind(d.execution_id)
+    .bind(d.tienda_id.as_str())
+    .bind(d.tienda_nombre.as_deref())
+    .bind(d.source_system.map(|s| s.as_str()))
+    .bind(d.status.as_str())
+    .bind(d.started_at)
+    .bind(d.finished_at)
+    .bind(d.duration_seconds)
+    .bind(d.records_extracted)
+    .bind(d.records_loaded)
+    .bind(d.duplicates_skipped)
+    .bind(d.error_phase.map(|p| p.as_str()))
+    .bind(d.error_category.map(|c| c.as_str()))
+    .bind(d.error_message.as_deref())
+    .bind(d.server_ip.as_deref())
+    .bind(d.server_port)
+    .bind(d.connection_latency_ms)
+    .bind(d.etl_name.etl_name())
+    .bind(d.window_from)
+    .bind(d.window_to)
+    .bind(d.records_inserted)
+    .bind(d.records_updated)
+    .bind(d.records_deleted)
+    .bind(d.records_rejected)
+    .bind(d.extract_seconds)
+    .bind(d.transform_seconds)
+    .bind(d.load_seconds)
+    .bind(d.api_requests)
+    .bind(d.api_errors)
+    .bind(d.error_retryable)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const HISTORY_COLUMNS: &str = "id::bigint AS id, etl_name, etl_type, started_at, finished_at, \
+    duration_seconds::float8 AS duration_seconds, status, records_extracted::bigint AS records_extracted, \
+    records_loaded::bigint AS records_loaded, duplicates_skipped::bigint AS duplicates_skipped, \
+    tiendas_count::bigint AS tiendas_count, tiendas_exitosas::bigint AS tiendas_exitosas, \
+    tiendas_fallidas::bigint AS tiendas_fallidas, error_phase, error_category, triggered_by, \
+    COALESCE(is_recovery, FALSE) AS is_recovery";
+
+fn history_entry(row: &PgRow) -> std::result::Result<HistoryEntry, sqlx::Error> {
+    Ok(HistoryEntry {
+        id: row.try_get("id")?,
+        etl_name: row.try_get("etl_name")?,
+        etl_type: row.try_get("etl_type")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        duration_seconds: row.try_get("duration_seconds")?,
+        status: row.try_get("status")?,
+        records_extracted: row.try_get("records_extracted")?,
+        records_loaded: row.try_get("records_loaded")?,
+        duplicates_skipped: row.try_get("duplicates_skipped")?,
+        tiendas_count: row.try_get("tiendas_count")?,
+        tiendas_exitosas: row.try_get("tiendas_exitosas")?,
+        tiendas_fallidas: row.try_get("tiendas_fallidas")?,
+        error_phase: row.try_get("error_phase")?,
+        error_category: row.try_get("error_category")?,
+        triggered_by: row.try_get("triggered_by")?,
+        is_recovery: row.try_get("is_recovery")?,
+    })
+}
+
+fn midnight_utc(d: NaiveDate) -> DateTime<Utc> {
+    d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+#[async_trait]
+impl TrackerStore for PostgresTracker {
+    async fn insert_execution(&self, e: &NewExecution) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO etl_executions (etl_name, etl_type, mode, started_at, fecha_desde, fecha_hasta, status, \
+             tiendas, tiendas_count, triggered_by, source_system, is_recovery, recovered_gap_id, host, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id::bigint",
+        )
+        .bind(e.etl_name.etl_name())
+        .bind(&e.etl_type)
+        .bind(e.mode.as_str())
+        .bind(e.started_at)
+        .bind(e.fecha_desde)
+        .bind(e.fecha_hasta)
+        .bind(Json(&e.tiendas))
+        .bind(e.tiendas.len() as i64)
+        .bind(e.triggered_by.as_str())
+        .bind(e.source_system.as_deref())
+        .bind(e.is_recovery)
+        .bind(e.recovered_gap_id)
+        .bind(e.host.as_deref())
+        .bind(&e.version)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn insert_detail(&self, detail: &StoreDetail) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_detail(&mut conn, detail).await?;
+        Ok(())
+    }
+
+    async fn finish_execution(&self, f: &ExecutionFinish) -> Result<()> {
+        sqlx::query(
+            "UPDATE etl_executions SET status = $2, finished_at = $3, duration_seconds = $4, \
+             records_extracted = $5, records_loaded = $6, duplicates_skipped = $7, records_upserted = $8, \
+             records_failed = $9, tiendas_exitosas = $10, tiendas_fallidas = $11, \
+             extract_duration_seconds = $12, transform_duration_seconds = $13, load_duration_seconds = $14, \
+             api_requests_count = $15, api_errors_count = $16, error_phase = $17, error_category = $18, \
+             error_source = $19, error_message = $20, error_detail = $21, network_diagnostics = $22 \
+             WHERE id = $1",
+        )
+        .bind(f.id)
+        .bind(f.status.as_str())
+        .bind(f.finished_at)
+        .bind(f.duration_seconds)
+        .bind(f.records_extracted)
+        .bind(f.records_loaded)
+        .bind(f.duplicates_skipped)
+        .bind(f.records_upserted)
+        .bind(f.records_failed)
+        .bind(f.tiendas_exitosas)
+        .bind(f.tiendas_fallidas)
+        .bind(f.extract_duration_seconds)
+        .bind(f.transform_duration_seconds)
+        .bind(f.load_duration_seconds)
+        .bind(f.api_requests_count)
+        .bind(f.api_errors_count)
+        .bind(f.error_phase.map(|p| p.as_str()))
+        .bind(f.error_category.map(|c| c.as_str()))
+        .bind(f.error_source.as_deref())
+        .bind(f.error_message.as_deref())
+        .bind(f.error_detail.as_deref())
+        .bind(f.network_diagnostics.as_ref().map(Json))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn close_running(
+        &self,
+        started_before: Option<DateTime<Utc>>,
+        message: &str,
+    ) -> Result<u64> {
+        let now = Utc::now();
+        let cutoff = started_before.unwrap_or(now + Duration::days(36_500));
+        let done = sqlx::query(
+            "UPDATE etl_executions SET status = 'failed', finished_at = $1, \
+             error_phase = COALESCE(error_phase, 'extract'), error_category = 'interrupted', \
+             error_source = COALESCE(error_source, 'pipeline'), error_message = $2, \
+             tiendas_fallidas = GREATEST(tiendas_count - tiendas_exitosas, 0) \
+             WHERE status = 'running' AND started_at < $3",
+        )
+        .bind(now)
+        .bind(crate::tracker::sanitize(message))
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>> {
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "SELECT {HISTORY_COLUMNS} FROM etl_executions WHERE TRUE"
+        ));
+        if let Some(k) = filter.etl_name {
+            qb.push(" AND etl_name = ").push_bind(k.etl_name());
+        }
+        if let Some(s) = filter.status {
+            qb.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(t) = filter.triggered_by {
+            qb.push(" AND triggered_by = ").push_bind(t.as_str());
+        }
+        if let Some(d) = filter.fecha_desde {
+            qb.push(" AND started_at >= ").push_bind(midnight_utc(d));
+        }
+        if let Some(d) = filter.fecha_hasta.and_then(|d| d.succ_opt()) {
+            qb.push(" AND started_at < ").push_bind(midnight_utc(d));
+        }
+        qb.push(" ORDER BY started_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(filter.effective_limit()))
+            .push(" OFFSET ")
+            .push_bind(i64::from(filter.offset.unwrap_or(0)));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(history_entry)
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
+    async fn execution(&self, id: i64) -> Result<Option<ExecutionView>> {
+        let Some(row) = sqlx::query(
+            "SELECT id::bigint AS id, etl_name, etl_type, mode, started_at, finished_at, \
+             duration_seconds::float8 AS duration_seconds, fecha_desde, fecha_hasta, status, \
+             records_extracted::bigint AS records_extracted, records_loaded::bigint AS records_loaded, \
+             duplicates_skipped::bigint AS duplicates_skipped, gaps_recovered::bigint AS gaps_recovered, \
+             extract_duration_seconds::float8 AS extract_duration_seconds, \
+             transform_duration_seconds::float8 AS transform_duration_seconds, \
+             load_duration_seconds::float8 AS load_duration_seconds, error_phase, error_category, \
+             error_source, error_message, error_detail, triggered_by, source_system, \
+             COALESCE(is_recovery, FALSE) AS is_recovery, recovered_gap_id::bigint AS recovered_gap_id, \
+             api_requests_count::bigint AS api_requests_count, api_errors_count::bigint AS api_errors_count, \
+             network_diagnostics \
+             FROM etl_executions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let details = sqlx::query(
+            "SELECT tienda_id, tienda_nombre, source_system, status, started_at, finished_at, \
+             duration_seconds::float8 AS duration_seconds, \
+             COALESCE(records_extracted, 0)::bigint AS records_extracted, \
+             COALESCE(records_loaded, 0)::bigint AS records_loaded, \
+             COALESCE(duplicates_skipped, 0)::bigint AS duplicates_skipped, \
+             error_phase, error_category, error_message, server_ip, server_port, \
+             connection_latency_ms::float8 AS connection_latency_ms \
+             FROM etl_execution_details WHERE execution_id = $1 ORDER BY tienda_id, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let tiendas_detail = details
+            .iter()
+            .map(|d| {
+                Ok(StoreDetailView {
+                    tienda_id: d.try_get("tienda_id")?,
+                    tienda_nombre: d.try_get("tienda_nombre")?,
+                    source_system: d.try_get("source_system")?,
+                    status: d.try_get("status")?,
+                    started_at: d.try_get("started_at")?,
+                    finished_at: d.try_get("finished_at")?,
+                    duration_seconds: d.try_get("duration_seconds")?,
+                    records_extracted: d.try_get("records_extracted")?,
+                    records_loaded: d.try_get("records_loaded")?,
+                    duplicates_skipped: d.try_get("duplicates_skipped")?,
+                    error_phase: d.try_get("error_phase")?,
+                    error_category: d.try_get("error_category")?,
+                    error_message: d.try_get("error_message")?,
+                    server_ip: d.try_get("server_ip")?,
+                    server_port: d.try_get("server_port")?,
+                    connection_latency_ms: d.try_get("connection_latency_ms")?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+        let diagnostics: Option<serde_json::Value> = row.try_get("network_diagnostics")?;
+        Ok(Some(ExecutionView {
+            id: row.try_get("id")?,
+            etl_name: row.try_get("etl_name")?,
+            etl_type: row.try_get("etl_type")?,
+            mode: row.try_get("mode")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            duration_seconds: row.try_get("duration_seconds")?,
+            fecha_desde: row.try_get("fecha_desde")?,
+            fecha_hasta: row.try_get("fecha_hasta")?,
+            status: row.try_get("status")?,
+            records_extracted: row.try_get("records_extracted")?,
+            records_loaded: row.try_get("records_loaded")?,
+            duplicates_skipped: row.try_get("duplicates_skipped")?,
+            gaps_recovered: row.try_get("gaps_recovered")?,
+            extract_duration_seconds: row.try_get("extract_duration_seconds")?,
+            transform_duration_seconds: row.try_get("transform_duration_seconds")?,
+            load_duration_seconds: row.try_get("load_duration_seconds")?,
+            error_phase: row.try_get("error_phase")?,
+            error_category: row.try_get("error_category")?,
+            error_source: row.try_get("error_source")?,
+            error_message: row.try_get("error_message")?,
+            error_detail: row.try_get("error_detail")?,
+            triggered_by: row.try_get("triggered_by")?,
+            source_system: row.try_get("source_system")?,
+            is_recovery: row.try_get("is_recovery")?,
+            recovered_gap_id: row.try_get("recovered_gap_id")?,
+            api_requests_count: row.try_get("api_requests_count")?,
+            api_errors_count: row.try_get("api_errors_count")?,
+            network_diagnostics: diagnostics,
+            tiendas_detail,
+        }))
+    }
+
+    async fn stats(&self, days: u32, etl_name: Option<DataKind>) -> Result<Stats> {
+        let since = Utc::now() - Duration::days(i64::from(days));
+        let kind = etl_name.map(|k| k.etl_name());
+        let executions = sqlx::query(
+            "SELECT status, duration_seconds::float8 AS duration_seconds, \
+             records_loaded::bigint AS records_loaded, duplicates_skipped::bigint AS duplicates_skipped, \
+             error_phase, error_category \
+             FROM etl_executions WHERE started_at >= $1 AND ($2::text IS NULL OR etl_name = $2)",
+        )
+        .bind(since)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(StatsExecutionRow {
+                status: r.try_get("status")?,
+                duration_seconds: r.try_get("duration_seconds")?,
+                records_loaded: r.try_get("records_loaded")?,
+                duplicates_skipped: r.try_get("duplicates_skipped")?,
+                error_phase: r.try_get("error_phase")?,
+                error_category: r.try_get("error_category")?,
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+        let details = sqlx::query(
+            "SELECT d.tienda_id, d.tienda_nombre, d.status, d.error_category FROM etl_execution_details d \
+             JOIN etl_executions e ON e.id = d.execution_id \
+             WHERE e.started_at >= $1 AND ($2::text IS NULL OR e.etl_name = $2)",
+        )
+        .bind(since)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(StatsDetailRow {
+                tienda_id: r.try_get("tienda_id")?,
+                tienda_nombre: r.try_get("tienda_nombre")?,
+                status: r.try_get("status")?,
+                error_category: r.try_get("error_category")?,
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Stats::compute(&executions, &details))
+    }
+
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("DELETE FROM etl_executions WHERE started_at < $1 AND status <> 'running'")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+        // Fingerprints are hints; dropping old ones only means the next load of that window
+        // compares with the live rows instead.
+        sqlx::query("DELETE FROM etl_load_fingerprints WHERE loaded_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
