@@ -223,7 +223,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string starting at the current `"`: borrowed when it has no escapes.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> R<Cow<'a, str>> {
         let start = self.i + 1;
         let j = scan_string(self.b, start);
@@ -239,7 +239,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string value.
-    #[inline]
+    #[inline(always)]
     fn string_val(&mut self) -> R<Val<'a>> {
         Ok(match self.string()? {
             Cow::Borrowed(s) => Val::Str(s),
@@ -351,7 +351,7 @@ impl<'a> Reader<'a> {
 
     /// A number token, validated against JSON's grammar; its value is accumulated on the way
     /// (see [`Number`]).
-    #[inline]
+    #[inline(always)]
     fn number(&mut self) -> R<(&'a str, Number)> {
         /// Consumes ASCII digits from `j`, folding them into `m`; returns how many.
         #[inline]
@@ -435,7 +435,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Any value; objects and arrays are skipped.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn value(&mut self) -> R<Val<'a>> {
         self.ws();
         match self.peek()? {
