@@ -256,8 +256,9 @@ pub fn row_hash(values: &[Value<'_>]) -> i64 {
             }
             Value::Decimal(Some(d)) => {
                 h.byte(2);
-                // normalize() so that 1.50 and 1.5 hash alike: they are the same amount.
-                h.bytes(d.normalize().to_string().as_bytes());
+                // normalize() so that 1.50 and 1.5 (and -0 and 0) hash alike: they are the same
+                // amount. Its 16-byte serialization is canonical and avoids formatting text.
+                h.bytes(&d.normalize().serialize());
             }
             Value::Int(Some(i)) => {
                 h.byte(3);

@@ -23,14 +23,14 @@ use crate::model::Batch;
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
 use crate::tracker::{apply_load_stats, ErrorCategory, ErrorSource, Phase, StoreDetail};
 
-/// SQLite binds at most 32,766 parameters per statement.
-const MAX_PARAMS: usize = 32_000;
-
 /// The SQLite [`Loader`].
 #[derive(Debug, Clone)]
 pub struct SqliteLoader {
     pool: SqlitePool,
 }
+
+/// SQLite binds at most 32,766 parameters per statement.
+const MAX_PARAMS: usize = 32_000;
 
 impl SqliteLoader {
     /// A loader over a migrated pool.
@@ -142,7 +142,10 @@ struct SqliteSession {
     received: u64,
 }
 
-fn push_value<'a>(b: &mut sqlx::query_builder::Separated<'_, 'a, Sqlite, &'static str>, v: Value<'a>) {
+fn push_value<'a>(
+    b: &mut sqlx::query_builder::Separated<'_, 'a, Sqlite, &'static str>,
+    v: Value<'a>,
+) {
     match v {
         Value::Text(s) => {
             b.push_bind(s);
@@ -265,6 +268,21 @@ impl SqliteSession {
         .await
         .map_err(load_err("cannot compare staged rows"))?;
 
+        // A re-delivery of what is already there (the common case for overlapping incremental
+        // windows and re-runs) changes nothing: detect it with one count and skip the writes.
+        let in_scope: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {target} AS t WHERE {scope_sql}",
+            target = table.target,
+        ))
+        .bind(&store)
+        .bind(&p2)
+        .bind(&p3)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(load_err("cannot count the rows of the unit"))?;
+        let nothing_changed =
+            unchanged == staged && in_scope == staged && table.target == "sales_lines";
+
         let names: Vec<&str> = table.columns.iter().map(|(n, _)| *n).collect();
         let set_list = names
             .iter()
@@ -286,16 +304,20 @@ impl SqliteSession {
             target = table.target,
             stage = table.stage,
         );
-        let touched = sqlx::query(&update)
-            .bind(&store)
-            .bind(&p2)
-            .bind(&p3)
-            .bind(execution_id)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(load_err("cannot update changed rows"))?
-            .rows_affected() as i64;
+        let touched = if nothing_changed {
+            0
+        } else {
+            sqlx::query(&update)
+                .bind(&store)
+                .bind(&p2)
+                .bind(&p3)
+                .bind(execution_id)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(load_err("cannot update changed rows"))?
+                .rows_affected() as i64
+        };
         let updated = if table.target == "sales_lines" {
             touched
         } else {
@@ -319,16 +341,20 @@ impl SqliteSession {
             stage = table.stage,
             cols = names.join(", "),
         );
-        let inserted = sqlx::query(&insert)
-            .bind(&store)
-            .bind(&p2)
-            .bind(&p3)
-            .bind(execution_id)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(load_err("cannot insert new rows"))?
-            .rows_affected() as i64;
+        let inserted = if nothing_changed {
+            0
+        } else {
+            sqlx::query(&insert)
+                .bind(&store)
+                .bind(&p2)
+                .bind(&p3)
+                .bind(execution_id)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(load_err("cannot insert new rows"))?
+                .rows_affected() as i64
+        };
 
         let delete = format!(
             "DELETE FROM {target} AS t WHERE {scope_sql} \
@@ -336,14 +362,18 @@ impl SqliteSession {
             target = table.target,
             stage = table.stage,
         );
-        let deleted = sqlx::query(&delete)
-            .bind(&store)
-            .bind(&p2)
-            .bind(&p3)
-            .execute(&mut *tx)
-            .await
-            .map_err(load_err("cannot delete rows the source no longer returns"))?
-            .rows_affected() as i64;
+        let deleted = if nothing_changed {
+            0
+        } else {
+            sqlx::query(&delete)
+                .bind(&store)
+                .bind(&p2)
+                .bind(&p3)
+                .execute(&mut *tx)
+                .await
+                .map_err(load_err("cannot delete rows the source no longer returns"))?
+                .rows_affected() as i64
+        };
 
         if let LoadScope::InventorySnapshot {
             keep_history: true, ..
@@ -399,7 +429,11 @@ impl LoadSession for SqliteSession {
                     Phase::Load,
                     ErrorCategory::DataValidation,
                     ErrorSource::Sqlite,
-                    format!("a {} batch was written to a {} load", batch.kind(), self.unit.kind()),
+                    format!(
+                        "a {} batch was written to a {} load",
+                        batch.kind(),
+                        self.unit.kind()
+                    ),
                 ))
             }
         }
