@@ -796,7 +796,7 @@ impl Harness {
     async fn default() -> Harness {
         Self::start(
             sim_config(),
-            "batch_size = 100\nmax_workers = 3\nconnect_timeout_secs = 2\nrequest_timeout_secs = 2\ninventory_timeout_secs = 2\nretries = 2\nretry_delay_ms = 10",
+            "batch_size = 100\nmax_workers = 3\nconnect_timeout_secs = 2\nrequest_timeout_secs = 3\ninventory_timeout_secs = 3\nretries = 2\nretry_delay_ms = 10",
         )
         .await
     }
