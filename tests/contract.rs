@@ -130,6 +130,23 @@ async fn a_voided_line_disappears(db: &TestDb) {
     let detail = load(db, "tienda_01", w, lines).await;
     assert_eq!(detail.records_deleted, 1);
     assert_eq!(detail.duplicates_skipped, 29);
+    let view = db
+        .destination
+        .tracker_store()
+        .execution(detail.execution_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let recorded = &view.tiendas_detail[0];
+    assert_eq!(
+        (
+            recorded.records_deleted,
+            recorded.records_inserted,
+            recorded.records_updated
+        ),
+        (1, 0, 0),
+        "the history shows what the load did"
+    );
     let rows = db.sales().await;
     assert_eq!(rows.len(), 29);
     let key = format!(
@@ -291,7 +308,10 @@ async fn a_minimal_line_loads(db: &TestDb) {
     };
     let detail = load(db, "tienda_01", w, vec![minimal]).await;
     assert_eq!(detail.records_inserted, 1);
-    assert_eq!(db.sales().await, vec!["tienda_01|C10-01-00000001|1|".to_owned()]);
+    assert_eq!(
+        db.sales().await,
+        vec!["tienda_01|C10-01-00000001|1|".to_owned()]
+    );
 }
 
 async fn inventory_snapshot_replaces_and_keeps_history(db: &TestDb) {

@@ -188,6 +188,7 @@ pub fn store_table(stores: &[StoreDetailView]) -> Table {
         ("extracted", Align::Right),
         ("loaded", Align::Right),
         ("duplicates", Align::Right),
+        ("deleted", Align::Right),
         ("duration", Align::Right),
         ("error", Align::Left),
     ]);
@@ -199,6 +200,7 @@ pub fn store_table(stores: &[StoreDetailView]) -> Table {
             count(s.records_extracted),
             count(s.records_loaded),
             count(s.duplicates_skipped),
+            count(s.records_deleted),
             opt_duration(s.duration_seconds),
             failure(s.error_phase.as_deref(), s.error_category.as_deref()),
         ]);

@@ -1,16 +1,15 @@
 //! SIGTERM during `fluxion run` closes the execution as interrupted instead of leaving it
 //! `running`.
 //!
-//! The run is held in place by a write lock on the SQLite file, taken by the test: the CLI
-//! announces the run (at `-v`), blocks on opening its execution, receives SIGTERM, and — once the
-//! lock is released — must record the execution as failed with category `interrupted`.
+//! The run is held in place by a KLK server that accepts connections and never answers (a
+//! loopback listener the test owns): the CLI announces the run (at `-v`), its store waits on the
+//! request, SIGTERM arrives, and the execution must be recorded as failed with category
+//! `interrupted` — the store in flight rolled back, nothing left `running`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-use sqlx::{Connection, SqliteConnection};
 
 use crate::common::{run, Sandbox};
 
@@ -27,14 +26,30 @@ impl Drop for Reap {
 #[tokio::test]
 async fn sigterm_closes_the_execution_as_interrupted() {
     let sb = Sandbox::new();
-    let config = sb.empty_config();
-    run(sb.fluxion_db(), &["migrate"]).expect_code(0);
+    // Accepts (the kernel completes the handshake) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = sb.config(
+        "silent.toml",
+        &format!(
+            r#"[batch]
+retries = 0
+request_timeout_secs = 300
 
-    let mut lock = SqliteConnection::connect(&sb.db_url()).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut lock)
-        .await
-        .unwrap();
+[klk]
+base_url = "http://127.0.0.1:{port}"
+
+[[stores]]
+id = "tienda_01"
+name = "PERIFERICO"
+[stores.source]
+system = "klk"
+branch = "SUC001"
+warehouse = "APP-TPF"
+"#
+        ),
+    );
+    run(sb.fluxion_db(), &["migrate"]).expect_code(0);
 
     let mut cmd = sb.fluxion();
     cmd.args(["-v", "run", "--kind", "sales", "--config"])
@@ -65,16 +80,13 @@ async fn sigterm_closes_the_execution_as_interrupted() {
             break;
         }
     }
-    // The run is now waiting for the lock; give the signal listener a moment to be polled.
+    // The store is now waiting on the silent server.
     std::thread::sleep(Duration::from_millis(500));
     let status = Command::new("kill")
         .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    std::thread::sleep(Duration::from_millis(200));
-    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
-    lock.close().await.unwrap();
 
     let exit = child.0.wait().unwrap();
     let rest: Vec<String> = lines.iter().collect();
@@ -91,4 +103,9 @@ async fn sigterm_closes_the_execution_as_interrupted() {
     assert_eq!(show["status"], "failed", "{show}");
     assert_eq!(show["error_category"], "interrupted", "{show}");
     assert_ne!(show["finished_at"], serde_json::Value::Null, "{show}");
+    assert_eq!(
+        show["tiendas_detail"][0]["error_category"], "interrupted",
+        "{show}"
+    );
+    drop(silent);
 }

@@ -462,6 +462,12 @@ pub struct StoreDetailView {
     pub records_loaded: i64,
     /// Duplicates.
     pub duplicates_skipped: i64,
+    /// Rows inserted.
+    pub records_inserted: i64,
+    /// Rows whose values changed.
+    pub records_updated: i64,
+    /// Rows of the store's window the source no longer returns (voided), deleted.
+    pub records_deleted: i64,
     /// Phase of the failure.
     pub error_phase: Option<String>,
     /// Category of the failure.

@@ -260,6 +260,9 @@ impl TrackerStore for PostgresTracker {
              COALESCE(records_extracted, 0)::bigint AS records_extracted, \
              COALESCE(records_loaded, 0)::bigint AS records_loaded, \
              COALESCE(duplicates_skipped, 0)::bigint AS duplicates_skipped, \
+             COALESCE(records_inserted, 0)::bigint AS records_inserted, \
+             COALESCE(records_updated, 0)::bigint AS records_updated, \
+             COALESCE(records_deleted, 0)::bigint AS records_deleted, \
              error_phase, error_category, error_message, server_ip, server_port, \
              connection_latency_ms::float8 AS connection_latency_ms \
              FROM etl_execution_details WHERE execution_id = $1 ORDER BY tienda_id, id",
@@ -281,6 +284,9 @@ impl TrackerStore for PostgresTracker {
                     records_extracted: d.try_get("records_extracted")?,
                     records_loaded: d.try_get("records_loaded")?,
                     duplicates_skipped: d.try_get("duplicates_skipped")?,
+                    records_inserted: d.try_get("records_inserted")?,
+                    records_updated: d.try_get("records_updated")?,
+                    records_deleted: d.try_get("records_deleted")?,
                     error_phase: d.try_get("error_phase")?,
                     error_category: d.try_get("error_category")?,
                     error_message: d.try_get("error_message")?,

@@ -222,7 +222,8 @@ impl TrackerStore for SqliteTracker {
                 .push_bind(format!("{d}T00:00:00"));
         }
         if let Some(d) = filter.fecha_hasta.and_then(|d| d.succ_opt()) {
-            qb.push(" AND started_at < ").push_bind(format!("{d}T00:00:00"));
+            qb.push(" AND started_at < ")
+                .push_bind(format!("{d}T00:00:00"));
         }
         qb.push(" ORDER BY started_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(filter.effective_limit()))
@@ -260,9 +261,18 @@ impl TrackerStore for SqliteTracker {
                     started_at: ts(d, "started_at"),
                     finished_at: ts(d, "finished_at"),
                     duration_seconds: d.try_get("duration_seconds")?,
-                    records_extracted: d.try_get::<Option<i64>, _>("records_extracted")?.unwrap_or(0),
+                    records_extracted: d
+                        .try_get::<Option<i64>, _>("records_extracted")?
+                        .unwrap_or(0),
                     records_loaded: d.try_get::<Option<i64>, _>("records_loaded")?.unwrap_or(0),
-                    duplicates_skipped: d.try_get::<Option<i64>, _>("duplicates_skipped")?.unwrap_or(0),
+                    duplicates_skipped: d
+                        .try_get::<Option<i64>, _>("duplicates_skipped")?
+                        .unwrap_or(0),
+                    records_inserted: d
+                        .try_get::<Option<i64>, _>("records_inserted")?
+                        .unwrap_or(0),
+                    records_updated: d.try_get::<Option<i64>, _>("records_updated")?.unwrap_or(0),
+                    records_deleted: d.try_get::<Option<i64>, _>("records_deleted")?.unwrap_or(0),
                     error_phase: d.try_get("error_phase")?,
                     error_category: d.try_get("error_category")?,
                     error_message: d.try_get("error_message")?,
@@ -353,10 +363,11 @@ impl TrackerStore for SqliteTracker {
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM etl_executions WHERE started_at < ?1 AND status <> 'running'")
-            .bind(format_ts(before))
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM etl_executions WHERE started_at < ?1 AND status <> 'running'")
+                .bind(format_ts(before))
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 }
