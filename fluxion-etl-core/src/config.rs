@@ -454,23 +454,6 @@ pub struct StellarStore {
     /// Environment variable holding the password.
     #[serde(default = "default_stellar_password_env")]
     pub password_env: String,
-}
-
-fn default_stellar_port() -> u16 {
-    1433
-}
-fn default_stellar_database() -> String {
-    "VAD10".to_owned()
-}
-fn default_stellar_sales_database() -> String {
-    "VAD20".to_owned()
-}
-fn default_stellar_user_env() -> String {
-    "STELLAR_USER".to_owned()
-}
-fn default_stellar_password_env() -> String {
-    "STELLAR_PASSWORD".to_owned()
-}
     /// Encryption of the connection: `"off"` (plaintext: only for the simulator or a trusted
     /// LAN), `"trust_server_certificate"` (TLS accepting the server's self-signed certificate,
     /// as production does; the default) or `"verify_certificate"` (TLS, the certificate checked
@@ -571,6 +554,23 @@ impl<'de> Deserialize<'de> for EncryptByEnvironment {
         }
         d.deserialize_any(Visitor)
     }
+}
+
+fn default_stellar_port() -> u16 {
+    1433
+}
+fn default_stellar_database() -> String {
+    "VAD10".to_owned()
+}
+fn default_stellar_sales_database() -> String {
+    "VAD20".to_owned()
+}
+fn default_stellar_user_env() -> String {
+    "STELLAR_USER".to_owned()
+}
+fn default_stellar_password_env() -> String {
+    "STELLAR_PASSWORD".to_owned()
+}
 
 /// A host that differs between the direct network and the production VPN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -799,6 +799,12 @@ impl Config {
                     if st.depot.trim().is_empty() {
                         return Err(invalid(key("source.depot"), "must not be empty".into()));
                     }
+                    if st.chunk_rows == 0 {
+                        return Err(invalid(
+                            key("source.chunk_rows"),
+                            "must be greater than 0".into(),
+                        ));
+                    }
                     if st.host.local.trim().is_empty() {
                         return Err(invalid(
                             key("source.host.local"),
@@ -816,12 +822,6 @@ impl Config {
                 }
             }
         }
-                    if st.chunk_rows == 0 {
-                        return Err(invalid(
-                            key("source.chunk_rows"),
-                            "must be greater than 0".into(),
-                        ));
-                    }
         Ok(())
     }
 }
