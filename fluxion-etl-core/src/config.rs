@@ -544,8 +544,12 @@ impl<'de> Deserialize<'de> for EncryptByEnvironment {
                 StellarEncryption::deserialize(serde::de::value::StrDeserializer::new(v))
                     .map(EncryptByEnvironment::all)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let p = PerEnvironment::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let p =
+                    PerEnvironment::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(EncryptByEnvironment {
                     local: p.local,
                     production: p.production,
@@ -706,7 +710,10 @@ impl Config {
             if !(klk.base_url.starts_with("http://") || klk.base_url.starts_with("https://")) {
                 return Err(invalid(
                     "klk.base_url".into(),
-                    format!("expected an http:// or https:// URL, found `{}`", klk.base_url),
+                    format!(
+                        "expected an http:// or https:// URL, found `{}`",
+                        klk.base_url
+                    ),
                 ));
             }
             if klk.auth_header.is_some() != klk.auth_env.is_some() {
@@ -786,10 +793,7 @@ impl Config {
                         return Err(invalid(key("source.branch"), "must not be empty".into()));
                     }
                     if k.warehouse.trim().is_empty() {
-                        return Err(invalid(
-                            key("source.warehouse"),
-                            "must not be empty".into(),
-                        ));
+                        return Err(invalid(key("source.warehouse"), "must not be empty".into()));
                     }
                 }
                 StoreSource::Stellar(st) => {
@@ -811,7 +815,10 @@ impl Config {
                             "must not be empty".into(),
                         ));
                     }
-                    for (field, env) in [("user_env", &st.user_env), ("password_env", &st.password_env)] {
+                    for (field, env) in [
+                        ("user_env", &st.user_env),
+                        ("password_env", &st.password_env),
+                    ] {
                         if !is_env_name(env) {
                             return Err(invalid(
                                 key(&format!("source.{field}")),
@@ -994,7 +1001,10 @@ depot = "1413"
 
     #[test]
     fn unknown_store_field_is_named() {
-        let doc = GOOD.replace("branch = \"SUC001\"", "branch = \"SUC001\"\nbranchh = \"x\"");
+        let doc = GOOD.replace(
+            "branch = \"SUC001\"",
+            "branch = \"SUC001\"\nbranchh = \"x\"",
+        );
         let e = err(&doc);
         assert!(e.to_string().contains("branchh"), "{e}");
     }
@@ -1017,7 +1027,12 @@ depot = "1413"
     fn invalid_values_name_key_and_line() {
         let cases = [
             ("batch_size = 1000", "batch_size = 0", "batch.batch_size", 6),
-            ("execution_hour = 5", "execution_hour = 25", "schedule.execution_hour", 13),
+            (
+                "execution_hour = 5",
+                "execution_hour = 25",
+                "schedule.execution_hour",
+                13,
+            ),
             ("port = 14330", "port = 0", "stores[1].source.port", 30),
             (
                 "url = \"sqlite://fluxion.db\"",
@@ -1052,7 +1067,10 @@ depot = "1413"
 
     #[test]
     fn secrets_must_be_env_names() {
-        let doc = GOOD.replace("depot = \"1413\"", "depot = \"1413\"\npassword_env = \"hunter2\"");
+        let doc = GOOD.replace(
+            "depot = \"1413\"",
+            "depot = \"1413\"\npassword_env = \"hunter2\"",
+        );
         let e = err(&doc);
         assert_eq!(e.key(), Some("stores[1].source.password_env"), "{e}");
     }

@@ -120,7 +120,11 @@ impl EtlError {
 
 impl fmt::Display for EtlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} failed ({}): {}", self.phase, self.category, self.message)
+        write!(
+            f,
+            "{} failed ({}): {}",
+            self.phase, self.category, self.message
+        )
     }
 }
 

@@ -217,9 +217,9 @@ pub(crate) fn classify_load_error(
 /// Maps SQLite (extended) result codes onto the load categories of the taxonomy.
 fn classify_sqlite_code(code: i64) -> (ErrorCategory, bool) {
     match code & 0xff {
-        13 => (ErrorCategory::DiskFull, false),          // SQLITE_FULL
+        13 => (ErrorCategory::DiskFull, false), // SQLITE_FULL
         19 => (ErrorCategory::ConstraintViolation, false), // SQLITE_CONSTRAINT
-        5 | 6 => (ErrorCategory::PgTimeout, true),        // SQLITE_BUSY, SQLITE_LOCKED
+        5 | 6 => (ErrorCategory::PgTimeout, true), // SQLITE_BUSY, SQLITE_LOCKED
         10 | 14 | 26 => (ErrorCategory::PgConnection, false), // IOERR, CANTOPEN, NOTADB
         _ => (ErrorCategory::PgConnection, false),
     }
@@ -245,7 +245,10 @@ mod tests {
     #[test]
     fn sqlite_codes() {
         assert_eq!(classify_sqlite_code(13).0, ErrorCategory::DiskFull);
-        assert_eq!(classify_sqlite_code(2067).0, ErrorCategory::ConstraintViolation);
+        assert_eq!(
+            classify_sqlite_code(2067).0,
+            ErrorCategory::ConstraintViolation
+        );
         assert_eq!(classify_sqlite_code(517).0, ErrorCategory::PgTimeout);
     }
 }

@@ -8,8 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    ExtractStats, Extractor, LoadScope, LoadUnit, Loader, NetworkDiagnostics,
-    Transformer,
+    ExtractStats, Extractor, LoadScope, LoadUnit, Loader, NetworkDiagnostics, Transformer,
 };
 use crate::error::EtlError;
 use crate::model::{Batch, StoreId};
@@ -183,13 +182,15 @@ impl Runner {
             Err(e) => StoreOutcome {
                 store: store_id,
                 detail: None,
-                error: Some(EtlError::new(
-                    Phase::Load,
-                    ErrorCategory::PgConnection,
-                    ErrorSource::Pipeline,
-                    "cannot record the store's result in the tracker",
-                )
-                .with_cause(e)),
+                error: Some(
+                    EtlError::new(
+                        Phase::Load,
+                        ErrorCategory::PgConnection,
+                        ErrorSource::Pipeline,
+                        "cannot record the store's result in the tracker",
+                    )
+                    .with_cause(e),
+                ),
             },
         }
     }
@@ -302,13 +303,7 @@ impl Runner {
         }
 
         st.start_phase(Phase::Load);
-        let detail = st.detail(
-            tracker.id(),
-            unit.kind(),
-            stats,
-            diagnostics.as_ref(),
-            None,
-        );
+        let detail = st.detail(tracker.id(), unit.kind(), stats, diagnostics.as_ref(), None);
         let finished = tokio::select! {
             f = session.finish(&detail) => f,
             _ = cancel.cancelled() => Err(interrupted(Phase::Load)),
@@ -319,13 +314,7 @@ impl Runner {
                 // The detail handed to the loader was built before `finish`; refresh its
                 // timings so the recorded row includes the commit.
                 let mut detail = detail;
-                let fresh = st.detail(
-                    tracker.id(),
-                    unit.kind(),
-                    stats,
-                    diagnostics.as_ref(),
-                    None,
-                );
+                let fresh = st.detail(tracker.id(), unit.kind(), stats, diagnostics.as_ref(), None);
                 if !load_stats.detail_recorded {
                     detail = fresh;
                 }

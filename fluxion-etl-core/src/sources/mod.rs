@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{BatchConfig, Config, Environment, StoreConfig, StoreSource};
 use crate::error::EtlError;
-use crate::model::{DataKind, Window};
-use crate::pipeline::{Extractor, ExtractStats, NetworkDiagnostics};
 use crate::model::Batch;
+use crate::model::{DataKind, Window};
+use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
 
 /// What one store's extractor is asked for.
 #[derive(Debug, Clone, PartialEq)]

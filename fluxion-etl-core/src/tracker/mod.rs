@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 
 pub use records::{
     ExecutionFinish, ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, NewExecution,
-    RunMode, Stats, StatsDetailRow, StatsExecutionRow, StoreDetail, StoreDetailView,
-    StoreFailures, StoreStatus, TriggeredBy,
+    RunMode, Stats, StatsDetailRow, StatsExecutionRow, StoreDetail, StoreDetailView, StoreFailures,
+    StoreStatus, TriggeredBy,
 };
 pub use sanitize::sanitize;
 pub use taxonomy::{
@@ -274,9 +274,8 @@ impl ExecutionTracker {
         detail: Option<StoreDetail>,
         extract: ExtractStats,
     ) -> Result<StoreDetail> {
-        let mut detail = detail.unwrap_or_else(|| {
-            store.detail(self.id, self.spec.etl_name, extract, None, None)
-        });
+        let mut detail = detail
+            .unwrap_or_else(|| store.detail(self.id, self.spec.etl_name, extract, None, None));
         apply_load_stats(&mut detail, &stats);
         if !stats.detail_recorded {
             self.store.insert_detail(&detail).await?;
@@ -317,7 +316,13 @@ impl ExecutionTracker {
         extract: ExtractStats,
         diagnostics: Option<&NetworkDiagnostics>,
     ) -> Result<StoreDetail> {
-        let detail = store.detail(self.id, self.spec.etl_name, extract, diagnostics, Some(error));
+        let detail = store.detail(
+            self.id,
+            self.spec.etl_name,
+            extract,
+            diagnostics,
+            Some(error),
+        );
         self.store.insert_detail(&detail).await?;
         tracing::warn!(execution_id = self.id, store = %detail.tienda_id, phase = %error.phase(), category = %error.category(), retryable = error.is_retryable(), "Store failed: {}", error.message());
         let mut agg = self.lock();
@@ -619,7 +624,10 @@ mod tests {
             .build()
             .unwrap();
         let t = rt
-            .block_on(ExecutionTracker::start_execution(Arc::new(mock), spec(&["a"])))
+            .block_on(ExecutionTracker::start_execution(
+                Arc::new(mock),
+                spec(&["a"]),
+            ))
             .unwrap();
         let mut s = t.start_store(store("a"), None);
         s.start_phase(Phase::Load);

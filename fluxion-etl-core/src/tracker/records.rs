@@ -89,9 +89,13 @@ impl StoreStatus {
 
     /// Parses a stored value.
     pub fn parse(s: &str) -> Option<Self> {
-        [StoreStatus::Success, StoreStatus::Failed, StoreStatus::Skipped]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            StoreStatus::Success,
+            StoreStatus::Failed,
+            StoreStatus::Skipped,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 

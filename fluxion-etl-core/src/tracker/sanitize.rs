@@ -167,20 +167,28 @@ mod tests {
 
     #[test]
     fn url_passwords_are_hidden() {
-        let s = sanitize("cannot connect to postgres://fluxion:s3cr3t@db.internal:5432/prod: refused");
+        let s =
+            sanitize("cannot connect to postgres://fluxion:s3cr3t@db.internal:5432/prod: refused");
         assert!(!s.contains("s3cr3t"), "{s}");
-        assert!(s.contains("postgres://fluxion:***@db.internal:5432/prod"), "{s}");
+        assert!(
+            s.contains("postgres://fluxion:***@db.internal:5432/prod"),
+            "{s}"
+        );
     }
 
     #[test]
     fn url_without_password_keeps_host() {
         let s = sanitize("error sending request for url (http://127.0.0.1:7002/ventas)");
-        assert_eq!(s, "error sending request for url (http://127.0.0.1:7002/ventas)");
+        assert_eq!(
+            s,
+            "error sending request for url (http://127.0.0.1:7002/ventas)"
+        );
     }
 
     #[test]
     fn connection_string_pairs_are_hidden() {
-        let s = sanitize("Server=192.168.20.12,14348;Database=VAD10;UID=etl;PWD=Hunter2;Encrypt=yes");
+        let s =
+            sanitize("Server=192.168.20.12,14348;Database=VAD10;UID=etl;PWD=Hunter2;Encrypt=yes");
         assert!(!s.contains("Hunter2"), "{s}");
         assert!(s.contains("UID=etl"), "{s}");
         let s = sanitize("login with password=abc123 user=sa");
