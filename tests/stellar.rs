@@ -26,8 +26,8 @@ use fluxion_etl::loaders::Destination;
 use fluxion_etl::model::{local_to_utc, Batch, DataKind, InventoryItem, SaleLine, StoreId, Window};
 use fluxion_etl::pipeline::Extractor;
 use fluxion_etl::sources::stellar::{
-    depot_sql, inventory_sql, sales_sql, StellarCredentials, StellarInventoryExtractor,
-    StellarSalesExtractor,
+    depot_sql, inventory_sql, sales_articles_sql, sales_sql, StellarCredentials,
+    StellarInventoryExtractor, StellarSalesExtractor,
 };
 use fluxion_etl::tracker::{ErrorCategory, ExecutionView, Phase, StoreDetailView};
 use fluxion_etl::{EtlError, Fluxion, RunRequest};
@@ -348,11 +348,11 @@ async fn a_day_of_sales_equals_the_simulators_across_chunks() {
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, w);
         }
-        // One query for the depot's locality, then chunks of 400 (399 new rows after the first).
+        // The depot's locality, the articles, then chunks of 400 (399 new rows after the first).
         let chunks = (want.len() as u64 - 1) / 399 + 1;
         let queries = sim.queries() - before;
         assert!(
-            queries == 1 + chunks || queries == 2 + chunks,
+            queries == 2 + chunks || queries == 3 + chunks,
             "{queries} {chunks}"
         );
         assert_eq!((stats.requests, stats.errors), (queries, 0));
@@ -430,7 +430,7 @@ async fn a_misspelt_column_fails_with_207_while_the_real_queries_run() {
     let from = the_day().and_hms_opt(0, 0, 0).unwrap();
     let to = from + chrono::Duration::days(1);
 
-    let real = sales_sql("VAD10", "VAD20", true);
+    let real = sales_sql("VAD20", true);
     let misspelt = real.replace("T.n_Linea AS linea", "T.n_Lineas AS linea");
     assert_ne!(real, misspelt);
     for (sql, want) in [(&real, None), (&misspelt, Some(207))] {
@@ -447,6 +447,30 @@ async fn a_misspelt_column_fails_with_207_while_the_real_queries_run() {
         };
         match want {
             None => assert_eq!(result.unwrap(), 10),
+            Some(code) => assert_eq!(result.unwrap_err().code(), Some(code)),
+        }
+    }
+    // The articles of the window: one row per distinct scanned code; a misspelt column is 207.
+    let real = sales_articles_sql("VAD10", "VAD20");
+    let misspelt = real.replace("P.c_Descri AS", "P.c_Descripcion AS");
+    assert_ne!(real, misspelt);
+    let expected_codes: std::collections::BTreeSet<String> = sim
+        .tables()
+        .expected_sales("1413", from, to)
+        .into_iter()
+        .map(|r| r.scanned_code)
+        .collect();
+    for (sql, want) in [(&real, None), (&misspelt, Some(207))] {
+        let mut q = tiberius::Query::new(sql.as_str());
+        q.bind("1413");
+        q.bind(from);
+        q.bind(to);
+        let result = match q.query(&mut client).await {
+            Ok(stream) => stream.into_first_result().await.map(|rows| rows.len()),
+            Err(e) => Err(e),
+        };
+        match want {
+            None => assert_eq!(result.unwrap(), expected_codes.len()),
             Some(code) => assert_eq!(result.unwrap_err().code(), Some(code)),
         }
     }
@@ -516,6 +540,50 @@ async fn tls_against_a_plaintext_server_is_a_db_connection_error_not_retried() {
     assert!(!err.is_retryable());
     assert_eq!(e.stats().errors, 1);
     assert_eq!(sim.queries(), 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reset_mid_chunk_resumes_after_the_last_line_received() {
+    let sim = start_sim(sim_config()).await;
+    let window = Window::day(the_day()).unwrap();
+    let want = expected_sales(&sim, "cedi_seco", "1413", &window);
+    let store = stellar_store(&sim, "1413", 300, true);
+    let batch = BatchConfig {
+        batch_size: 40,
+        ..fast_batch()
+    };
+    let mut e = StellarSalesExtractor::new(
+        StoreId::new("cedi_seco"),
+        &store,
+        Environment::Local,
+        credentials(),
+        window,
+        &batch,
+    )
+    .unwrap();
+    // The first chunk is being read (and its first batch handed over) before the fault is armed:
+    // it hits the second chunk, after 100 of its lines, once.
+    let mut got = sales_of(vec![e.next_batch().await.unwrap().unwrap()]);
+    sim.set_faults(vec![StellarFault::ResetMidResult {
+        depot: Some("1413".into()),
+        after_rows: 100,
+        times: Some(1),
+    }]);
+    let (rest, e) = drain(e).await;
+    got.extend(sales_of(rest.unwrap()));
+    sort(&mut got);
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+    let stats = e.stats();
+    assert_eq!(stats.errors, 1);
+    // Depot, articles, the chunks, and the one retried.
+    let chunks = (want.len() as u64 - 1) / 299 + 1;
+    assert!(
+        stats.requests == 3 + chunks || stats.requests == 4 + chunks,
+        "{} {chunks}",
+        stats.requests
+    );
     sim.shutdown().await;
 }
 
@@ -857,8 +925,13 @@ async fn a_deadlock_victim_is_retried_once_and_the_window_loads_once() {
     assert_eq!(d.records_extracted as usize, h.expected_keys("1413").len());
     assert_eq!(d.duplicates_skipped, 0);
     assert_eq!(view.api_errors_count, Some(1));
-    // Retried once: one query more than a clean run.
-    assert_eq!(h.sim.queries() - before, clean + 1);
+    // Retried once: the failed query again — and, when the deadlock hit the articles (read
+    // beside the first lines), the lines query it interrupted.
+    let during = h.sim.queries() - before;
+    assert!(
+        during == clean + 1 || during == clean + 2,
+        "{during} {clean}"
+    );
     h.others_loaded(&view).await;
 }
 

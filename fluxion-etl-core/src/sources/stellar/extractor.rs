@@ -1,5 +1,17 @@
 //! The Stellar [`Extractor`]s: sales of a window, and a depot's inventory.
 //!
+//! # What is asked
+//! Sales take three queries: the depot's locality and name ([`depot_sql`]), the articles the
+//! window's lines scanned — one row per distinct code, joined to the article, department, group
+//! and subgroup as production joins every line ([`sales_articles_sql`]) — and then the lines
+//! themselves, chunk by chunk ([`sales_sql`]), each completed with its article on our side (see
+//! `parse.rs` for why). The articles are read on a second, short connection while the first
+//! chunk of lines streams in on the first, so neither query waits for the other; lines that
+//! arrive before their articles wait (at most one chunk of them). A line whose code is not among
+//! the articles read (scanned after they were read) makes the articles be read again after its
+//! chunk; a code that resolves to no article at all drops the line, as production's inner join
+//! does, with a warning. Inventory is one query ([`inventory_sql`]), chunked the same way.
+//!
 //! # Reading in chunks
 //! Both read their rows in chunks of `chunk_rows` (20,000 by default) with **keyset paging**:
 //! each query asks for the first `chunk_rows` rows, in key order, whose key is at or after the
@@ -38,6 +50,7 @@
 //! flight is cancelled with an ATTENTION (`Client::cancel_query`, given two seconds), the
 //! connection is closed, and the task ends. Dropping never blocks.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -52,8 +65,8 @@ use tracing::{debug, info, warn};
 
 use super::client::{self, Failure, StellarCredentials, Target, TdsClient};
 use super::parse::{
-    item_from_row, sale_from_row, select_list, SalesScope, SnapshotScope, INVENTORY_COLUMNS,
-    LINE_TIME_EXPR, SALES_COLUMNS,
+    article_from_row, item_from_row, line_from_row, select_list, Article, SalesScope,
+    SnapshotScope, ARTICLE_COLUMNS, INVENTORY_COLUMNS, LINE_COLUMNS, LINE_TIME_EXPR,
 };
 use crate::config::{BatchConfig, Environment, StellarStore};
 use crate::error::EtlError;
@@ -80,17 +93,28 @@ fn category_joins(db: &str) -> String {
     )
 }
 
-/// The sales query: lines of one locality whose date + time fall in a window, joined through the
-/// scanned code to the article and its department, group and subgroup, one keyset chunk at a
-/// time. `database` holds the articles (VAD10), `sales_database` the lines (VAD20).
+/// The `WHERE` of the sales queries: the lines of locality `@P1` whose date + time fall in
+/// `[@P2, @P3)`. The date range on `f_Fecha` is redundant with the time range but lets the server
+/// seek its index on the date instead of computing every line's date + time.
+fn window_filter() -> String {
+    format!(
+        "WHERE T.c_Localidad = @P1\n  \
+         AND T.f_Fecha >= CAST(@P2 AS DATE)\n  \
+         AND T.f_Fecha < DATEADD(DAY, 1, CAST(@P3 AS DATE))\n  \
+         AND {time} >= @P2\n  \
+         AND {time} < @P3",
+        time = LINE_TIME_EXPR,
+    )
+}
+
+/// The sales lines query: the lines of one locality whose date + time fall in a window, in
+/// (receipt, line) order, one keyset chunk at a time; each line carries the code that was
+/// scanned, which [`sales_articles_sql`] resolves. `sales_database` holds the lines (VAD20).
 ///
 /// Parameters: `@P1` the locality (`c_Localidad`), `@P2`/`@P3` the window `[from, to)` in
 /// store-local time, `@P4` the chunk size; with `resume`, `@P5`/`@P6` the receipt and line
 /// number the chunk starts at (inclusive: that line was the last of the previous chunk).
-///
-/// The date range on `f_Fecha` is redundant with the time range but lets the server seek its
-/// index on the date instead of computing every line's date + time.
-pub fn sales_sql(database: &str, sales_database: &str, resume: bool) -> String {
+pub fn sales_sql(sales_database: &str, resume: bool) -> String {
     let keyset = if resume {
         "\n  AND (T.c_Numero > @P5 OR (T.c_Numero = @P5 AND T.n_Linea >= @P6))"
     } else {
@@ -99,18 +123,28 @@ pub fn sales_sql(database: &str, sales_database: &str, resume: bool) -> String {
     format!(
         "SELECT TOP (@P4)\n{columns}\n\
          FROM {sales_database}.dbo.MA_TRANSACCION T\n\
+         {filter}{keyset}\n\
+         ORDER BY T.c_Numero, T.n_Linea",
+        columns = select_list(&LINE_COLUMNS),
+        filter = window_filter(),
+    )
+}
+
+/// The articles sold in a window: every distinct code scanned by the lines of
+/// [`sales_sql`], joined — as production joins each line — through `MA_CODIGOS` to the article
+/// and its department, group and subgroup. `database` holds the articles (VAD10),
+/// `sales_database` the lines (VAD20). Parameters: `@P1`, `@P2`, `@P3` as for [`sales_sql`].
+pub fn sales_articles_sql(database: &str, sales_database: &str) -> String {
+    format!(
+        "SELECT DISTINCT\n{columns}\n\
+         FROM {sales_database}.dbo.MA_TRANSACCION T\n\
          INNER JOIN {database}.dbo.MA_CODIGOS C ON C.c_Codigo = T.Codigo\n\
          INNER JOIN {database}.dbo.MA_PRODUCTOS P ON P.c_Codigo = C.c_CodNasa\n\
          {joins}\n\
-         WHERE T.c_Localidad = @P1\n  \
-         AND T.f_Fecha >= CAST(@P2 AS DATE)\n  \
-         AND T.f_Fecha < DATEADD(DAY, 1, CAST(@P3 AS DATE))\n  \
-         AND {time} >= @P2\n  \
-         AND {time} < @P3{keyset}\n\
-         ORDER BY T.c_Numero, T.n_Linea",
-        columns = select_list(&SALES_COLUMNS),
+         {filter}",
+        columns = select_list(&ARTICLE_COLUMNS),
         joins = category_joins(database),
-        time = LINE_TIME_EXPR,
+        filter = window_filter(),
     )
 }
 
@@ -188,12 +222,17 @@ struct Converted<R> {
     inside: bool,
 }
 
+#[async_trait]
 trait Feed: Send + Sync + 'static {
     type Record: Send + 'static;
-    /// A query to run once, on the first connection, before the first chunk.
-    fn setup(&self) -> Option<Query<'static>>;
-    /// Takes the setup query's rows.
-    fn apply_setup(&mut self, rows: Vec<Row>) -> Result<(), Failure>;
+    /// Runs before every chunk, on its connection to `addr`: whatever the feed still needs
+    /// before reading rows (nothing, most of the time).
+    async fn setup(
+        &mut self,
+        client: &mut TdsClient,
+        addr: SocketAddr,
+        shared: &Shared,
+    ) -> Result<(), Failure>;
     /// The next chunk's query: from the start, or at the last key received.
     fn chunk(&self, top: i32) -> Query<'static>;
     fn convert(&self, row: Row, row_no: u64) -> Result<Converted<Self::Record>, Failure>;
@@ -204,32 +243,103 @@ trait Feed: Send + Sync + 'static {
     /// A second row with the last key (not the re-read boundary row): the error it is, or
     /// `None` to drop it.
     fn duplicate(&self, record: &Self::Record) -> Option<Failure>;
+    /// Completes a record of the unit into `out`, or holds it back until it can be (see
+    /// [`after_chunk`](Feed::after_chunk)); may release records held back before.
+    fn admit(&mut self, record: Self::Record, out: &mut Vec<Self::Record>) -> Result<(), Failure>;
+    /// Runs after each chunk was read to the end, on the same connection; completes what
+    /// [`admit`](Feed::admit) held back into `out`.
+    async fn after_chunk(
+        &mut self,
+        client: &mut TdsClient,
+        shared: &Shared,
+        out: &mut Vec<Self::Record>,
+    ) -> Result<(), Failure>;
     /// Where the next chunk starts, for messages.
     fn position(&self) -> Option<String>;
     fn batch(records: Vec<Self::Record>) -> Batch;
 }
 
+/// Runs a setup query to the end and returns its rows.
+async fn rows_of(
+    client: &mut TdsClient,
+    query: Query<'static>,
+    shared: &Shared,
+) -> Result<Vec<Row>, Failure> {
+    update(shared, |p| p.stats.requests += 1);
+    let rows = async { query.query(client).await?.into_first_result().await };
+    rows.await.map_err(|cause| Failure::Tds {
+        cause,
+        connecting: false,
+    })
+}
+
+/// The articles query running on a connection of its own; aborted when dropped.
+struct ArticlesJob(tokio::task::JoinHandle<Result<Vec<Row>, Failure>>);
+
+impl Drop for ArticlesJob {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the articles of a window on a fresh connection, which it closes.
+async fn fetch_rows(
+    target: Target,
+    addr: SocketAddr,
+    query: Query<'static>,
+    shared: Shared,
+) -> Result<Vec<Row>, Failure> {
+    let mut diagnostics = NetworkDiagnostics::default();
+    let mut client = client::connect(&target, addr, &mut diagnostics).await?;
+    let rows = rows_of(&mut client, query, &shared).await?;
+    client::close(client).await;
+    Ok(rows)
+}
+
 struct SalesFeed {
     scope: SalesScope,
     window: Window,
-    setup_sql: String,
+    depot_sql: String,
+    articles_sql: String,
     first_sql: String,
     resume_sql: String,
     locality: Option<String>,
+    /// Where the articles are read from, on a connection of their own.
+    target: Target,
+    /// The articles being read while the first lines arrive.
+    job: Option<ArticlesJob>,
+    /// The extractor's counters, once set up.
+    shared: Option<Shared>,
+    /// Whether `articles` holds the window's articles.
+    ready: bool,
+    /// What each code scanned in the window resolves to.
+    articles: HashMap<String, Article>,
+    /// Lines whose scanned code is not (yet) in `articles`.
+    pending: Vec<SaleLine>,
+    /// Lines dropped because their code resolves to no article (as production's inner join).
+    unresolved: u64,
     /// The last key received: receipt and line number.
     last: Option<(String, i32)>,
 }
 
-impl Feed for SalesFeed {
-    type Record = SaleLine;
-
-    fn setup(&self) -> Option<Query<'static>> {
-        let mut q = Query::new(self.setup_sql.clone());
-        q.bind(self.scope.depot.clone());
-        Some(q)
+impl SalesFeed {
+    fn window_query(&self, sql: &str) -> Query<'static> {
+        let mut q = Query::new(sql.to_owned());
+        q.bind(
+            self.locality
+                .clone()
+                .unwrap_or_else(|| self.scope.depot.clone()),
+        );
+        q.bind(self.window.from);
+        q.bind(self.window.to);
+        q
     }
 
-    fn apply_setup(&mut self, rows: Vec<Row>) -> Result<(), Failure> {
+    /// Reads the depot's locality and name.
+    async fn load_depot(&mut self, client: &mut TdsClient, shared: &Shared) -> Result<(), Failure> {
+        let mut q = Query::new(self.depot_sql.clone());
+        q.bind(self.scope.depot.clone());
+        let rows = rows_of(client, q, shared).await?;
         let depot = &self.scope.depot;
         let unknown = |what: &str| {
             Failure::Classified(
@@ -263,19 +373,155 @@ impl Feed for SalesFeed {
         Ok(())
     }
 
+    /// (Re)reads the articles of the window's scanned codes.
+    async fn load_articles(
+        &mut self,
+        client: &mut TdsClient,
+        shared: &Shared,
+    ) -> Result<(), Failure> {
+        let rows = rows_of(client, self.window_query(&self.articles_sql), shared).await?;
+        self.merge_articles(rows, shared)
+    }
+
+    /// Takes the rows of the articles query into `articles`.
+    fn merge_articles(&mut self, rows: Vec<Row>, shared: &Shared) -> Result<(), Failure> {
+        for (i, row) in rows.into_iter().enumerate() {
+            let (scanned, article) = article_from_row(row, i as u64 + 1).map_err(|first| {
+                update(shared, |p| p.stats.rows_rejected += 1);
+                Failure::Rows { first, rejected: 1 }
+            })?;
+            match self.articles.get(&scanned) {
+                Some(known) if known.code != article.code => {
+                    return Err(Failure::Classified(EtlError::new(
+                        Phase::Transform,
+                        ErrorCategory::DataValidation,
+                        ErrorSource::StellarDb,
+                        format!(
+                            "Stellar sales of {}: the scanned code {scanned} belongs to two articles \
+                             ({} and {}) in MA_CODIGOS, so its lines cannot be attributed",
+                            self.scope.store, known.code, article.code
+                        ),
+                    )));
+                }
+                _ => {
+                    self.articles.insert(scanned, article);
+                }
+            }
+        }
+        self.ready = true;
+        Ok(())
+    }
+
+    /// Takes the articles job's result if it is done, without waiting.
+    fn poll_job(&mut self) -> Result<(), Failure> {
+        let done = self.job.as_ref().is_some_and(|j| j.0.is_finished());
+        if !done {
+            return Ok(());
+        }
+        let (Some(mut job), Some(shared)) = (self.job.take(), self.shared.clone()) else {
+            return Ok(());
+        };
+        match futures::FutureExt::now_or_never(&mut job.0) {
+            Some(result) => self.take_job_result(result, &shared),
+            None => {
+                self.job = Some(job);
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for the articles job.
+    async fn wait_job(&mut self, shared: &Shared) -> Result<(), Failure> {
+        let Some(mut job) = self.job.take() else {
+            return Ok(());
+        };
+        let result = (&mut job.0).await;
+        self.take_job_result(result, shared)
+    }
+
+    fn take_job_result(
+        &mut self,
+        result: Result<Result<Vec<Row>, Failure>, tokio::task::JoinError>,
+        shared: &Shared,
+    ) -> Result<(), Failure> {
+        match result {
+            Ok(Ok(rows)) => {
+                self.merge_articles(rows, shared)?;
+                Ok(())
+            }
+            Ok(Err(failure)) => Err(failure),
+            Err(_) => Err(Failure::Classified(EtlError::new(
+                Phase::Extract,
+                ErrorCategory::NetworkError,
+                ErrorSource::Pipeline,
+                format!(
+                    "Stellar sales of {}: the articles reader stopped without finishing",
+                    self.scope.store
+                ),
+            ))),
+        }
+    }
+
+    /// Completes a line with its article into `out`, or holds it back.
+    fn place(&mut self, mut line: SaleLine, out: &mut Vec<SaleLine>) {
+        let article = if self.ready {
+            line.barcode.as_deref().and_then(|c| self.articles.get(c))
+        } else {
+            None
+        };
+        match article {
+            Some(a) => {
+                a.fill(&mut line);
+                out.push(line);
+            }
+            None => self.pending.push(line),
+        }
+    }
+
+    /// Places the held-back lines again (after the articles arrived or were read again).
+    fn release(&mut self, out: &mut Vec<SaleLine>) {
+        for line in std::mem::take(&mut self.pending) {
+            self.place(line, out);
+        }
+    }
+}
+
+#[async_trait]
+impl Feed for SalesFeed {
+    type Record = SaleLine;
+
+    async fn setup(
+        &mut self,
+        client: &mut TdsClient,
+        addr: SocketAddr,
+        shared: &Shared,
+    ) -> Result<(), Failure> {
+        if self.shared.is_none() {
+            self.shared = Some(Arc::clone(shared));
+        }
+        if self.locality.is_none() {
+            self.load_depot(client, shared).await?;
+        }
+        if !self.ready && self.job.is_none() {
+            // The articles are read on a second connection while this one reads the first
+            // lines: neither waits for the other.
+            let query = self.window_query(&self.articles_sql);
+            self.job = Some(ArticlesJob(tokio::spawn(fetch_rows(
+                self.target.clone(),
+                addr,
+                query,
+                Arc::clone(shared),
+            ))));
+        }
+        Ok(())
+    }
+
     fn chunk(&self, top: i32) -> Query<'static> {
         let sql = match self.last {
             None => &self.first_sql,
             Some(_) => &self.resume_sql,
         };
-        let mut q = Query::new(sql.clone());
-        q.bind(
-            self.locality
-                .clone()
-                .unwrap_or_else(|| self.scope.depot.clone()),
-        );
-        q.bind(self.window.from);
-        q.bind(self.window.to);
+        let mut q = self.window_query(sql);
         q.bind(top);
         if let Some((numero, linea)) = &self.last {
             q.bind(numero.clone());
@@ -285,7 +531,7 @@ impl Feed for SalesFeed {
     }
 
     fn convert(&self, row: Row, row_no: u64) -> Result<Converted<SaleLine>, Failure> {
-        let r = sale_from_row(row, &self.scope, row_no)
+        let r = line_from_row(row, &self.scope, row_no)
             .map_err(|first| Failure::Rows { first, rejected: 1 })?;
         // The server filtered on the window already; the contract wants it exact on our side
         // whatever the server's idea of the bounds.
@@ -320,13 +566,61 @@ impl Feed for SalesFeed {
             format!(
                 "Stellar sales of {}: receipt {} has two lines numbered {} (the second at till {}); \
                  a line is identified by (store, receipt number, line number), so one would replace \
-                 the other — nothing of this window is loaded",
+                 the other; nothing of this window is loaded",
                 self.scope.store,
                 l.invoice_number,
                 l.line_number,
                 l.till.as_deref().unwrap_or("NULL"),
             ),
         )))
+    }
+
+    fn admit(&mut self, line: SaleLine, out: &mut Vec<SaleLine>) -> Result<(), Failure> {
+        if !self.ready {
+            self.poll_job()?;
+            if self.ready {
+                self.release(out);
+            }
+        }
+        self.place(line, out);
+        Ok(())
+    }
+
+    async fn after_chunk(
+        &mut self,
+        client: &mut TdsClient,
+        shared: &Shared,
+        out: &mut Vec<SaleLine>,
+    ) -> Result<(), Failure> {
+        if !self.ready {
+            self.wait_job(shared).await?;
+        }
+        self.release(out);
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        // Codes scanned after the articles were read: read them again.
+        self.load_articles(client, shared).await?;
+        for mut line in std::mem::take(&mut self.pending) {
+            match line.barcode.as_deref().and_then(|c| self.articles.get(c)) {
+                Some(a) => {
+                    a.fill(&mut line);
+                    out.push(line);
+                }
+                None => {
+                    self.unresolved += 1;
+                    warn!(
+                        store = %self.scope.store,
+                        receipt = %line.invoice_number,
+                        line = line.line_number,
+                        code = line.barcode.as_deref().unwrap_or(""),
+                        "Stellar sales line dropped: its scanned code resolves to no article \
+                         (MA_CODIGOS/MA_PRODUCTOS), as production's inner join drops it."
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     fn position(&self) -> Option<String> {
@@ -348,14 +642,30 @@ struct InventoryFeed {
     last: Option<String>,
 }
 
+#[async_trait]
 impl Feed for InventoryFeed {
     type Record = InventoryItem;
 
-    fn setup(&self) -> Option<Query<'static>> {
-        None
+    async fn setup(
+        &mut self,
+        _client: &mut TdsClient,
+        _addr: SocketAddr,
+        _shared: &Shared,
+    ) -> Result<(), Failure> {
+        Ok(())
     }
 
-    fn apply_setup(&mut self, _rows: Vec<Row>) -> Result<(), Failure> {
+    fn admit(&mut self, item: InventoryItem, out: &mut Vec<InventoryItem>) -> Result<(), Failure> {
+        out.push(item);
+        Ok(())
+    }
+
+    async fn after_chunk(
+        &mut self,
+        _client: &mut TdsClient,
+        _shared: &Shared,
+        _out: &mut Vec<InventoryItem>,
+    ) -> Result<(), Failure> {
         Ok(())
     }
 
@@ -468,6 +778,13 @@ async fn or_gone<T>(tx: &mpsc::Sender<Msg>, fut: impl Future<Output = T>) -> Res
     }
 }
 
+/// The first `size` records of `buf`, leaving the rest in a buffer ready for the next batch.
+fn take_batch<R>(buf: &mut Vec<R>, size: usize) -> Vec<R> {
+    let mut rest = buf.split_off(size.min(buf.len()));
+    rest.reserve(size.min(16_384).saturating_sub(rest.len()));
+    std::mem::replace(buf, rest)
+}
+
 /// Cancels what a connection is doing (bounded) and closes it.
 async fn abandon(mut client: TdsClient) {
     let _ = tokio::time::timeout(CANCEL_GRACE, client.cancel_query()).await;
@@ -493,7 +810,6 @@ struct Engine<F: Feed> {
 struct Cursor<R> {
     client: Option<TdsClient>,
     addr: Option<SocketAddr>,
-    prepared: bool,
     buf: Vec<R>,
     /// Rows received so far (the position of the next row is `rows + 1`).
     rows: u64,
@@ -502,7 +818,6 @@ struct Cursor<R> {
     kept: u64,
     outside: u64,
     duplicates: u64,
-    queries: u64,
 }
 
 impl<F: Feed> Engine<F> {
@@ -510,14 +825,12 @@ impl<F: Feed> Engine<F> {
         let mut cur = Cursor {
             client: None,
             addr: None,
-            prepared: false,
             buf: Vec::with_capacity(self.batch_size.min(16_384)),
             rows: 0,
             skip_boundary: false,
             kept: 0,
             outside: 0,
             duplicates: 0,
-            queries: 0,
         };
         let outcome = self.drive(&mut cur).await;
         let msg = match outcome {
@@ -528,7 +841,7 @@ impl<F: Feed> Engine<F> {
                     rows = cur.kept,
                     outside_window = cur.outside,
                     duplicates = cur.duplicates,
-                    queries = cur.queries,
+                    queries = self.shared.lock().map(|p| p.stats.requests).unwrap_or_default(),
                     "Stellar extract finished."
                 );
                 Msg::Done
@@ -597,8 +910,9 @@ impl<F: Feed> Engine<F> {
             }
         }
         if !cur.buf.is_empty() {
-            let batch = F::batch(std::mem::take(&mut cur.buf));
-            self.send(batch).await?;
+            let batch = std::mem::take(&mut cur.buf);
+            cur.kept += batch.len() as u64;
+            self.send(F::batch(batch)).await?;
         }
         Ok(())
     }
@@ -639,29 +953,16 @@ impl<F: Feed> Engine<F> {
 
     /// Runs one chunk: connect if needed, set up once, query, pass the rows on.
     async fn chunk(&mut self, cur: &mut Cursor<F::Record>) -> Result<ChunkEnd, Stop> {
-        if !cur.prepared {
-            if let Some(setup) = self.feed.setup() {
-                let client = self.connection(&mut cur.client, &mut cur.addr).await?;
-                update(&self.shared, |p| p.stats.requests += 1);
-                cur.queries += 1;
-                let rows = or_gone(&self.tx, async {
-                    setup.query(client).await?.into_first_result().await
-                })
-                .await?
-                .map_err(|cause| Failure::Tds {
-                    cause,
-                    connecting: false,
-                })?;
-                self.feed.apply_setup(rows)?;
-            }
-            cur.prepared = true;
+        {
+            let client = self.connection(&mut cur.client, &mut cur.addr).await?;
+            let addr = cur.addr.ok_or(Stop::Gone)?;
+            or_gone(&self.tx, self.feed.setup(client, addr, &self.shared)).await??;
         }
         let query = self.feed.chunk(self.top);
         cur.skip_boundary = self.feed.position().is_some();
         let top = self.top;
         let batch_size = self.batch_size;
         update(&self.shared, |p| p.stats.requests += 1);
-        cur.queries += 1;
 
         // Borrow the fields one by one: the stream borrows the connection while rows are
         // converted by the feed and batches go out through the channel.
@@ -735,15 +1036,14 @@ impl<F: Feed> Engine<F> {
                 cur.outside += 1;
                 continue;
             }
-            cur.kept += 1;
-            cur.buf.push(converted.record);
-            if cur.buf.len() >= batch_size {
-                let batch = F::batch(std::mem::replace(
-                    &mut cur.buf,
-                    Vec::with_capacity(batch_size.min(16_384)),
-                ));
+            self.feed
+                .admit(converted.record, &mut cur.buf)
+                .map_err(Stop::Failed)?;
+            while cur.buf.len() >= batch_size {
+                let batch = take_batch(&mut cur.buf, batch_size);
+                cur.kept += batch.len() as u64;
                 self.tx
-                    .send(Msg::Batch(batch))
+                    .send(Msg::Batch(F::batch(batch)))
                     .await
                     .map_err(|_| Stop::Gone)?;
             }
@@ -762,6 +1062,17 @@ impl<F: Feed> Engine<F> {
             at = self.feed.position().as_deref().unwrap_or("the start"),
             "Stellar chunk read."
         );
+        let client = self.connection(&mut cur.client, &mut cur.addr).await?;
+        or_gone(
+            &self.tx,
+            self.feed.after_chunk(client, &self.shared, &mut cur.buf),
+        )
+        .await??;
+        while cur.buf.len() >= batch_size {
+            let batch = take_batch(&mut cur.buf, batch_size);
+            cur.kept += batch.len() as u64;
+            self.send(F::batch(batch)).await?;
+        }
         if self.connection_per_chunk {
             if let Some(client) = cur.client.take() {
                 client::close(client).await;
@@ -788,30 +1099,37 @@ struct Handle<F: Feed> {
     store: StoreId,
 }
 
+/// Where and how a store's server is reached.
+fn target_of(
+    stellar: &StellarStore,
+    environment: Environment,
+    credentials: StellarCredentials,
+    batch: &BatchConfig,
+    command_timeout: Duration,
+) -> Target {
+    Target {
+        host: stellar.host.for_env(environment).to_owned(),
+        port: stellar.port,
+        database: stellar.database.clone(),
+        encryption: stellar.encrypt.for_env(environment),
+        credentials,
+        connect_timeout: batch.connect_timeout(),
+        command_timeout,
+    }
+}
+
 impl<F: Feed> Handle<F> {
-    #[allow(clippy::too_many_arguments)]
     fn new(
         feed: F,
         store: StoreId,
         stellar: &StellarStore,
-        environment: Environment,
-        credentials: StellarCredentials,
+        target: Target,
         batch: &BatchConfig,
-        command_timeout: Duration,
         context: String,
         what: &'static str,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1);
         let shared = Shared::default();
-        let target = Target {
-            host: stellar.host.for_env(environment).to_owned(),
-            port: stellar.port,
-            database: stellar.database.clone(),
-            encryption: stellar.encrypt.for_env(environment),
-            credentials,
-            connect_timeout: batch.connect_timeout(),
-            command_timeout,
-        };
         // At least two rows per chunk: each chunk re-reads the last row of the one before.
         let top = i32::try_from(stellar.chunk_rows.max(2)).unwrap_or(i32::MAX);
         let engine = Engine {
@@ -906,6 +1224,13 @@ impl StellarSalesExtractor {
     ) -> Result<Self, EtlError> {
         let database = checked_identifier(&stellar.database, "database", &store)?;
         let sales_database = checked_identifier(&stellar.sales_database, "sales_database", &store)?;
+        let target = target_of(
+            stellar,
+            environment,
+            credentials,
+            batch,
+            batch.request_timeout(),
+        );
         let feed = SalesFeed {
             scope: SalesScope {
                 store: store.clone(),
@@ -913,10 +1238,18 @@ impl StellarSalesExtractor {
                 depot_name: None,
             },
             window,
-            setup_sql: depot_sql(&database),
-            first_sql: sales_sql(&database, &sales_database, false),
-            resume_sql: sales_sql(&database, &sales_database, true),
+            depot_sql: depot_sql(&database),
+            articles_sql: sales_articles_sql(&database, &sales_database),
+            first_sql: sales_sql(&sales_database, false),
+            resume_sql: sales_sql(&sales_database, true),
             locality: None,
+            target: target.clone(),
+            job: None,
+            shared: None,
+            ready: false,
+            articles: HashMap::new(),
+            pending: Vec::new(),
+            unresolved: 0,
             last: None,
         };
         let context = format!(
@@ -924,17 +1257,7 @@ impl StellarSalesExtractor {
             stellar.depot
         );
         Ok(Self {
-            inner: Handle::new(
-                feed,
-                store,
-                stellar,
-                environment,
-                credentials,
-                batch,
-                batch.request_timeout(),
-                context,
-                "sales",
-            ),
+            inner: Handle::new(feed, store, stellar, target, batch, context, "sales"),
         })
     }
 }
@@ -995,10 +1318,14 @@ impl StellarInventoryExtractor {
                 feed,
                 store,
                 stellar,
-                environment,
-                credentials,
+                target_of(
+                    stellar,
+                    environment,
+                    credentials,
+                    batch,
+                    batch.inventory_timeout(),
+                ),
                 batch,
-                batch.inventory_timeout(),
                 context,
                 "inventory",
             ),
@@ -1025,11 +1352,30 @@ mod tests {
 
     #[test]
     fn every_value_is_a_parameter() {
-        let first = sales_sql("VAD10", "VAD20", false);
-        let resume = sales_sql("VAD10", "VAD20", true);
-        assert!(first.contains("FROM VAD20.dbo.MA_TRANSACCION T"), "{first}");
-        assert!(first.contains("INNER JOIN VAD10.dbo.MA_CODIGOS C ON C.c_Codigo = T.Codigo"));
+        let first = sales_sql("VAD20", false);
+        let resume = sales_sql("VAD20", true);
+        assert!(
+            first.contains("FROM VAD20.dbo.MA_TRANSACCION T\nWHERE T.c_Localidad = @P1"),
+            "{first}"
+        );
+        assert!(first.contains("AND T.f_Fecha >= CAST(@P2 AS DATE)"));
         assert!(!first.contains("@P5"));
+        let articles = sales_articles_sql("VAD10", "VAD20");
+        assert!(
+            articles.starts_with("SELECT DISTINCT\n    T.Codigo AS codigo_escaneado,"),
+            "{articles}"
+        );
+        assert!(articles.contains("INNER JOIN VAD10.dbo.MA_CODIGOS C ON C.c_Codigo = T.Codigo"));
+        assert!(articles.contains("LEFT JOIN VAD10.dbo.MA_SUBGRUPOS SG ON SG.c_CODIGO = P.c_Subgrupo AND SG.c_GRUPO = P.c_Grupo"));
+        assert!(articles.ends_with(
+            first
+                .split_once("\nWHERE")
+                .unwrap()
+                .1
+                .split("\nORDER")
+                .next()
+                .unwrap()
+        ));
         assert!(
             resume.contains("T.c_Numero = @P5 AND T.n_Linea >= @P6"),
             "{resume}"
@@ -1046,6 +1392,95 @@ mod tests {
         assert!(inv.contains("P.c_Departamento <> '000017'"));
         assert!(inv.contains("THEN 'CANASTA BASICA'"));
         assert!(depot_sql("VAD10").contains("WHERE c_coddeposito = @P1"));
+    }
+
+    #[test]
+    fn lines_get_their_article_or_wait_for_it() {
+        let window = Window::day(chrono::NaiveDate::from_ymd_opt(2025, 11, 17).unwrap()).unwrap();
+        let mut feed = SalesFeed {
+            scope: SalesScope {
+                store: StoreId::new("cedi_seco"),
+                depot: "1413".into(),
+                depot_name: None,
+            },
+            window,
+            depot_sql: String::new(),
+            articles_sql: String::new(),
+            first_sql: String::new(),
+            resume_sql: String::new(),
+            locality: Some("1413".into()),
+            target: target_of(
+                &crate::config::StellarStore {
+                    host: crate::config::HostByEnvironment {
+                        local: "127.0.0.1".into(),
+                        production: None,
+                    },
+                    port: 1433,
+                    database: "VAD10".into(),
+                    sales_database: "VAD20".into(),
+                    depot: "1413".into(),
+                    user_env: "U".into(),
+                    password_env: "P".into(),
+                    encrypt: Default::default(),
+                    chunk_rows: 20_000,
+                    connection_per_chunk: true,
+                },
+                Environment::Local,
+                StellarCredentials::new("u", "p"),
+                &BatchConfig::default(),
+                Duration::from_secs(1),
+            ),
+            job: None,
+            shared: None,
+            ready: true,
+            articles: HashMap::from([(
+                "7591".to_owned(),
+                Article {
+                    code: "000042".into(),
+                    brand: Some("LA GRANJA".into()),
+                    ..Article::default()
+                },
+            )]),
+            pending: Vec::new(),
+            unresolved: 0,
+            last: None,
+        };
+        let line = |code: &str| SaleLine {
+            invoice_number: "1".into(),
+            barcode: Some(code.into()),
+            ..SaleLine::default()
+        };
+        let mut out = Vec::new();
+        feed.admit(line("7591"), &mut out).unwrap();
+        let known = out.pop().unwrap();
+        assert_eq!(known.product_code, "000042");
+        assert_eq!(known.brand.as_deref(), Some("LA GRANJA"));
+        assert_eq!(known.barcode.as_deref(), Some("7591"));
+        feed.admit(line("9999"), &mut out).unwrap();
+        assert!(out.is_empty());
+        assert_eq!(feed.pending.len(), 1);
+        // Before the articles arrive, every line waits; they are released once they did.
+        feed.ready = false;
+        feed.admit(line("7591"), &mut out).unwrap();
+        assert!(out.is_empty());
+        feed.ready = true;
+        feed.release(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(feed.pending.len(), 1);
+        // The keyset position and duplicates.
+        assert!(!feed.same_key(&known));
+        feed.remember(&known);
+        assert!(feed.same_key(&line("other code")));
+        assert_eq!(feed.position().as_deref(), Some("receipt 1 line 0"));
+        let Some(Failure::Classified(e)) = feed.duplicate(&known) else {
+            panic!("a repeated line is an error");
+        };
+        assert_eq!(e.category(), ErrorCategory::DataValidation);
+        assert!(
+            e.message().contains("receipt 1 has two lines numbered 0"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!   `encrypt`), the login and the classification of failures from typed causes;
 //! - `extractor`: [`StellarSalesExtractor`] (a window's lines of `MA_TRANSACCION`) and
 //!   [`StellarInventoryExtractor`] (a depot's `MA_DEPOPROD`), both in keyset chunks with
-//!   retries that resume, and the queries ([`sales_sql`], [`inventory_sql`], [`depot_sql`]);
+//!   retries that resume, and the queries ([`sales_sql`], [`sales_articles_sql`],
+//!   [`inventory_sql`], [`depot_sql`]);
 //! - `parse`: rows into [`SaleLine`](crate::model::SaleLine)s and
 //!   [`InventoryItem`](crate::model::InventoryItem)s.
 
@@ -15,7 +16,8 @@ mod parse;
 
 pub use client::{StellarCredentials, APPLICATION_NAME};
 pub use extractor::{
-    depot_sql, inventory_sql, sales_sql, StellarInventoryExtractor, StellarSalesExtractor,
+    depot_sql, inventory_sql, sales_articles_sql, sales_sql, StellarInventoryExtractor,
+    StellarSalesExtractor,
 };
 
 use crate::config::{Environment, StellarStore, StoreConfig};

@@ -1,10 +1,20 @@
 //! Stellar rows → [`SaleLine`]s and [`InventoryItem`]s.
 //!
-//! The column lists of the two queries live here, beside the code that reads them, so that the
-//! order a row is read in cannot drift from the order it was asked for: [`SALES_COLUMNS`] and
-//! [`INVENTORY_COLUMNS`] are turned into the `SELECT` lists by [`select_list`], and a row's
-//! values are taken in that order, by value ([`tiberius::Row`] yields owned cells, so the
-//! strings tiberius decoded are moved into the records, not copied).
+//! The column lists of the queries live here, beside the code that reads them, so that the order
+//! a row is read in cannot drift from the order it was asked for: [`LINE_COLUMNS`],
+//! [`ARTICLE_COLUMNS`] and [`INVENTORY_COLUMNS`] are turned into `SELECT` lists by
+//! [`select_list`], and a row's values are taken in that order, by value ([`tiberius::Row`]
+//! yields owned cells, so the strings tiberius decoded are moved into the records, not copied).
+//!
+//! # Sales: lines and articles apart
+//! A sales line is read as its own values plus the code that was scanned ([`LINE_COLUMNS`], 14
+//! columns); what the code resolves to — the article and its department, group, subgroup,
+//! brand, model and quadrant ([`ARTICLE_COLUMNS`]) — is read once per window, one row per
+//! distinct scanned code, and copied into each line ([`Article::fill`]). The join is the same
+//! as production's, done by the server for each distinct code instead of for every line: the
+//! article's texts, most of a joined row's bytes, cross the VPN once per code rather than once
+//! per line, and decoding a row costs tiberius roughly per column, so lines decode about twice
+//! as fast (see `benches/stellar_extract.rs`).
 //!
 //! # Mapping
 //! * Text is kept as stored except for trailing blanks (old Stellar rows pad `c_Descri`
@@ -20,11 +30,12 @@
 //! * Amounts are the store's currency as Stellar keeps it (bolívars): `Precio` →
 //!   `unit_price_bs`, `n_Costo` → `unit_cost_bs`, `Total` → `total_bs`, `Impuesto` →
 //!   `tax_amount`, `Descuento` → `discount_amount`, `Subtotal` → `subtotal`. Nothing is derived
-//!   (no profit, no VAT rate: the article's current rate is not the rate of a past sale).
+//!   (no profit, no VAT rate: the article's current rate is not the rate of a past sale). The
+//!   scanned code is the line's `barcode`.
 //! * `invoice_number` is `c_Numero` alone: `STELLAR.md` identifies a line by (store, receipt
-//!   number, line number). The query pages on (`c_Numero`, `n_Linea`, `c_Caja`) all the same, and
-//!   the extractor fails the unit if two lines share a receipt and line number (receipt numbers
-//!   repeating across tills), rather than let the destination keep one of them silently.
+//!   number, line number). The extractor fails the unit if two lines share a receipt and line
+//!   number (receipt numbers repeating across tills, say) rather than let the destination keep
+//!   one of them silently.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -59,21 +70,14 @@ pub(crate) const CATEGORY_EXPR: &str =
 pub(crate) const LINE_TIME_EXPR: &str =
     "CAST(CAST(T.f_Fecha AS DATE) AS DATETIME) + CAST(CAST(T.h_Hora AS TIME) AS DATETIME)";
 
-/// The sales query's columns, in the order [`sale_from_row`] reads them.
-pub(crate) const SALES_COLUMNS: [Column; 22] = [
+/// The sales lines query's columns, in the order [`line_from_row`] reads them: the line's own
+/// values and the scanned code, which [`ARTICLE_COLUMNS`] resolves to the article.
+pub(crate) const LINE_COLUMNS: [Column; 14] = [
     col("T.c_Numero", "numero"),
     col("T.n_Linea", "linea"),
     col("T.c_Caja", "caja"),
     col(LINE_TIME_EXPR, "fecha_hora"),
     col("T.Codigo", "codigo_escaneado"),
-    col("P.c_Codigo", "codigo"),
-    col("P.c_Descri", "descripcion"),
-    col(CATEGORY_EXPR, "categoria"),
-    col("G.C_DESCRIPCIO", "grupo"),
-    col("SG.c_DESCRIPCIO", "subgrupo"),
-    col("P.c_Marca", "marca"),
-    col("P.c_Modelo", "modelo"),
-    col("P.Text2", "cuadrante"),
     col("T.Cantidad", "cantidad"),
     col("T.Precio", "precio"),
     col("T.Subtotal", "subtotal"),
@@ -83,6 +87,20 @@ pub(crate) const SALES_COLUMNS: [Column; 22] = [
     col("T.n_Costo", "costo"),
     col("T.c_Concepto", "concepto"),
     col("T.Estatus", "estatus"),
+];
+
+/// The columns of the articles sold in a window, one row per scanned code, in the order
+/// [`article_from_row`] reads them.
+pub(crate) const ARTICLE_COLUMNS: [Column; 9] = [
+    col("T.Codigo", "codigo_escaneado"),
+    col("P.c_Codigo", "codigo"),
+    col("P.c_Descri", "descripcion"),
+    col(CATEGORY_EXPR, "categoria"),
+    col("G.C_DESCRIPCIO", "grupo"),
+    col("SG.c_DESCRIPCIO", "subgrupo"),
+    col("P.c_Marca", "marca"),
+    col("P.c_Modelo", "modelo"),
+    col("P.Text2", "cuadrante"),
 ];
 
 /// The inventory query's columns, in the order [`item_from_row`] reads them.
@@ -307,31 +325,97 @@ pub(crate) struct SalesScope {
     pub depot_name: Option<String>,
 }
 
-/// One converted sales row: its store-local time (exact, for the window check) and the line.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SaleRow {
-    /// `f_Fecha` + `h_Hora`, store-local, as the server computed it.
-    pub local: NaiveDateTime,
-    /// The line.
-    pub line: SaleLine,
+/// An article as a sales line shows it (what a scanned code resolves to).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Article {
+    /// `c_Codigo`.
+    pub code: String,
+    /// `c_Descri`.
+    pub description: Option<String>,
+    /// The department's description ('CB' shown as 'CANASTA BASICA').
+    pub category: Option<String>,
+    /// The group's description.
+    pub group_name: Option<String>,
+    /// The subgroup's description.
+    pub subgroup: Option<String>,
+    /// `c_Marca`.
+    pub brand: Option<String>,
+    /// `c_Modelo`.
+    pub model: Option<String>,
+    /// `Text2`.
+    pub quadrant: Option<String>,
 }
 
-/// Converts one row of the sales query. `row_no` is the row's 1-based position in the unit.
-pub(crate) fn sale_from_row(
-    row: Row,
-    scope: &SalesScope,
-    row_no: u64,
-) -> Result<SaleRow, RowError> {
-    let mut c = Cells::new(row, &SALES_COLUMNS);
+impl Article {
+    /// Copies the article's values into a line.
+    pub(crate) fn fill(&self, line: &mut SaleLine) {
+        line.product_code.clone_from(&self.code);
+        line.description.clone_from(&self.description);
+        line.category.clone_from(&self.category);
+        line.group_name.clone_from(&self.group_name);
+        line.subgroup.clone_from(&self.subgroup);
+        line.brand.clone_from(&self.brand);
+        line.model.clone_from(&self.model);
+        line.quadrant.clone_from(&self.quadrant);
+    }
+}
+
+/// Converts one row of the articles query: the scanned code and its article.
+pub(crate) fn article_from_row(row: Row, row_no: u64) -> Result<(String, Article), RowError> {
+    let mut c = Cells::new(row, &ARTICLE_COLUMNS);
     let mut ident = None;
-    convert_sale(&mut c, scope, &mut ident).map_err(|problem| RowError {
+    convert_article(&mut c, &mut ident).map_err(|problem| RowError {
         row: row_no,
         ident,
         problem,
     })
 }
 
-fn convert_sale(c: &mut Cells, scope: &SalesScope, ident: &mut Option<String>) -> Conv<SaleRow> {
+fn convert_article(c: &mut Cells, ident: &mut Option<String>) -> Conv<(String, Article)> {
+    let scanned = c.required_text()?;
+    *ident = Some(format!("Codigo {scanned}"));
+    Ok((
+        scanned,
+        Article {
+            code: c.required_text()?,
+            description: c.text()?,
+            category: c.text()?,
+            group_name: c.text()?,
+            subgroup: c.text()?,
+            brand: c.text()?,
+            model: c.text()?,
+            quadrant: c.text()?,
+        },
+    ))
+}
+
+/// One converted sales row: its store-local time (exact, for the window check), the code that
+/// was scanned, and the line without its article (see [`Article::fill`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LineRow {
+    /// `f_Fecha` + `h_Hora`, store-local, as the server computed it.
+    pub local: NaiveDateTime,
+    /// The line; `barcode` holds the scanned code.
+    pub line: SaleLine,
+}
+
+/// Converts one row of the sales lines query. `row_no` is the row's 1-based position in the
+/// unit.
+pub(crate) fn line_from_row(
+    row: Row,
+    scope: &SalesScope,
+    row_no: u64,
+) -> Result<LineRow, RowError> {
+    let mut c = Cells::new(row, &LINE_COLUMNS);
+    let mut ident = None;
+    convert_line(&mut c, scope, &mut ident).map_err(|problem| RowError {
+        row: row_no,
+        ident,
+        problem,
+    })
+}
+
+fn convert_line(c: &mut Cells, scope: &SalesScope, ident: &mut Option<String>) -> Conv<LineRow> {
     let numero = c.text()?;
     let linea = c.int()?;
     *ident = match (&numero, linea) {
@@ -343,15 +427,7 @@ fn convert_sale(c: &mut Cells, scope: &SalesScope, ident: &mut Option<String>) -
     let line_number = linea.ok_or(RowProblem::Missing("linea"))?;
     let till = c.text()?;
     let local = c.datetime()?.ok_or(RowProblem::Missing("fecha_hora"))?;
-    let barcode = c.text()?;
-    let product_code = c.required_text()?;
-    let description = c.text()?;
-    let category = c.text()?;
-    let group_name = c.text()?;
-    let subgroup = c.text()?;
-    let brand = c.text()?;
-    let model = c.text()?;
-    let quadrant = c.text()?;
+    let barcode = Some(c.required_text()?);
     let quantity = c.decimal()?;
     let unit_price_bs = c.decimal()?;
     let subtotal = c.decimal()?;
@@ -362,7 +438,7 @@ fn convert_sale(c: &mut Cells, scope: &SalesScope, ident: &mut Option<String>) -
     let concept = c.text()?;
     let line_status = c.text()?;
     let sold = truncate_to_micros(local);
-    Ok(SaleRow {
+    Ok(LineRow {
         local,
         line: SaleLine {
             store_id: scope.store.clone(),
@@ -370,15 +446,7 @@ fn convert_sale(c: &mut Cells, scope: &SalesScope, ident: &mut Option<String>) -
             line_number,
             sold_at: local_to_utc(sold),
             business_date: sold.date(),
-            product_code,
-            description,
-            brand,
-            model,
-            category,
-            group_name,
-            subgroup,
             barcode,
-            quadrant,
             warehouse_code: Some(scope.depot.clone()),
             warehouse_name: scope.depot_name.clone(),
             quantity,
@@ -532,21 +600,13 @@ mod tests {
         )))
     }
 
-    fn sales_cells() -> Vec<ColumnData<'static>> {
+    fn line_cells() -> Vec<ColumnData<'static>> {
         vec![
             s("0000012345"),
             ColumnData::I32(Some(3)),
             s("004"),
             at_12_19_56(),
             s("7591234567890"),
-            s("001853"),
-            s("NECTAR DE PERA   "),
-            s("CANASTA BASICA"),
-            s("BEBIDAS"),
-            null_s(),
-            s("NATULAC"),
-            s(""),
-            s("CUADRANTE IX"),
             n(-1_500, 3),
             n(23_035, 2),
             n(-34_553, 2),
@@ -561,17 +621,41 @@ mod tests {
 
     #[test]
     fn select_lists_name_every_column_in_order() {
-        let list = select_list(&SALES_COLUMNS);
+        let list = select_list(&LINE_COLUMNS);
         assert!(list.starts_with("    T.c_Numero AS numero,\n    T.n_Linea AS linea,"));
         assert!(list.ends_with("T.Estatus AS estatus"));
-        assert_eq!(list.lines().count(), SALES_COLUMNS.len());
+        assert_eq!(list.lines().count(), LINE_COLUMNS.len());
+        let list = select_list(&ARTICLE_COLUMNS);
+        assert!(list.starts_with("    T.Codigo AS codigo_escaneado,\n    P.c_Codigo AS codigo,"));
         let inv = select_list(&INVENTORY_COLUMNS);
         assert_eq!(inv.lines().count(), INVENTORY_COLUMNS.len());
     }
 
     #[test]
     fn a_sales_row_maps_field_by_field() {
-        let r = sale_from_row(row(&SALES_COLUMNS, sales_cells()), &scope(), 1).unwrap();
+        let (scanned, article) = article_from_row(
+            row(
+                &ARTICLE_COLUMNS,
+                vec![
+                    s("7591234567890"),
+                    s("001853"),
+                    s("NECTAR DE PERA   "),
+                    s("CANASTA BASICA"),
+                    s("BEBIDAS"),
+                    null_s(),
+                    s("NATULAC"),
+                    s(""),
+                    s("CUADRANTE IX"),
+                ],
+            ),
+            1,
+        )
+        .unwrap();
+        assert_eq!(scanned, "7591234567890");
+        let mut r = line_from_row(row(&LINE_COLUMNS, line_cells()), &scope(), 1).unwrap();
+        assert_eq!(r.line.barcode.as_deref(), Some("7591234567890"));
+        assert_eq!(r.line.product_code, "");
+        article.fill(&mut r.line);
         let local = chrono::NaiveDate::from_ymd_opt(2025, 11, 17)
             .unwrap()
             .and_hms_nano_opt(12, 19, 56, 123_456_700)
@@ -612,36 +696,36 @@ mod tests {
         assert_eq!(r.line, want);
         // Exact decimals: the scale the server sent is kept, and values in (-1, 0) are right
         // (the bug of `Numeric::to_string` in older tiberius).
-        let mut cells = sales_cells();
-        cells[13] = n(-5, 3);
-        let r = sale_from_row(row(&SALES_COLUMNS, cells), &scope(), 1).unwrap();
+        let mut cells = line_cells();
+        cells[5] = n(-5, 3);
+        let r = line_from_row(row(&LINE_COLUMNS, cells), &scope(), 1).unwrap();
         assert_eq!(r.line.quantity, Some(dec("-0.005")));
         assert_eq!(r.line.quantity.unwrap().to_string(), "-0.005");
     }
 
     #[test]
     fn broken_sales_rows_name_the_row_and_the_column() {
-        let mut cells = sales_cells();
-        cells[5] = null_s();
-        let e = sale_from_row(row(&SALES_COLUMNS, cells), &scope(), 41).unwrap_err();
-        assert_eq!(e.problem, RowProblem::Missing("codigo"));
+        let mut cells = line_cells();
+        cells[4] = null_s();
+        let e = line_from_row(row(&LINE_COLUMNS, cells), &scope(), 41).unwrap_err();
+        assert_eq!(e.problem, RowProblem::Missing("codigo_escaneado"));
         assert_eq!(e.category(), ErrorCategory::MissingFields);
         assert_eq!(
             e.to_string(),
-            "row 41 (c_Numero 0000012345, n_Linea 3): `codigo` is NULL"
+            "row 41 (c_Numero 0000012345, n_Linea 3): `codigo_escaneado` is NULL"
         );
-        let mut cells = sales_cells();
-        cells[14] = s("230,35");
-        let e = sale_from_row(row(&SALES_COLUMNS, cells), &scope(), 2).unwrap_err();
+        let mut cells = line_cells();
+        cells[6] = s("230,35");
+        let e = line_from_row(row(&LINE_COLUMNS, cells), &scope(), 2).unwrap_err();
         assert_eq!(e.category(), ErrorCategory::DataFormat);
         assert!(
             e.to_string()
                 .contains("`precio` is text, expected a number"),
             "{e}"
         );
-        let mut cells = sales_cells();
+        let mut cells = line_cells();
         cells[3] = ColumnData::DateTime2(None);
-        let e = sale_from_row(row(&SALES_COLUMNS, cells), &scope(), 2).unwrap_err();
+        let e = line_from_row(row(&LINE_COLUMNS, cells), &scope(), 2).unwrap_err();
         assert_eq!(e.problem, RowProblem::Missing("fecha_hora"));
     }
 
