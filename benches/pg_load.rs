@@ -166,8 +166,8 @@ async fn preload(pool: &PgPool, n: usize) {
         "INSERT INTO sales_lines (store_id, invoice_number, line_number, sold_at, business_date, product_code, \
          description, brand, category, group_name, barcode, warehouse_code, quantity, unit_price_bs, \
          unit_price_usd, tax_pct, total_bs, total_usd, usd_rate, non_fiscal, row_hash, execution_id) \
-         SELECT 'bench_old_' || lpad((g % 20)::text, 2, '0'), 'C10-01-' || lpad((g / 80)::text, 9, '0'), g % 4 + 1, \
-         timestamptz '2025-01-01' + make_interval(secs => g / 20 * 6), date '2025-01-01' + (g / 20 * 6 / 86400), \
+         SELECT 'bench_old_' || lpad((g % 20)::text, 2, '0'), 'C10-01-' || lpad((g / 80)::text, 9, '0'), g / 20 % 4 + 1, \
+         timestamptz '2025-01-01' + make_interval(secs => g / 20 * 6), date '2025-01-01' + (g / 20 * 6 / 86400)::int, \
          lpad((g % 4000)::text, 6, '0'), 'NECTAR DE PERA NATULAC 1L', 'NATULAC', 'NECTARES Y JUGOS', 'BEBIDAS', \
          '7592396004005', 'APP-TPF', 1.235, 230.35, 0.974138, 16, 230.35, 0.974138, 236.46, false, \
          hashtextextended(g::text, 0), 1 \

@@ -942,7 +942,7 @@ async fn sqlstates_from_a_real_server_are_classified() {
     b.execute("SET deadlock_timeout = '50ms'; BEGIN; UPDATE t SET v = 8 WHERE id = 2")
         .await
         .unwrap();
-    let mut first = tokio::spawn(async move {
+    let first = tokio::spawn(async move {
         let r = sqlx::query("UPDATE t SET v = 9 WHERE id = 2")
             .execute(&mut a)
             .await;
@@ -954,28 +954,28 @@ async fn sqlstates_from_a_real_server_are_classified() {
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
     )
     .await;
-    let mut second = tokio::spawn(async move {
+    let second = tokio::spawn(async move {
         let r = sqlx::query("UPDATE t SET v = 10 WHERE id = 1")
             .execute(&mut b)
             .await;
         (b, r)
     });
-    // The victim returns first; the survivor waits until the victim rolls back.
-    let (victim, mut victim_conn, survivor) = tokio::select! {
-        r = &mut first => { let (c, r) = r.unwrap(); (r.expect_err("the first to return is the victim"), c, second) }
-        r = &mut second => { let (c, r) = r.unwrap(); (r.expect_err("the first to return is the victim"), c, first) }
+    // The victim's statement fails and its transaction, aborted, releases its locks: the
+    // other statement then completes.
+    let (first, second) = tokio::join!(first, second);
+    let ((mut a, first), (mut b, second)) = (first.unwrap(), second.unwrap());
+    let victim = match (first, second) {
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => e,
+        other => panic!("expected exactly one deadlock victim, got {other:?}"),
     };
-    victim_conn.execute("ROLLBACK").await.unwrap();
-    let (mut survivor_conn, survived) = survivor.await.unwrap();
-    survived.unwrap();
-    survivor_conn.execute("ROLLBACK").await.unwrap();
+    a.execute("ROLLBACK").await.unwrap();
+    b.execute("ROLLBACK").await.unwrap();
     check(
         classify(victim, "test"),
         C::Deadlock,
         true,
         "40P01 deadlock",
     );
-    let (mut a, mut b) = (victim_conn, survivor_conn);
 
     // A session the server ends (admin shutdown, restart, failover) is a lost connection.
     let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")

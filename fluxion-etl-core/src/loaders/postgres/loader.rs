@@ -50,6 +50,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
+use tokio::sync::mpsc;
 
 use super::copy::{encode_row, CopyFormat, Spill};
 use super::tracker::insert_detail;
@@ -88,6 +89,12 @@ impl PostgresLoader {
             ("temp_buffers", "128MB"),
             // The merge statements are simple; JIT compilation only adds latency to them.
             ("jit", "off"),
+            // A loader whose host vanishes (no FIN, no RST) is noticed by the server within
+            // about a minute and a half, and its lease released, instead of after the OS's
+            // two-hour keepalive default.
+            ("tcp_keepalives_idle", "60"),
+            ("tcp_keepalives_interval", "10"),
+            ("tcp_keepalives_count", "3"),
         ]);
         Self {
             options,
@@ -121,6 +128,7 @@ impl PostgresLoader {
             lease: None,
             conn: None,
             direct: None,
+            stream: None,
             spill: Spill::default(),
             buf: Vec::new(),
             received: 0,
@@ -278,6 +286,8 @@ struct PgSession {
     conn: Option<PgConnection>,
     /// Rows COPYed so far while a direct transaction is open on `conn`.
     direct: Option<u64>,
+    /// The COPY of a direct load in flight; it holds the connection meanwhile.
+    stream: Option<DirectStream>,
     spill: Spill,
     buf: Vec<u8>,
     received: u64,
@@ -286,6 +296,54 @@ struct PgSession {
     keys: HashSet<u64>,
     /// Whether some key was delivered twice (or two keys' hashes collided).
     repeated: bool,
+}
+
+/// A direct load's COPY, streamed by its own task so the server parses one batch while the
+/// loader hashes and encodes the next (with one COPY per batch, awaited, the two would take
+/// turns on a two-core machine).
+struct DirectStream {
+    chunks: mpsc::Sender<Vec<u8>>,
+    task: tokio::task::JoinHandle<(PgConnection, Result<u64, sqlx::Error>)>,
+}
+
+impl DirectStream {
+    fn start(mut conn: PgConnection, statement: String, format: CopyFormat) -> Self {
+        let (chunks, mut rx) = mpsc::channel::<Vec<u8>>(2);
+        let task = tokio::spawn(async move {
+            let result = stream_copy(&mut conn, &statement, format, &mut rx).await;
+            (conn, result)
+        });
+        Self { chunks, task }
+    }
+
+    /// Ends the COPY: the rows it loaded, and the connection back (none if the task died).
+    async fn close(self) -> (Option<PgConnection>, Result<u64, sqlx::Error>) {
+        drop(self.chunks);
+        match self.task.await {
+            Ok((conn, result)) => (Some(conn), result),
+            Err(e) => (
+                None,
+                Err(sqlx::Error::Protocol(format!(
+                    "the COPY task ended abnormally: {e}"
+                ))),
+            ),
+        }
+    }
+}
+
+async fn stream_copy(
+    conn: &mut PgConnection,
+    statement: &str,
+    format: CopyFormat,
+    chunks: &mut mpsc::Receiver<Vec<u8>>,
+) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(format.header()).await?;
+    while let Some(chunk) = chunks.recv().await {
+        copy.send(chunk).await?;
+    }
+    copy.send(format.trailer()).await?;
+    copy.finish().await
 }
 
 async fn exec(conn: &mut PgConnection, sql: &str, context: &str) -> Result<u64, EtlError> {
@@ -357,8 +415,60 @@ impl PgSession {
         Ok(())
     }
 
+    /// Ends the direct COPY in flight, if any, and takes its connection back; returns the
+    /// rows it loaded.
+    async fn close_stream(&mut self) -> Result<u64, sqlx::Error> {
+        let Some(stream) = self.stream.take() else {
+            return Ok(0);
+        };
+        let (conn, result) = stream.close().await;
+        self.conn = conn;
+        let rows = result?;
+        if let Some(copied) = self.direct.as_mut() {
+            *copied += rows;
+        }
+        Ok(rows)
+    }
+
+    /// Sends encoded rows to the direct COPY, starting it with the first batch.
+    async fn send_direct(&mut self, bytes: Vec<u8>) -> Result<(), sqlx::Error> {
+        if self.stream.is_none() {
+            let Some(conn) = self.conn.take() else {
+                return Err(sqlx::Error::Protocol(
+                    "the direct COPY lost its connection".into(),
+                ));
+            };
+            let statement = format!(
+                "COPY {} ({}) FROM STDIN WITH {}",
+                self.table.target,
+                self.table.copy_columns(),
+                self.loader.format.clause()
+            );
+            self.stream = Some(DirectStream::start(conn, statement, self.loader.format));
+        }
+        let sent = match self.stream.as_ref() {
+            Some(stream) => stream.chunks.send(bytes).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The COPY task stopped: its result says why.
+        self.close_stream().await.and_then(|_| {
+            Err(sqlx::Error::Protocol(
+                "the direct COPY stopped early".into(),
+            ))
+        })
+    }
+
     /// Leaves direct mode: the rows stay in the spill and `finish` merges them the general way.
     async fn abandon_direct(&mut self, lost_connection: bool) {
+        let closed = self.close_stream().await;
+        let lost_connection = lost_connection
+            || closed.is_err_and(|e| {
+                classify_load_error(e, ErrorSource::Postgresql, "").category()
+                    == ErrorCategory::PgConnection
+            });
         if self.direct.take().is_some() {
             if lost_connection {
                 self.conn = None;
@@ -382,29 +492,6 @@ impl PgSession {
             }
             encode_row(format, &mut self.buf, &values, hash, execution_id);
         }
-    }
-
-    /// COPYs `self.buf` into the target inside the open direct transaction.
-    async fn copy_direct(&mut self) -> Result<u64, sqlx::Error> {
-        let format = self.loader.format;
-        let statement = format!(
-            "COPY {} ({}) FROM STDIN WITH {}",
-            self.table.target,
-            self.table.copy_columns(),
-            format.clause()
-        );
-        let mut payload = Vec::with_capacity(self.buf.len() + 32);
-        payload.extend_from_slice(format.header());
-        payload.extend_from_slice(&self.buf);
-        payload.extend_from_slice(format.trailer());
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(sqlx::Error::Protocol(
-                "the direct COPY lost its connection".into(),
-            ));
-        };
-        let mut copy = conn.copy_in_raw(&statement).await?;
-        copy.send(payload).await?;
-        copy.finish().await
     }
 
     /// COPYs the whole spill into `into` (the target, or the staging table).
@@ -444,6 +531,11 @@ impl PgSession {
 
     async fn finish_once(&mut self, detail: &StoreDetail) -> Result<LoadStats, EtlError> {
         let execution_id = self.execution_id.unwrap_or(detail.execution_id);
+        if self.direct.is_some() {
+            self.close_stream()
+                .await
+                .map_err(load_err("cannot COPY rows into sales_lines"))?;
+        }
         if let Some(copied) = self.direct {
             match self.finish_direct(copied, detail).await? {
                 Some(stats) => return Ok(stats),
@@ -807,7 +899,9 @@ impl PgSession {
 
     /// What a failed attempt leaves behind is cleaned up before the next one.
     async fn reset(&mut self, error: &EtlError) {
-        let lost = error.category() == ErrorCategory::PgConnection;
+        let closed = self.close_stream().await;
+        let lost = error.category() == ErrorCategory::PgConnection
+            || (closed.is_err() && self.conn.is_none());
         self.direct = None;
         if lost {
             self.conn = None;
@@ -823,6 +917,7 @@ impl PgSession {
     /// when its server process exits, a moment after `close` returns, and the next run of the
     /// store must find the lease free.
     async fn release(&mut self) {
+        let _ = self.close_stream().await;
         let in_transaction = self.direct.take().is_some();
         if let Some(mut conn) = self.conn.take() {
             if in_transaction {
@@ -890,12 +985,9 @@ impl LoadSession for PgSession {
                 // A repeated key would violate the primary key; stage and merge instead.
                 self.abandon_direct(false).await;
             } else {
-                match self.copy_direct().await {
-                    Ok(rows) => {
-                        if let Some(copied) = self.direct.as_mut() {
-                            *copied += rows;
-                        }
-                    }
+                let bytes = std::mem::take(&mut self.buf);
+                match self.send_direct(bytes).await {
+                    Ok(()) => {}
                     Err(e) => {
                         let error = classify_load_error(
                             e,
