@@ -70,6 +70,12 @@ fn redact_pairs(text: &str) -> String {
     let mut i = 0;
     let mut copied = 0;
     while i < bytes.len() {
+        // Keys are ASCII; a byte inside a multi-byte character (Spanish messages: "sesión",
+        // "MAÑONGO") never starts one, and slicing there would panic.
+        if !text.is_char_boundary(i) {
+            i += 1;
+            continue;
+        }
         let at_word_start = i == 0 || !is_key_char(bytes[i - 1]);
         if at_word_start {
             if let Some(key) = SECRET_KEYS
@@ -203,6 +209,18 @@ mod tests {
         assert!(!s.contains("eyJhbGciOi"), "{s}");
         let s = sanitize("api_key=XYZ987&x=1");
         assert!(!s.contains("XYZ987"), "{s}");
+    }
+
+    #[test]
+    fn non_ascii_text_is_handled() {
+        let t = "Error de inicio de sesión del usuario 'etl' en MAÑONGO — ñandú";
+        assert_eq!(sanitize(t), t);
+        let s = sanitize("sesión fallida: password=clave·secreta ñ token: añejo123 — fin");
+        assert!(!s.contains("clave"), "{s}");
+        assert!(!s.contains("añejo123"), "{s}");
+        assert!(s.contains("sesión fallida"), "{s}");
+        let s = sanitize("Authorization: Bearer ñtoken€ y más");
+        assert!(!s.contains("ñtoken"), "{s}");
     }
 
     #[test]
