@@ -7,11 +7,16 @@
 //! - `first_load/{binary,text}`: a window that holds nothing yet, in each COPY format;
 //! - `redelivery_unchanged`: the same window delivered again, unchanged;
 //! - `redelivery_1pct_changed`: the window delivered again with 1% of its lines changed
-//!   (stage, merge).
+//!   (stage, merge);
+//! - `pg_end_to_end/klk_19_stores_x_N_days`: the whole path — `Fluxion::run` over the KLK
+//!   simulator's 19 stores (HTTP, streaming JSON parse, transform, load, tracker) into the same
+//!   database, each store's days as one unit, four stores at a time; rows/s and, per sample,
+//!   the wall time of the run. (The simulator generates the JSON on the same two cores and
+//!   caches what it encoded, so later samples pay less for it.)
 //!
-//! Default scale: 1,000,000 rows already in the table, windows of 200,000 lines.
-//! `FLUXION_PG_BENCH_FULL=1` runs the issue's scale: 5,000,000 rows, windows of 1,000,000 lines
-//! (expect a long run). `FLUXION_PG_BENCH_EXISTING` / `FLUXION_PG_BENCH_ROWS` set either number.
+//! Default scale: 1,000,000 rows already in the table, windows of 200,000 lines, one day of the
+//! 19 stores end to end. `FLUXION_PG_BENCH_FULL=1` runs the issue's scale: 5,000,000 rows,
+//! windows of 1,000,000 lines, 7 days of the 19 stores (expect a long run). `FLUXION_PG_BENCH_EXISTING` / `FLUXION_PG_BENCH_ROWS` set either number.
 //! The server is the test harness's (from the system's binaries, or `DATABASE_URL`), with
 //! durability off; figures are relative to the baseline beside them.
 
@@ -22,11 +27,14 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use fluxion_etl::config::Config;
 use fluxion_etl::loaders::postgres::{CopyFormat, PostgresLoader};
 use fluxion_etl::loaders::Destination;
 use fluxion_etl::model::{local_to_utc, Batch, DataKind, SaleLine, StoreId, Window};
 use fluxion_etl::pipeline::{LoadScope, LoadUnit, Loader};
 use fluxion_etl::tracker::{ExecutionTracker, NewExecution, RunMode, StoreRef, TriggeredBy};
+use fluxion_etl::{Fluxion, RunRequest};
+use fluxion_etl_sim::klk::{sales_for_day, KlkSim, KlkSimConfig};
 use fluxion_etl_sim::postgres::TestPostgres;
 use rust_decimal::Decimal;
 use sqlx::{Executor, PgPool};
@@ -330,6 +338,8 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    end_to_end(c, &rt, &destination, &url_of(&server, &pool, &rt));
     drop(tracker);
     rt.block_on(destination.close());
     drop(server);
@@ -372,6 +382,125 @@ async fn baseline_copy(conn: &mut sqlx::PgConnection, input: Vec<Batch>) {
         copy.send(std::mem::take(&mut buf)).await.unwrap();
     }
     copy.finish().await.unwrap();
+}
+
+fn url_of(server: &TestPostgres, pool: &PgPool, rt: &tokio::runtime::Runtime) -> String {
+    let name: String = rt.block_on(async {
+        sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    server.database_url(&name)
+}
+
+/// KLK simulator → `Fluxion::run` → PostgreSQL, for the 19 KLK stores over `days` days.
+fn end_to_end(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    destination: &Destination,
+    url: &str,
+) {
+    let full = std::env::var("FLUXION_PG_BENCH_FULL").is_ok_and(|v| v == "1");
+    let days = env_number("FLUXION_PG_BENCH_E2E_DAYS").unwrap_or(if full { 7 } else { 1 }) as u64;
+    let sim_config = KlkSimConfig::default();
+    let stores: Vec<_> = sim_config
+        .stores
+        .iter()
+        .filter(|b| b.store_id.starts_with("tienda_"))
+        .cloned()
+        .collect();
+    let first = day();
+    let last = first + chrono::Duration::days(days as i64 - 1);
+    let rows: u64 = stores
+        .iter()
+        .map(|b| {
+            first
+                .iter_days()
+                .take(days as usize)
+                .map(|d| {
+                    sales_for_day(&sim_config, &b.branch, d)
+                        .iter()
+                        .filter(|s| s.codigo_almacen == b.warehouse)
+                        .count() as u64
+                })
+                .sum::<u64>()
+        })
+        .sum();
+    let sim = rt.block_on(async {
+        KlkSim::start(sim_config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    });
+    let mut toml = format!(
+        "[destination]\nurl = \"{url}\"\n[batch]\nmax_workers = 4\nbatch_size = 5000\n\
+         [klk]\nbase_url = \"{}\"\n",
+        sim.base_url()
+    );
+    for b in &stores {
+        toml.push_str(&format!(
+            "[[stores]]\nid = \"{}\"\nname = \"{}\"\n[stores.source]\nsystem = \"klk\"\n\
+             branch = \"{}\"\nwarehouse = \"{}\"\n",
+            b.store_id, b.name, b.branch, b.warehouse
+        ));
+    }
+    let config = Config::from_toml_str(&toml, "pg_load bench").unwrap();
+    let Destination::Postgres(pg) = destination else {
+        unreachable!()
+    };
+    let pool = pg.pool().clone();
+    // `Fluxion::from_config` prefers DATABASE_URL to the configured URL; the bench's database
+    // is the configured one.
+    let fluxion = rt.block_on(async {
+        std::env::remove_var("DATABASE_URL");
+        Fluxion::from_config(config).await.unwrap()
+    });
+    eprintln!(
+        "pg_end_to_end: {} stores x {days} day(s) = {rows} sales lines per run",
+        stores.len()
+    );
+
+    let mut group = c.benchmark_group("pg_end_to_end");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.warm_up_time(Duration::from_millis(1));
+    group.measurement_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(rows));
+    group.bench_function(format!("klk_{}_stores_x_{days}_days", stores.len()), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let started = Instant::now();
+                    let report = fluxion
+                        .run(RunRequest::days(DataKind::Sales, first, last))
+                        .await
+                        .unwrap();
+                    let wall = started.elapsed();
+                    total += wall;
+                    assert_eq!(report.summary.tiendas_fallidas, 0, "{:?}", report.summary);
+                    assert_eq!(report.summary.records_loaded as u64, rows);
+                    eprintln!(
+                        "pg_end_to_end: run of {rows} lines in {:.1}s wall ({:.0} rows/s)",
+                        wall.as_secs_f64(),
+                        rows as f64 / wall.as_secs_f64()
+                    );
+                    sqlx::query("DELETE FROM sales_lines WHERE store_id LIKE 'tienda_%'")
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    sqlx::query("DELETE FROM etl_load_fingerprints WHERE store_id LIKE 'tienda_%'")
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    pool.execute("VACUUM sales_lines").await.unwrap();
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+    rt.block_on(sim.shutdown());
 }
 
 criterion_group!(benches, bench);

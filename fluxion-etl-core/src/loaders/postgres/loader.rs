@@ -868,16 +868,8 @@ impl PgSession {
         let mut staged = self.copy_spill(STAGE).await?;
         let repeated = self.repeated;
         let conn = self.conn()?;
-        if staged >= ANALYZE_AT {
-            exec(
-                conn,
-                &format!("ANALYZE {STAGE}"),
-                "cannot analyze the staging table",
-            )
-            .await?;
-        }
+        let key = table.key.join(", ");
         if repeated {
-            let key = table.key.join(", ");
             let matches = table
                 .key
                 .iter()
@@ -891,6 +883,24 @@ impl PgSession {
                      GROUP BY {key} HAVING count(*) > 1) AS d WHERE {matches} AND s.seq < d.keep"
                 ),
                 "cannot drop repeated keys",
+            )
+            .await?;
+        }
+        // "Rows of the scope the staging table lacks" must not depend on the planner's
+        // estimates: the target's statistics rarely know the window just loaded, and a nested
+        // loop over an unindexed staging table is quadratic. With the index it is a probe per
+        // row at worst.
+        exec(
+            conn,
+            &format!("CREATE INDEX ON {STAGE} ({key})"),
+            "cannot index the staging table",
+        )
+        .await?;
+        if staged >= ANALYZE_AT {
+            exec(
+                conn,
+                &format!("ANALYZE {STAGE}"),
+                "cannot analyze the staging table",
             )
             .await?;
         }
