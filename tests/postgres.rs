@@ -1338,3 +1338,43 @@ async fn a_modified_migration_is_detected() {
         "{migrate}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_opened_without_a_lease_merges_the_same_way() {
+    // `Loader::begin` (no execution id, no lease) is what a custom runner may call; rows still
+    // carry the execution that loaded them, taken from the detail at `finish`.
+    let url = fresh_url().await;
+    let destination = migrated(&url).await;
+    let w = window(8, 12);
+    let lines = lines_in("tienda_01", w, 12);
+    let tracker =
+        ExecutionTracker::start_execution(destination.tracker_store(), spec(&["tienda_01"]))
+            .await
+            .unwrap();
+    for round in 0..2 {
+        let st = tracker.start_store(store_ref("tienda_01"), Some(w));
+        let mut session = destination
+            .loader()
+            .begin(&sales_unit("tienda_01", w))
+            .await
+            .unwrap();
+        session.write(Batch::Sales(lines.clone())).await.unwrap();
+        let detail = st.detail(
+            tracker.id(),
+            fluxion_etl::model::DataKind::Sales,
+            Default::default(),
+            None,
+            None,
+        );
+        let stats = session.finish(&detail).await.unwrap();
+        assert!(stats.detail_recorded);
+        let expected = if round == 0 { (12, 0) } else { (0, 12) };
+        assert_eq!((stats.inserted, stats.unchanged), expected);
+    }
+    let owners: Vec<Option<i64>> =
+        sqlx::query_scalar("SELECT DISTINCT execution_id FROM sales_lines")
+            .fetch_all(pool(&destination))
+            .await
+            .unwrap();
+    assert_eq!(owners, vec![Some(tracker.id())]);
+}
