@@ -36,5 +36,5 @@ pub mod sources;
 pub mod tracker;
 
 pub use error::{Error, EtlError, Result};
-pub use service::{cancel_on_signals, Fluxion, RunReport, RunRequest, StoreSelection};
+pub use service::{cancel_on_signals, Fluxion, RunReport, RunRequest, StartedRun, StoreSelection};
 pub use tokio_util::sync::CancellationToken;

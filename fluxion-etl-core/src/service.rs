@@ -186,6 +186,39 @@ impl Fluxion {
         request: RunRequest,
         cancel: &CancellationToken,
     ) -> Result<RunReport> {
+        self.prepare(request).await?.execute(cancel).await
+    }
+
+    /// Validates a request and opens its execution (status `running`), then runs it on a
+    /// background task: the execution's id is known before any store is extracted, which is
+    /// what an API that "returns at once with `execution_id`" needs. Cancelling `cancel`
+    /// interrupts the run the same way as [`Fluxion::run_with_cancel`].
+    ///
+    /// ```no_run
+    /// # async fn demo(fluxion: fluxion_etl_core::Fluxion) -> fluxion_etl_core::Result<()> {
+    /// use fluxion_etl_core::{CancellationToken, RunRequest};
+    ///
+    /// let started = fluxion.start(RunRequest::inventory(), CancellationToken::new()).await?;
+    /// println!("execution {} is running", started.execution_id);
+    /// let report = started.handle.await.expect("the run task panicked")?;
+    /// println!("it ended {}", report.status);
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(
+        &self,
+        request: RunRequest,
+        cancel: CancellationToken,
+    ) -> Result<StartedRun> {
+        let prepared = self.prepare(request).await?;
+        let execution_id = prepared.tracker.id();
+        let handle = tokio::spawn(async move { prepared.execute(&cancel).await });
+        Ok(StartedRun {
+            execution_id,
+            handle,
+        })
+    }
+
+    async fn prepare(&self, request: RunRequest) -> Result<PreparedRun> {
         let stores = self.select_stores(&request.stores)?;
         let window = match request.kind {
             DataKind::Sales => Some(request.window.ok_or_else(|| {
@@ -260,21 +293,10 @@ impl Fluxion {
             self.transformer.clone(),
             self.destination.loader(),
         );
-        runner.run(&tracker, tasks, cancel).await;
-        let execution_id = tracker.id();
-        let interrupted = cancel.is_cancelled();
-        let summary = if interrupted {
-            tracker
-                .abort_execution("the run was interrupted (Ctrl-C or SIGTERM)")
-                .await?
-        } else {
-            tracker.finish_execution().await?
-        };
-        Ok(RunReport {
-            execution_id,
-            status: summary.status,
-            summary,
-            interrupted,
+        Ok(PreparedRun {
+            tracker,
+            runner,
+            tasks,
         })
     }
 
@@ -298,6 +320,49 @@ impl Fluxion {
                 })
                 .collect(),
         }
+    }
+}
+
+/// A run whose execution is open and whose stores are running on a background task
+/// ([`Fluxion::start`]).
+#[derive(Debug)]
+pub struct StartedRun {
+    /// The execution's id (already recorded as `running`).
+    pub execution_id: i64,
+    /// The run; resolves to its report once the execution is closed.
+    pub handle: tokio::task::JoinHandle<Result<RunReport>>,
+}
+
+/// An opened execution with its store tasks, not yet run.
+struct PreparedRun {
+    tracker: ExecutionTracker,
+    runner: Runner,
+    tasks: Vec<StoreTask>,
+}
+
+impl PreparedRun {
+    async fn execute(self, cancel: &CancellationToken) -> Result<RunReport> {
+        let Self {
+            tracker,
+            runner,
+            tasks,
+        } = self;
+        runner.run(&tracker, tasks, cancel).await;
+        let execution_id = tracker.id();
+        let interrupted = cancel.is_cancelled();
+        let summary = if interrupted {
+            tracker
+                .abort_execution("the run was interrupted (Ctrl-C or SIGTERM)")
+                .await?
+        } else {
+            tracker.finish_execution().await?
+        };
+        Ok(RunReport {
+            execution_id,
+            status: summary.status,
+            summary,
+            interrupted,
+        })
     }
 }
 
