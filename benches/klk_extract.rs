@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use fluxion_etl::config::{BatchConfig, KlkConfig};
 use fluxion_etl::model::{StoreId, Window};
 use fluxion_etl::pipeline::Extractor;
@@ -265,4 +265,10 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+#[path = "report/mod.rs"]
+mod report;
+
+fn main() {
+    report::main(benches, &["klk_extract"]);
+}

@@ -26,7 +26,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
 use fluxion_etl::config::Config;
 use fluxion_etl::loaders::postgres::{CopyFormat, PostgresLoader};
 use fluxion_etl::loaders::Destination;
@@ -504,4 +504,10 @@ fn end_to_end(
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+#[path = "report/mod.rs"]
+mod report;
+
+fn main() {
+    report::main(benches, &["pg_load_*", "pg_end_to_end"]);
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use fluxion_etl::loaders::Destination;
 use fluxion_etl::model::{local_to_utc, Batch, SaleLine, StoreId, Window};
 use fluxion_etl::pipeline::{LoadScope, LoadUnit};
@@ -203,4 +203,10 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+#[path = "report/mod.rs"]
+mod report;
+
+fn main() {
+    report::main(benches, &["sqlite_load"]);
+}

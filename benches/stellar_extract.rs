@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use fluxion_etl::config::{
     BatchConfig, EncryptByEnvironment, Environment, HostByEnvironment, StellarEncryption,
     StellarStore,
@@ -239,4 +239,10 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+#[path = "report/mod.rs"]
+mod report;
+
+fn main() {
+    report::main(benches, &["stellar_extract"]);
+}

@@ -1,4 +1,4 @@
-//! `fluxion history`: executions, newest first.
+//! `fluxion history`: executions, newest first; `fluxion history prune`: the retention.
 
 use chrono::NaiveDate;
 use fluxion_etl_core::tracker::{HistoryEntry, HistoryFilter};
@@ -8,7 +8,38 @@ use crate::output::{self, Align, Table};
 
 /// `fluxion history`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Delete executions (and their store details) started more than the retention period ago.
+    ///
+    /// The period is `[destination] retention_days` (90 by default) unless `--keep-days` says
+    /// otherwise. Running executions are kept; loaded data is never deleted (its rows only lose
+    /// the pointer to the purged execution).
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PruneArgs {
+    /// Keep this many days of history instead of the configured `retention_days`.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    keep_days: Option<u32>,
+
+    /// Print JSON (`{"deleted": N, "keep_days": D}`) instead of a sentence.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
     /// Only this kind.
     #[arg(long, value_enum)]
     kind: Option<KindArg>,
@@ -45,6 +76,29 @@ pub struct Args {
 
 /// Runs the command.
 pub async fn execute(args: Args, ctx: &Context) -> CliResult {
+    match args.action {
+        Some(Action::Prune(prune_args)) => prune(prune_args, ctx).await,
+        None => list(args.list, ctx).await,
+    }
+}
+
+async fn prune(args: PruneArgs, ctx: &Context) -> CliResult {
+    let config = ctx.config_or_empty()?;
+    let keep_days = args.keep_days.unwrap_or(config.destination.retention_days);
+    let fluxion = ctx.open(config).await?;
+    let deleted = fluxion.destination().prune_history(keep_days).await?;
+    if args.json {
+        output::print_json(&serde_json::json!({ "deleted": deleted, "keep_days": keep_days }))?;
+    } else {
+        output::print(format!(
+            "Deleted {deleted} execution{} started more than {keep_days} days ago.",
+            if deleted == 1 { "" } else { "s" }
+        ))?;
+    }
+    Ok(Exit::Success)
+}
+
+async fn list(args: ListArgs, ctx: &Context) -> CliResult {
     let filter = HistoryFilter {
         etl_name: args.kind.map(Into::into),
         status: args.status.map(Into::into),

@@ -296,3 +296,83 @@ fn a_store_that_cannot_be_reached_fails_the_run() {
     let out = run(sb.fluxion_db(), &["stats"]).expect_code(0);
     assert!(out.stdout.contains("tienda_01"), "{out:?}");
 }
+
+/// `history prune` deletes the executions started before the retention period and keeps the
+/// rest; `--keep-days` overrides `[destination] retention_days`.
+#[tokio::test]
+async fn history_prune_deletes_only_old_executions() {
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "retention.toml",
+        &format!(
+            "[destination]\nurl = \"{}\"\nretention_days = 30\n",
+            sb.db_url()
+        ),
+    );
+    let config = config.to_str().unwrap();
+    for _ in 0..3 {
+        let (code, _) = run_json(&sb, &[], config, &["--kind", "inventory"]);
+        assert_eq!(code, 0);
+    }
+    // Age execution 1 by six years and execution 2 by 40 days (same stored format).
+    let pool = sqlx::SqlitePool::connect(&sb.db_url()).await.unwrap();
+    sqlx::query(
+        "UPDATE etl_executions SET started_at = '2020' || substr(started_at, 5) WHERE id = 1",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let forty_days_ago = (Utc::now() - Duration::days(40))
+        .format("%Y-%m-%d")
+        .to_string();
+    sqlx::query("UPDATE etl_executions SET started_at = ?1 || substr(started_at, 11) WHERE id = 2")
+        .bind(&forty_days_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let ids = |sb: &Sandbox| -> Vec<i64> {
+        let history = run(sb.fluxion(), &["history", "--json", "--config", config])
+            .expect_code(0)
+            .json();
+        let mut ids: Vec<i64> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+
+    let out = run(sb.fluxion(), &["history", "prune", "--config", config]).expect_code(0);
+    assert!(
+        out.stdout
+            .contains("Deleted 1 execution started more than 30 days ago"),
+        "{out:?}"
+    );
+    assert_eq!(ids(&sb), vec![2, 3]);
+
+    let out = run(
+        sb.fluxion(),
+        &[
+            "history",
+            "prune",
+            "--keep-days",
+            "7",
+            "--json",
+            "--config",
+            config,
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(
+        out.json(),
+        serde_json::json!({ "deleted": 1, "keep_days": 7 })
+    );
+    assert_eq!(ids(&sb), vec![3]);
+
+    let out = run(sb.fluxion(), &["history", "prune", "--keep-days", "0"]);
+    assert_eq!(out.code, 64, "{out:?}");
+}
