@@ -314,7 +314,7 @@ async fn history_prune_deletes_only_old_executions() {
         let (code, _) = run_json(&sb, &[], config, &["--kind", "inventory"]);
         assert_eq!(code, 0);
     }
-    // Age execution 1 by six years and execution 2 by 40 days (same stored format).
+    // Age execution 1 by six years and execution 2 by 20 days (same stored format).
     let pool = sqlx::SqlitePool::connect(&sb.db_url()).await.unwrap();
     sqlx::query(
         "UPDATE etl_executions SET started_at = '2020' || substr(started_at, 5) WHERE id = 1",
@@ -322,11 +322,11 @@ async fn history_prune_deletes_only_old_executions() {
     .execute(&pool)
     .await
     .unwrap();
-    let forty_days_ago = (Utc::now() - Duration::days(40))
+    let twenty_days_ago = (Utc::now() - Duration::days(20))
         .format("%Y-%m-%d")
         .to_string();
     sqlx::query("UPDATE etl_executions SET started_at = ?1 || substr(started_at, 11) WHERE id = 2")
-        .bind(&forty_days_ago)
+        .bind(&twenty_days_ago)
         .execute(&pool)
         .await
         .unwrap();
