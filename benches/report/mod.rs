@@ -55,7 +55,9 @@ pub fn print(since: SystemTime, groups: &[&str]) {
         out.push_str(&table(&group, &rows));
     }
     if !out.is_empty() {
-        println!("\nThroughput beside its baselines (same run; ratios are what to compare):\n{out}");
+        println!(
+            "\nThroughput beside its baselines (same run; ratios are what to compare):\n{out}"
+        );
     }
 }
 
