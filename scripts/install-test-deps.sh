@@ -3,7 +3,8 @@
 #   - FreeTDS `tsql` (Debian package freetds-bin)
 #   - python-tds (`import pytds`)
 # They share no code with tiberius, so a test that passes with them shows the simulator speaks real TDS.
-# Also installs PostgreSQL's server binaries (package `postgresql`) for the throwaway test server.
+# Also installs PostgreSQL's server binaries (package `postgresql`) for the throwaway test server,
+# and Debian's chromium + chromium-driver for the control-centre page's browser test.
 #
 # Idempotent: each client is installed only when it is missing. CI calls this before `cargo test`.
 # Runs apt-get as root directly, or through sudo when it is available.
@@ -68,6 +69,23 @@ if [ "$(id -u)" -eq 0 ] && ! id -u fluxion-test >/dev/null 2>&1; then
         || adduser --system --no-create-home --disabled-login fluxion-test
 fi
 
+# --- Chromium and ChromeDriver -----------------------------------------------------------------
+# The control-centre page's browser test (fluxion-etl-server/tests/browser.rs) drives Debian's
+# headless chromium through chromedriver (/usr/bin/chromium, /usr/bin/chromedriver).
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    log "chromium and chromedriver already installed"
+else
+    if ! command -v apt-get >/dev/null 2>&1; then
+        log "chromium/chromedriver are missing and apt-get is not available: install them by hand"
+        exit 1
+    fi
+    log "installing chromium and chromium-driver (browser test of the control-centre page)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
+    command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
+        || { log "chromium or chromedriver still missing after installing them"; exit 1; }
+fi
+
 # --- python-tds -------------------------------------------------------------------------------
 PYTHON="${PYTHON:-python3}"
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
@@ -84,4 +102,4 @@ else
     "$PYTHON" -c 'import pytds' || { log "python-tds still not importable after pip install"; exit 1; }
 fi
 
-log "ok: PostgreSQL server binaries, tsql and python-tds are available"
+log "ok: PostgreSQL server binaries, tsql, python-tds, chromium and chromedriver are available"
