@@ -1,32 +1,326 @@
 //! The HTTP side of Fluxion ETL: the router of `fluxion-server`.
 //!
-//! Handlers are thin: each one calls the library. This first cut serves the process and
-//! readiness probes; the admin panel's API (seeds 000 and 003) builds on the same [`app`].
+//! The admin panel's API of seeds 000 and 003 — manual runs, their status and live logs, the
+//! execution history, statistics — plus `/healthz`, `/readyz`, `/metrics` (Prometheus) and
+//! `/api/openapi.json`. Handlers are thin: each one validates its input and calls the library
+//! ([`Fluxion`]); runs continue on background tasks ([`runs::Runs`]) whose log lines a
+//! `tracing` layer keeps per execution ([`logs::LogHub`]).
+//!
+//! Every `/api/` route and `/metrics` needs a bearer token ([`auth`]); [`ROUTES`] lists each
+//! route with the role it needs, and the OpenAPI document is generated from the same table.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use std::sync::Arc;
+//! use fluxion_etl_core::{config::Config, Fluxion};
+//! use fluxion_etl_server::{app, auth::Auth, logs::LogHub, AppState, ServerOptions};
+//!
+//! let fluxion = Fluxion::from_config(Config::load("fluxion.toml".as_ref())?).await?;
+//! let state = AppState::new(
+//!     Arc::new(fluxion),
+//!     Auth::from_env(),
+//!     LogHub::new(),
+//!     ServerOptions::default(),
+//! );
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8001").await?;
+//! let outcome = fluxion_etl_server::serve(listener, state, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! println!("{} run(s) interrupted at shutdown", outcome.interrupted);
+//! # Ok(()) }
+//! ```
 
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod logs;
+pub mod metrics;
+pub mod openapi;
+mod page;
+pub mod runs;
+
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use fluxion_etl_core::loaders::SchemaStatus;
-use fluxion_etl_core::Fluxion;
+use fluxion_etl_core::{CancellationToken, Fluxion};
 use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::auth::{Auth, Guard, Role};
+use crate::logs::LogHub;
+use crate::metrics::Metrics;
+use crate::runs::{Runs, ShutdownOutcome};
+
+/// Settings of the HTTP side.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Origins allowed by CORS (`*` for any); none by default (same-origin only).
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long a shutdown waits for running loads before interrupting them.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            body_limit: 64 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The library, wired from the configuration.
     pub fluxion: Arc<Fluxion>,
+    /// Accepted tokens.
+    pub auth: Arc<Auth>,
+    /// Log lines of executions.
+    pub logs: LogHub,
+    /// Runs started by the API.
+    pub runs: Runs,
+    /// `/metrics` counters.
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the server shuts down (ends live streams).
+    pub shutdown: CancellationToken,
+    /// HTTP settings.
+    pub options: ServerOptions,
+}
+
+impl AppState {
+    /// Wires the state and starts its background tasks (metrics of finished executions, the
+    /// last-success gauge seeded from the history). Must be called inside a Tokio runtime.
+    pub fn new(fluxion: Arc<Fluxion>, auth: Auth, logs: LogHub, options: ServerOptions) -> Self {
+        let runs = Runs::new(fluxion.clone());
+        let metrics = Arc::new(Metrics::default());
+        let mut from_logs = logs.watch_finished();
+        let mut from_runs = runs.watch_finished();
+        let store = fluxion.tracker_store();
+        let m = metrics.clone();
+        tokio::spawn(async move {
+            m.seed_last_success(store.as_ref()).await;
+            loop {
+                let id = tokio::select! {
+                    Some(id) = from_logs.recv() => id,
+                    Some(id) = from_runs.recv() => id,
+                    else => break,
+                };
+                m.record(store.as_ref(), id).await;
+            }
+        });
+        Self {
+            fluxion,
+            auth: Arc::new(auth),
+            logs,
+            runs,
+            metrics,
+            shutdown: CancellationToken::new(),
+            options,
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (probes, the OpenAPI document).
+    Public,
+    /// A viewer or admin token.
+    Viewer,
+    /// An admin token.
+    Admin,
+}
+
+/// One route of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    /// `GET`, `POST`, `PUT`.
+    pub method: &'static str,
+    /// The path (`{id}` for a parameter).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// What it does.
+    pub summary: &'static str,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        access,
+        summary,
+    }
+}
+
+/// Every route the server serves (besides the page), with the role it needs.
+pub const ROUTES: &[RouteDoc] = &[
+    r("GET", "/healthz", Access::Public, "The process is up."),
+    r(
+        "GET",
+        "/readyz",
+        Access::Public,
+        "The database answers and its migrations are current.",
+    ),
+    r(
+        "GET",
+        "/api/openapi.json",
+        Access::Public,
+        "This document.",
+    ),
+    r(
+        "GET",
+        "/metrics",
+        Access::Viewer,
+        "Prometheus metrics: runs by status, rows by kind, phase durations, errors by category, last success per store.",
+    ),
+    r(
+        "GET",
+        "/api/etl/ventas/status",
+        Access::Viewer,
+        "State of the current or last sales run.",
+    ),
+    r(
+        "GET",
+        "/api/etl/ventas/logs",
+        Access::Viewer,
+        "Log lines of the current or last run; `since` returns only newer lines.",
+    ),
+    r(
+        "GET",
+        "/api/etl/ventas/logs/stream",
+        Access::Viewer,
+        "The same log lines, live, as Server-Sent Events.",
+    ),
+    r(
+        "GET",
+        "/api/etl/history",
+        Access::Admin,
+        "Executions, newest first, with filters and pagination.",
+    ),
+    r(
+        "GET",
+        "/api/etl/history/{id}",
+        Access::Admin,
+        "One execution with its per-store detail and phase durations.",
+    ),
+    r(
+        "GET",
+        "/api/etl/stats",
+        Access::Admin,
+        "Success rate, errors by phase and category, stores with most failures.",
+    ),
+    r(
+        "POST",
+        "/api/etl/run",
+        Access::Admin,
+        "Starts a run; answers at once with its execution_id.",
+    ),
+    r(
+        "POST",
+        "/api/etl/sync/ventas",
+        Access::Admin,
+        "Starts a manual sales run (yesterday when no dates are given).",
+    ),
+];
+
+fn guard(state: &AppState, needs: Role, allow_query_token: bool) -> Guard {
+    Guard {
+        auth: state.auth.clone(),
+        needs,
+        allow_query_token,
+    }
 }
 
 /// Builds the router (tests call it with `oneshot`, no socket needed).
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let viewer = Router::new()
+        .route("/metrics", get(api::metrics))
+        .route("/api/etl/ventas/status", get(api::ventas_status))
+        .route("/api/etl/ventas/logs", get(api::ventas_logs))
+        .route_layer(axum::middleware::from_fn_with_state(
+            guard(&state, Role::Viewer, false),
+            auth::require,
+        ));
+    let stream = Router::new()
+        .route("/api/etl/ventas/logs/stream", get(api::ventas_logs_stream))
+        .route_layer(axum::middleware::from_fn_with_state(
+            guard(&state, Role::Viewer, true),
+            auth::require,
+        ));
+    let admin = Router::new()
+        .route("/api/etl/history", get(api::history))
+        .route("/api/etl/history/{id}", get(api::execution))
+        .route("/api/etl/stats", get(api::stats))
+        .route("/api/etl/run", post(api::run))
+        .route("/api/etl/sync/ventas", post(api::sync_ventas))
+        .route_layer(axum::middleware::from_fn_with_state(
+            guard(&state, Role::Admin, false),
+            auth::require,
+        ));
+    let public = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .route("/api/openapi.json", get(api::openapi));
+    let router = public
+        .merge(viewer)
+        .merge(stream)
+        .merge(admin)
+        .merge(page::routes())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.options.body_limit));
+    let router = match cors(&state.options.cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderName::from_static("last-event-id"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
+    error::ApiError::not_found(format!("no route {}", uri.path()))
 }
 
 /// The process is up.
@@ -36,19 +330,27 @@ async fn healthz() -> impl IntoResponse {
 
 /// The destination answers and its schema is the one this build knows.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let accepting = state.runs.accepting();
     match state.fluxion.destination().schema_status().await {
-        Ok(SchemaStatus::Current) => (
+        Ok(SchemaStatus::Current) if accepting => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "database": "ok", "migrations": "current" })),
+        ),
+        Ok(SchemaStatus::Current) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "shutting_down", "database": "ok", "migrations": "current" })),
         ),
         Ok(other) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(
-                json!({ "status": "not_ready", "database": "ok", "migrations": format!("{other:?}") }),
+                json!({ "status": "not_ready", "database": "ok", "migrations": format!("{other:?}").to_lowercase() }),
             ),
         ),
         Err(e) => {
-            tracing::warn!(error = %e, "Readiness check failed.");
+            tracing::warn!(
+                "Readiness check failed: {}",
+                fluxion_etl_core::tracker::sanitize(&e.to_string())
+            );
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "not_ready", "database": "unreachable" })),
@@ -57,36 +359,34 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::Request;
-    use fluxion_etl_core::config::Config;
-    use tower::ServiceExt;
-
-    async fn state(dir: &tempfile::TempDir) -> AppState {
-        let mut config = Config::empty();
-        config.destination.url = format!("sqlite://{}", dir.path().join("s.db").display());
-        AppState {
-            fluxion: Arc::new(Fluxion::from_config(config).await.unwrap()),
-        }
-    }
-
-    #[tokio::test]
-    async fn health_and_readiness() {
-        let dir = tempfile::tempdir().unwrap();
-        let app = app(state(&dir).await);
-        let res = app
-            .clone()
-            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let res = app
-            .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-    }
+/// Serves `state` on `listener` until `signal` resolves, then shuts down gracefully: stops
+/// accepting requests and runs, ends live streams, lets running loads finish within
+/// [`ServerOptions::shutdown_grace`], and interrupts the rest (their executions are closed as
+/// interrupted).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<ShutdownOutcome> {
+    let router = app(state.clone());
+    let shutdown = state.shutdown.clone();
+    let runs = state.runs.clone();
+    let stop = runs.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            signal.await;
+            tracing::info!("Shutting down: no new requests or runs.");
+            stop.stop_accepting();
+            shutdown.cancel();
+        })
+        .await?;
+    let outcome = runs
+        .shutdown(state.options.shutdown_grace, Duration::from_secs(30))
+        .await;
+    tracing::info!(
+        finished = outcome.finished,
+        interrupted = outcome.interrupted,
+        "Shut down."
+    );
+    Ok(outcome)
 }

@@ -1,14 +1,22 @@
 //! `fluxion-server`: the Fluxion ETL library behind HTTP.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use fluxion_etl_core::config::{Config, CONFIG_ENV};
 use fluxion_etl_core::Fluxion;
-use fluxion_etl_server::{app, AppState};
+use fluxion_etl_server::auth::{generate_token, Auth, Role, ADMIN_TOKENS_ENV, VIEWER_TOKENS_ENV};
+use fluxion_etl_server::logs::LogHub;
+use fluxion_etl_server::{serve, AppState, ServerOptions};
+use fluxion_etl_sim::demo::{Demo, DemoOptions};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 /// Serves Fluxion ETL over HTTP (loopback by default).
 #[derive(Debug, Parser)]
@@ -17,40 +25,165 @@ struct Args {
     /// Configuration file.
     #[arg(long, env = CONFIG_ENV)]
     config: Option<PathBuf>,
-    /// Address to listen on.
+    /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8001")]
     bind: SocketAddr,
+    /// Start the KLK simulator in-process and serve the chain's stores from it into a SQLite
+    /// file (the same setup as `fluxion demo`); prints the URL and the accepted tokens.
+    #[arg(long, conflicts_with = "config")]
+    demo: bool,
+    /// The demo's SQLite file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "fluxion-demo.db",
+        requires = "demo"
+    )]
+    demo_db: PathBuf,
+    /// Origins allowed by CORS, comma-separated (`*` for any). None by default: same origin only.
+    #[arg(long, env = "FLUXION_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origin: Vec<String>,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for running loads before interrupting them.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_secs: u64,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    body_limit: usize,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    let hub = LogHub::new();
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                ),
         )
-        .with_writer(std::io::stderr)
+        .with(hub.layer())
         .init();
     let args = Args::parse();
-    let config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::empty(),
+
+    let mut auth = Auth::from_env();
+    let mut generated = None;
+    let (config, demo) = if args.demo {
+        let demo = Demo::start(DemoOptions::new(&args.demo_db)).await?;
+        if auth.count(Role::Admin) == 0 {
+            let admin = generate_token();
+            let viewer = generate_token();
+            auth.add(&admin, Role::Admin);
+            auth.add(&viewer, Role::Viewer);
+            generated = Some((admin, viewer));
+        }
+        (demo.config().clone(), Some(demo))
+    } else {
+        let config = match &args.config {
+            Some(path) => Config::load(path)?,
+            None => Config::empty(),
+        };
+        (config, None)
     };
+    if auth.is_empty() {
+        tracing::warn!("No token configured ({ADMIN_TOKENS_ENV}, {VIEWER_TOKENS_ENV}): every API request will get 401.");
+    }
+    if !args.bind.ip().is_loopback() {
+        tracing::warn!(addr = %args.bind, "Listening beyond loopback: put TLS in front of this server.");
+    }
     let fluxion = Fluxion::from_config(config)
         .await
         .context("cannot open the destination")?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
-    tracing::info!(addr = %args.bind, "Listening.");
-    axum::serve(
-        listener,
-        app(AppState {
-            fluxion: Arc::new(fluxion),
-        }),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(
+        Arc::new(fluxion),
+        auth,
+        hub,
+        ServerOptions {
+            cors_origins: args.cors_origin.clone(),
+            body_limit: args.body_limit,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        },
+    );
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Fluxion server listening on http://{addr}")?;
+    if let Some(demo) = &demo {
+        writeln!(
+            out,
+            "  demo: KLK simulator at {}, SQLite file {}",
+            demo.klk().base_url(),
+            args.demo_db.display()
+        )?;
+        match &generated {
+            Some((admin, viewer)) => {
+                writeln!(out, "  admin token:  {admin}")?;
+                writeln!(out, "  viewer token: {viewer}")?;
+                writeln!(out, "  open: http://{addr}/#token={admin}")?;
+            }
+            None => {
+                let var = std::env::var(ADMIN_TOKENS_ENV).unwrap_or_default();
+                for t in var.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    writeln!(out, "  admin token ({ADMIN_TOKENS_ENV}): {t}")?;
+                }
+                let var = std::env::var(VIEWER_TOKENS_ENV).unwrap_or_default();
+                for t in var.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    writeln!(out, "  viewer token ({VIEWER_TOKENS_ENV}): {t}")?;
+                }
+                if let Some(t) = var_first(ADMIN_TOKENS_ENV) {
+                    writeln!(out, "  open: http://{addr}/#token={t}")?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    drop(out);
+
+    let outcome = serve(listener, state, shutdown_signal()).await?;
+    if let Some(demo) = demo {
+        demo.shutdown().await;
+    }
+    if outcome.interrupted > 0 {
+        eprintln!(
+            "{} run(s) were interrupted by the shutdown and recorded as such.",
+            outcome.interrupted
+        );
+    }
     Ok(())
+}
+
+fn var_first(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()?
+        .split(',')
+        .map(str::trim)
+        .find(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,0 +1,663 @@
+//! The handlers of seeds 000 and 003. Each one validates its input, calls the library and
+//! shapes the answer; none does ETL work itself.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use fluxion_etl_core::model::{store_today, store_yesterday, DataKind, Window};
+use fluxion_etl_core::tracker::{
+    ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, RunMode, Stats, TriggeredBy,
+};
+use fluxion_etl_core::{RunRequest, StoreSelection};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::ApiError;
+use crate::logs::{LogLine, LogPage};
+use crate::AppState;
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Query parameters are read as text and validated here, so that every mistake gets a message
+/// that names the parameter.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(ApiError::from)
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v).map_err(ApiError::from)
+}
+
+fn parse_kind(name: &str, value: &str) -> Result<DataKind, ApiError> {
+    DataKind::parse(value).ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "{name} must be `ventas` or `inventario`, not `{value}`"
+        ))
+    })
+}
+
+fn parse_int<T: std::str::FromStr>(
+    name: &str,
+    value: &str,
+    min: i64,
+    max: i64,
+) -> Result<T, ApiError> {
+    let n: i64 = value.trim().parse().map_err(|_| {
+        ApiError::bad_request(format!("{name} must be a whole number, not `{value}`"))
+    })?;
+    if !(min..=max).contains(&n) {
+        return Err(ApiError::unprocessable(format!(
+            "{name} must be between {min} and {max}, not {n}"
+        )));
+    }
+    n.to_string()
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{name} is out of range")))
+}
+
+/// A day: `2026-01-25`, or the date of `2026-01-25 10:00:00` / `2026-01-25T10:00:00Z`.
+fn parse_day(name: &str, value: &str) -> Result<NaiveDate, ApiError> {
+    let v = value.trim();
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .or_else(|| parse_datetime(v).map(|dt| dt.date()))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name} must be a date such as 2026-01-25, not `{value}`"
+            ))
+        })
+}
+
+fn parse_datetime(v: &str) -> Option<NaiveDateTime> {
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+    .or_else(|| {
+        DateTime::parse_from_rfc3339(v)
+            .ok()
+            .map(|d| d.naive_local())
+    })
+}
+
+/// A bound of a run's window, store-local. A bare date is the start of that day (`from`) or the
+/// end of it (`to`); an end at `hh:59:59` (seed 003 sends `23:59:59`) is taken as the next
+/// second, so windows stay half-open.
+fn parse_bound(name: &str, value: &str, is_end: bool) -> Result<NaiveDateTime, ApiError> {
+    let v = value.trim();
+    if let Ok(day) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let day = if is_end {
+            day.succ_opt()
+                .ok_or_else(|| ApiError::unprocessable(format!("{name} is out of range")))?
+        } else {
+            day
+        };
+        return Ok(day.and_time(NaiveTime::MIN));
+    }
+    let dt = parse_datetime(v).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{name} must be `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`, not `{value}`"
+        ))
+    })?;
+    if is_end && v.ends_with(":59:59") {
+        return Ok(dt + chrono::Duration::seconds(1));
+    }
+    Ok(dt)
+}
+
+// ---------------------------------------------------------------------------------------------
+// History, detail, stats (seed 003 §3.1)
+
+/// `GET /api/etl/history` query.
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryQuery {
+    etl_name: Option<String>,
+    status: Option<String>,
+    fecha_desde: Option<String>,
+    fecha_hasta: Option<String>,
+    triggered_by: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+impl HistoryQuery {
+    fn filter(&self) -> Result<HistoryFilter, ApiError> {
+        let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.trim().is_empty());
+        let mut f = HistoryFilter::default();
+        if let Some(v) = nonempty(&self.etl_name) {
+            f.etl_name = Some(parse_kind("etl_name", &v)?);
+        }
+        if let Some(v) = nonempty(&self.status) {
+            f.status = Some(ExecutionStatus::parse(&v).ok_or_else(|| {
+                ApiError::unprocessable(format!(
+                    "status must be one of success, partial, failed, running; not `{v}`"
+                ))
+            })?);
+        }
+        if let Some(v) = nonempty(&self.triggered_by) {
+            f.triggered_by = Some(TriggeredBy::parse(&v).ok_or_else(|| {
+                ApiError::unprocessable(format!(
+                    "triggered_by must be one of eventbridge, fluxion_admin, cli, recovery, scheduler; not `{v}`"
+                ))
+            })?);
+        }
+        if let Some(v) = nonempty(&self.fecha_desde) {
+            f.fecha_desde = Some(parse_day("fecha_desde", &v)?);
+        }
+        if let Some(v) = nonempty(&self.fecha_hasta) {
+            f.fecha_hasta = Some(parse_day("fecha_hasta", &v)?);
+        }
+        if let (Some(a), Some(b)) = (f.fecha_desde, f.fecha_hasta) {
+            if a > b {
+                return Err(ApiError::unprocessable(format!(
+                    "fecha_desde ({a}) is after fecha_hasta ({b})"
+                )));
+            }
+        }
+        if let Some(v) = nonempty(&self.limit) {
+            f.limit = Some(parse_int(
+                "limit",
+                &v,
+                1,
+                i64::from(HistoryFilter::MAX_LIMIT),
+            )?);
+        }
+        if let Some(v) = nonempty(&self.offset) {
+            f.offset = Some(parse_int("offset", &v, 0, i64::from(u32::MAX))?);
+        }
+        Ok(f)
+    }
+}
+
+/// `GET /api/etl/history`: executions, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> ApiResult<Vec<HistoryEntry>> {
+    let filter = query(q)?.filter()?;
+    Ok(Json(state.fluxion.tracker_store().history(&filter).await?))
+}
+
+/// `GET /api/etl/history/{id}`: one execution with `tiendas_detail`.
+pub async fn execution(
+    State(state): State<AppState>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> ApiResult<ExecutionView> {
+    let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::bad_request(format!("the execution id must be a number, not `{id}`"))
+    })?;
+    state
+        .fluxion
+        .tracker_store()
+        .execution(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))
+}
+
+/// `GET /api/etl/stats` query.
+#[derive(Debug, Default, Deserialize)]
+pub struct StatsQuery {
+    etl_name: Option<String>,
+    dias: Option<String>,
+}
+
+/// `GET /api/etl/stats?dias=N`.
+pub async fn stats(
+    State(state): State<AppState>,
+    q: Result<Query<StatsQuery>, QueryRejection>,
+) -> ApiResult<Stats> {
+    let q = query(q)?;
+    let days: u32 = match q.dias.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(v) => parse_int("dias", v, 1, 90)?,
+        None => 7,
+    };
+    let kind = match q.etl_name.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(v) => Some(parse_kind("etl_name", v)?),
+        None => None,
+    };
+    Ok(Json(state.fluxion.tracker_store().stats(days, kind).await?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Manual runs
+
+/// `POST /api/etl/run` and `POST /api/etl/sync/ventas` body.
+#[derive(Debug, Default, Deserialize)]
+pub struct RunBody {
+    /// `ventas` (default) or `inventario`.
+    etl_name: Option<String>,
+    /// The stores; all active ones when absent or empty.
+    tienda_ids: Option<Vec<String>>,
+    /// One store (the manual form of seed 000 picks one).
+    #[serde(alias = "ubicacion_id")]
+    tienda_id: Option<String>,
+    /// Window start, store-local.
+    fecha_inicio: Option<String>,
+    /// Window end, store-local (a date or `… 23:59:59` includes that day).
+    fecha_fin: Option<String>,
+}
+
+/// What a started run answers (seed 003).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunStarted {
+    /// `ETL execution started`.
+    pub message: String,
+    /// The execution, already recorded as `running`.
+    pub execution_id: i64,
+    /// `ventas` or `inventario`.
+    pub etl_name: String,
+    /// The stores it covers.
+    pub tienda_ids: Vec<String>,
+    /// Always `fluxion_admin`.
+    pub triggered_by: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+}
+
+impl RunBody {
+    /// The library's request; `default_yesterday` fills a missing sales window with yesterday.
+    fn request(&self, default_yesterday: bool) -> Result<RunRequest, ApiError> {
+        let kind = match self.etl_name.as_deref() {
+            Some(v) => parse_kind("etl_name", v)?,
+            None => DataKind::Sales,
+        };
+        let mut ids: Vec<String> = self.tienda_ids.clone().unwrap_or_default();
+        ids.extend(self.tienda_id.clone());
+        let mut seen = std::collections::BTreeSet::new();
+        ids.retain(|id| !id.trim().is_empty() && seen.insert(id.clone()));
+        let window = match kind {
+            DataKind::Inventory => None,
+            DataKind::Sales => {
+                let (from, to) = match (&self.fecha_inicio, &self.fecha_fin) {
+                    (Some(a), Some(b)) => (
+                        parse_bound("fecha_inicio", a, false)?,
+                        parse_bound("fecha_fin", b, true)?,
+                    ),
+                    (Some(a), None) => {
+                        // One day: from the start to the end of fecha_inicio's day.
+                        let from = parse_bound("fecha_inicio", a, false)?;
+                        let end = from.date().succ_opt().ok_or_else(|| {
+                            ApiError::unprocessable("fecha_inicio is out of range")
+                        })?;
+                        (from, end.and_time(NaiveTime::MIN))
+                    }
+                    (None, Some(_)) => {
+                        return Err(ApiError::unprocessable(
+                            "fecha_fin without fecha_inicio; send both",
+                        ))
+                    }
+                    (None, None) if default_yesterday => {
+                        let y = store_yesterday();
+                        (
+                            y.and_time(NaiveTime::MIN),
+                            store_today().and_time(NaiveTime::MIN),
+                        )
+                    }
+                    (None, None) => {
+                        return Err(ApiError::unprocessable(
+                            "a sales run needs fecha_inicio and fecha_fin",
+                        ))
+                    }
+                };
+                if to <= from {
+                    return Err(ApiError::unprocessable(format!(
+                        "fecha_inicio ({from}) must be before fecha_fin ({to})"
+                    )));
+                }
+                let tomorrow = store_today()
+                    .succ_opt()
+                    .unwrap_or_else(store_today)
+                    .and_time(NaiveTime::MIN);
+                if from >= tomorrow {
+                    return Err(ApiError::unprocessable(format!(
+                        "fecha_inicio ({from}) is in the future"
+                    )));
+                }
+                Some(Window::new(from, to).ok_or_else(|| {
+                    ApiError::unprocessable("fecha_inicio must be before fecha_fin")
+                })?)
+            }
+        };
+        Ok(RunRequest {
+            kind,
+            window,
+            stores: if ids.is_empty() {
+                StoreSelection::AllActive
+            } else {
+                StoreSelection::Ids(ids)
+            },
+            mode: RunMode::Full,
+            triggered_by: Some(TriggeredBy::FluxionAdmin),
+            recovered_gap_id: None,
+        })
+    }
+}
+
+async fn start_run(state: &AppState, request: RunRequest) -> Result<RunStarted, ApiError> {
+    let run = state.runs.start(request).await?;
+    Ok(RunStarted {
+        message: "ETL execution started".into(),
+        execution_id: run.execution_id,
+        etl_name: run.etl_name,
+        tienda_ids: run.tienda_ids,
+        triggered_by: TriggeredBy::FluxionAdmin.as_str().into(),
+        started_at: run.started_at,
+    })
+}
+
+/// `POST /api/etl/run` (seed 003): starts a run, answers at once with its `execution_id`.
+pub async fn run(
+    State(state): State<AppState>,
+    b: Result<Json<RunBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let request = body(b)?.request(false)?;
+    let started = start_run(&state, request).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(started)))
+}
+
+/// `POST /api/etl/sync/ventas` (seed 000): a manual sales run; without dates, yesterday.
+pub async fn sync_ventas(
+    State(state): State<AppState>,
+    b: Result<Json<RunBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    // An empty body is allowed: yesterday, every active store.
+    let mut body = match b {
+        Err(JsonRejection::MissingJsonContentType(_)) => RunBody::default(),
+        other => body(other)?,
+    };
+    if let Some(name) = &body.etl_name {
+        if parse_kind("etl_name", name)? != DataKind::Sales {
+            return Err(ApiError::unprocessable(
+                "this endpoint runs sales; use POST /api/etl/run for inventory",
+            ));
+        }
+    }
+    body.etl_name = Some("ventas".into());
+    let request = body.request(true)?;
+    let started = start_run(&state, request).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(started)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status and logs of the current / last run (seed 000)
+
+/// `GET /api/etl/ventas/status` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunStatus {
+    /// `idle` (no run known), `running`, or the last run's final status.
+    pub status: String,
+    /// Whether a sales run is in progress.
+    pub running: bool,
+    /// The current or last sales execution.
+    pub execution_id: Option<i64>,
+    /// Who started it.
+    pub triggered_by: Option<String>,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its duration so far or in total.
+    pub duration_seconds: Option<f64>,
+    /// Its window.
+    pub fecha_desde: Option<DateTime<Utc>>,
+    /// Its window's end.
+    pub fecha_hasta: Option<DateTime<Utc>>,
+    /// Stores it covers (when known).
+    pub tiendas_count: Option<i64>,
+    /// Stores finished so far.
+    pub tiendas_procesadas: i64,
+    /// Stores that succeeded.
+    pub tiendas_exitosas: i64,
+    /// Stores that failed.
+    pub tiendas_fallidas: i64,
+    /// Rows loaded so far.
+    pub records_loaded: i64,
+    /// Log lines kept for it.
+    pub logs_count: usize,
+    /// Every run this server has in progress (any kind).
+    pub active_executions: Vec<i64>,
+}
+
+/// `GET /api/etl/ventas/status`.
+pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus> {
+    let store = state.fluxion.tracker_store();
+    let active = state.runs.active_of(DataKind::Sales);
+    let mut id = active
+        .as_ref()
+        .map(|r| r.execution_id)
+        .or_else(|| state.logs.latest(Some("ventas")));
+    if id.is_none() {
+        let last = store
+            .history(&HistoryFilter {
+                etl_name: Some(DataKind::Sales),
+                limit: Some(1),
+                ..HistoryFilter::default()
+            })
+            .await?;
+        id = last.first().map(|e| e.id);
+    }
+    let view = match id {
+        Some(id) => store.execution(id).await?,
+        None => None,
+    };
+    let active_executions = state.runs.active().iter().map(|r| r.execution_id).collect();
+    let Some(v) = view else {
+        return Ok(Json(RunStatus {
+            status: "idle".into(),
+            running: false,
+            execution_id: None,
+            triggered_by: None,
+            started_at: None,
+            finished_at: None,
+            duration_seconds: None,
+            fecha_desde: None,
+            fecha_hasta: None,
+            tiendas_count: None,
+            tiendas_procesadas: 0,
+            tiendas_exitosas: 0,
+            tiendas_fallidas: 0,
+            records_loaded: 0,
+            logs_count: 0,
+            active_executions,
+        }));
+    };
+    let count = |s: &str| v.tiendas_detail.iter().filter(|d| d.status == s).count() as i64;
+    let running = v.status == "running";
+    let tiendas_count = match &active {
+        Some(a) if a.execution_id == v.id => Some(a.tienda_ids.len() as i64),
+        _ if !running => Some(v.tiendas_detail.len() as i64),
+        _ => None,
+    };
+    let duration_seconds = v.duration_seconds.or_else(|| {
+        running.then(|| (Utc::now() - v.started_at).num_milliseconds() as f64 / 1000.0)
+    });
+    Ok(Json(RunStatus {
+        status: v.status.clone(),
+        running,
+        execution_id: Some(v.id),
+        triggered_by: Some(v.triggered_by.clone()),
+        started_at: Some(v.started_at),
+        finished_at: v.finished_at,
+        duration_seconds,
+        fecha_desde: v.fecha_desde,
+        fecha_hasta: v.fecha_hasta,
+        tiendas_count,
+        tiendas_procesadas: v.tiendas_detail.len() as i64,
+        tiendas_exitosas: count("success"),
+        tiendas_fallidas: count("failed"),
+        records_loaded: v.tiendas_detail.iter().map(|d| d.records_loaded).sum(),
+        logs_count: state
+            .logs
+            .lines(Some(v.id), 0)
+            .map(|p| p.total)
+            .unwrap_or(0),
+        active_executions,
+    }))
+}
+
+/// `GET /api/etl/ventas/logs` query.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogsQuery {
+    since: Option<String>,
+    execution_id: Option<String>,
+    #[allow(dead_code)]
+    access_token: Option<String>,
+}
+
+impl LogsQuery {
+    fn parse(&self) -> Result<(Option<i64>, u64), ApiError> {
+        let since = match self.since.as_deref().filter(|s| !s.is_empty()) {
+            Some(v) => parse_int("since", v, 0, i64::MAX)?,
+            None => 0,
+        };
+        let id = match self.execution_id.as_deref().filter(|s| !s.is_empty()) {
+            Some(v) => Some(parse_int("execution_id", v, 1, i64::MAX)?),
+            None => None,
+        };
+        Ok((id, since))
+    }
+}
+
+/// `GET /api/etl/ventas/logs?since=N[&execution_id=ID]`: log lines of the current or last run.
+pub async fn ventas_logs(
+    State(state): State<AppState>,
+    q: Result<Query<LogsQuery>, QueryRejection>,
+) -> ApiResult<LogPage> {
+    let (id, since) = query(q)?.parse()?;
+    let id = id.or_else(|| {
+        state
+            .runs
+            .active_of(DataKind::Sales)
+            .map(|r| r.execution_id)
+            .or_else(|| state.logs.latest(Some("ventas")))
+            .or_else(|| state.logs.latest(None))
+    });
+    if let Some(page) = id.and_then(|id| state.logs.lines(Some(id), since)) {
+        return Ok(Json(page));
+    }
+    // Nothing in memory (no run since the server started, or an old execution): an empty page.
+    Ok(Json(LogPage {
+        execution_id: id.unwrap_or(0),
+        etl_name: None,
+        status: if id.is_some() { "unknown" } else { "idle" }.into(),
+        running: false,
+        logs: Vec::new(),
+        total: 0,
+        next_since: since,
+    }))
+}
+
+/// `GET /api/etl/ventas/logs/stream?since=N[&execution_id=ID]`: the same lines as Server-Sent
+/// Events (`event: log`, `id:` the line id, `data:` the line as JSON), live.
+pub async fn ventas_logs_stream(
+    State(state): State<AppState>,
+    q: Result<Query<LogsQuery>, QueryRejection>,
+    headers: axum::http::HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let (only, mut since) = query(q)?.parse()?;
+    if let Some(last) = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        since = since.max(last);
+    }
+    // Subscribe before reading the backlog, so no line falls between the two.
+    let mut rx = state.logs.subscribe();
+    let backlog: Vec<LogLine> = match only.or_else(|| state.logs.latest(None)) {
+        Some(id) => state
+            .logs
+            .lines(Some(id), since)
+            .map(|p| p.logs)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let shutdown = state.shutdown.clone();
+    let stream = async_stream(move |tx| async move {
+        let mut last = since;
+        for line in backlog {
+            last = last.max(line.id);
+            if tx.send(event(&line)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let line = tokio::select! {
+                r = rx.recv() => r,
+                _ = shutdown.cancelled() => return,
+            };
+            match line {
+                Ok(line) => {
+                    if line.id <= last || only.is_some_and(|id| id != line.execution_id) {
+                        continue;
+                    }
+                    last = line.id;
+                    if tx.send(event(&line)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    let note = Event::default()
+                        .event("lagged")
+                        .data(format!("{{\"skipped\":{n}}}"));
+                    if tx.send(note).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+fn event(line: &LogLine) -> Event {
+    Event::default()
+        .event("log")
+        .id(line.id.to_string())
+        .data(serde_json::to_string(line).unwrap_or_default())
+}
+
+/// A stream fed by a task through a small channel.
+fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics, OpenAPI
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(state.runs.active().len()),
+    )
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    Json(crate::openapi::document())
+}
