@@ -1,0 +1,666 @@
+//! The router without a socket (`tower::ServiceExt::oneshot`): every endpoint's JSON against the
+//! seeds' examples, the auth matrix on every route, input validation, the OpenAPI document.
+//!
+//! Data comes from real runs: the KLK simulator in-process (the demo's fleet, two stores, one of
+//! which answers 401) into an embedded SQLite file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use fluxion_etl_core::model::store_yesterday;
+use fluxion_etl_core::Fluxion;
+use fluxion_etl_server::auth::Auth;
+use fluxion_etl_server::logs::LogHub;
+use fluxion_etl_server::{app, Access, AppState, ServerOptions, ROUTES};
+use fluxion_etl_sim::demo::{Demo, DemoOptions};
+use fluxion_etl_sim::klk::{Fault, FaultRule, KlkSimConfig};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token-for-tests";
+const VIEWER: &str = "viewer-token-for-tests";
+
+struct Harness {
+    app: Router,
+    _demo: Demo,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut klk = KlkSimConfig {
+        lines_per_day: (40, 60),
+        articles: 200,
+        ..KlkSimConfig::default()
+    };
+    let failing = klk
+        .stores
+        .iter()
+        .find(|b| b.store_id == "tienda_08")
+        .unwrap()
+        .branch
+        .clone();
+    klk.faults = vec![FaultRule::new(Fault::Status { code: 401 }).for_branch(failing)];
+    let mut options = DemoOptions::new(dir.path().join("api.db"));
+    options.stores = Some(vec!["tienda_01".into(), "tienda_08".into()]);
+    options.klk = klk;
+    let demo = Demo::start(options).await.unwrap();
+    let fluxion = Fluxion::from_config(demo.config().clone()).await.unwrap();
+    let state = AppState::new(
+        Arc::new(fluxion),
+        Auth::from_lists(ADMIN, VIEWER),
+        LogHub::new(),
+        ServerOptions {
+            body_limit: 4096,
+            ..ServerOptions::default()
+        },
+    );
+    Harness {
+        app: app(state),
+        _demo: demo,
+        _dir: dir,
+    }
+}
+
+async fn call(
+    app: &Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let is_stream = res
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
+    if is_stream {
+        return (status, Value::Null);
+    }
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+/// `actual` has every key of `seed` with a value of the same JSON type (null allowed where the
+/// seed shows a value: the seed's example is a failed run, ours may not be); arrays are compared
+/// element-wise against the seed's first element.
+fn same_shape(seed: &Value, actual: &Value, path: &str) {
+    match (seed, actual) {
+        (_, Value::Null) | (Value::Null, _) => {}
+        (Value::Object(s), Value::Object(a)) => {
+            for (k, v) in s {
+                let Some(av) = a.get(k) else {
+                    panic!(
+                        "{path}.{k} is missing; got keys {:?}",
+                        a.keys().collect::<Vec<_>>()
+                    );
+                };
+                same_shape(v, av, &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(s), Value::Array(a)) => {
+            if let Some(first) = s.first() {
+                for (i, item) in a.iter().enumerate() {
+                    same_shape(first, item, &format!("{path}[{i}]"));
+                }
+            }
+        }
+        (Value::Number(s), Value::Number(a)) => {
+            if s.is_i64() {
+                assert!(
+                    a.is_i64() || a.is_u64(),
+                    "{path}: seed has an integer, got {a}"
+                );
+            }
+        }
+        (Value::String(_), Value::String(_)) | (Value::Bool(_), Value::Bool(_)) => {}
+        (s, a) => panic!("{path}: seed has {s}, got {a}"),
+    }
+}
+
+fn seed_history_entry() -> Value {
+    json!({
+        "id": 123, "etl_name": "ventas", "etl_type": "scheduled",
+        "started_at": "2026-01-26T10:00:00Z", "finished_at": "2026-01-26T10:00:45Z",
+        "duration_seconds": 45.2, "status": "partial", "records_extracted": 12500,
+        "records_loaded": 12480, "duplicates_skipped": 20, "tiendas_count": 19,
+        "tiendas_exitosas": 18, "tiendas_fallidas": 1, "error_phase": "extract",
+        "error_category": "vpn_timeout", "triggered_by": "eventbridge"
+    })
+}
+
+fn seed_execution() -> Value {
+    json!({
+        "id": 123, "etl_name": "ventas", "etl_type": "scheduled",
+        "started_at": "2026-01-26T10:00:00Z", "finished_at": "2026-01-26T10:00:45Z",
+        "duration_seconds": 45.2, "fecha_desde": "2026-01-26T00:00:00Z",
+        "fecha_hasta": "2026-01-26T23:59:59Z", "status": "partial",
+        "records_extracted": 12500, "records_loaded": 12480, "duplicates_skipped": 20,
+        "gaps_recovered": 0, "extract_duration_seconds": 30.5,
+        "transform_duration_seconds": 5.2, "load_duration_seconds": 9.5,
+        "error_phase": "extract", "error_category": "vpn_timeout", "error_source": "klk_api",
+        "error_message": "Connection timeout after 90s to 10.8.0.15:80",
+        "error_detail": "Full traceback...", "triggered_by": "eventbridge",
+        "source_system": "klk", "is_recovery": false,
+        "tiendas_detail": [{
+            "tienda_id": "tienda_01", "tienda_nombre": "PERIFERICO", "source_system": "klk",
+            "status": "success", "duration_seconds": 2.3, "records_extracted": 1250,
+            "records_loaded": 1248, "duplicates_skipped": 2, "error_phase": null,
+            "error_category": null, "error_message": null
+        }]
+    })
+}
+
+fn seed_stats() -> Value {
+    json!({
+        "total_executions": 168, "successful": 145, "partial": 15, "failed": 8,
+        "success_rate": 86.31, "avg_duration_seconds": 42.5, "total_records_loaded": 2150000,
+        "total_duplicates": 1250,
+        "errors_by_phase": {}, "errors_by_category": {},
+        "tiendas_con_mas_fallos": [{
+            "tienda_id": "tienda_08", "tienda_nombre": "VALLE FRIO", "total_ejecuciones": 48,
+            "fallos": 8, "error_mas_comun": "vpn_timeout"
+        }]
+    })
+}
+
+fn seed_run_response() -> Value {
+    json!({
+        "message": "ETL execution started", "execution_id": 124, "etl_name": "ventas",
+        "tienda_ids": ["tienda_01", "tienda_08"], "triggered_by": "fluxion_admin",
+        "started_at": "2026-01-28T14:30:00Z"
+    })
+}
+
+/// Polls the execution until it is no longer running.
+async fn wait_finished(app: &Router, id: i64) -> Value {
+    for _ in 0..600 {
+        let (status, v) = call(
+            app,
+            "GET",
+            &format!("/api/etl/history/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        if v["status"] != "running" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("execution {id} did not finish");
+}
+
+fn yesterday_body() -> Value {
+    let y = store_yesterday();
+    json!({
+        "etl_name": "ventas",
+        "tienda_ids": ["tienda_01", "tienda_08"],
+        "fecha_inicio": format!("{y} 00:00:00"),
+        "fecha_fin": format!("{y} 23:59:59"),
+    })
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_the_seeds_json() {
+    let h = harness().await;
+    let app = &h.app;
+
+    // Nothing yet: status is idle, the history empty.
+    let (s, idle) = call(app, "GET", "/api/etl/ventas/status", Some(VIEWER), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(idle["status"], "idle");
+
+    // POST /api/etl/run (seed 003): answers at once with the execution id.
+    let (s, started) = call(
+        app,
+        "POST",
+        "/api/etl/run",
+        Some(ADMIN),
+        Some(yesterday_body()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{started}");
+    same_shape(&seed_run_response(), &started, "run");
+    assert_eq!(started["triggered_by"], "fluxion_admin");
+    assert_eq!(started["tienda_ids"], json!(["tienda_01", "tienda_08"]));
+    let id = started["execution_id"].as_i64().unwrap();
+
+    let detail = wait_finished(app, id).await;
+    same_shape(&seed_execution(), &detail, "history/{id}");
+    assert_eq!(detail["status"], "partial");
+    assert_eq!(detail["triggered_by"], "fluxion_admin");
+    assert_eq!(detail["error_category"], "api_auth");
+    assert_eq!(detail["tiendas_detail"].as_array().unwrap().len(), 2);
+    let ok = detail["tiendas_detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["tienda_id"] == "tienda_01")
+        .unwrap();
+    assert_eq!(ok["status"], "success");
+    assert!(ok["records_loaded"].as_i64().unwrap() > 0);
+
+    // GET /api/etl/history (seed 003).
+    let (s, list) = call(
+        app,
+        "GET",
+        "/api/etl/history?etl_name=ventas&limit=10",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 1);
+    same_shape(
+        &json!([seed_history_entry()]),
+        &Value::Array(list.clone()),
+        "history",
+    );
+    assert_eq!(list[0]["tiendas_count"], 2);
+    assert_eq!(list[0]["tiendas_fallidas"], 1);
+    let (_, filtered) = call(
+        app,
+        "GET",
+        "/api/etl/history?triggered_by=cli",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(filtered, json!([]));
+    let (_, paged) = call(app, "GET", "/api/etl/history?offset=1", Some(ADMIN), None).await;
+    assert_eq!(paged, json!([]));
+
+    // GET /api/etl/stats (seed 003).
+    let (s, stats) = call(app, "GET", "/api/etl/stats?dias=7", Some(ADMIN), None).await;
+    assert_eq!(s, StatusCode::OK);
+    same_shape(&seed_stats(), &stats, "stats");
+    assert_eq!(stats["partial"], 1);
+    assert_eq!(stats["errors_by_category"]["api_auth"], 1);
+    assert_eq!(stats["tiendas_con_mas_fallos"][0]["tienda_id"], "tienda_08");
+
+    // GET /api/etl/ventas/status: the run, finished.
+    let (s, status) = call(app, "GET", "/api/etl/ventas/status", Some(VIEWER), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(status["execution_id"], id);
+    assert_eq!(status["status"], "partial");
+    assert_eq!(status["running"], false);
+    assert_eq!(status["tiendas_exitosas"], 1);
+    assert_eq!(status["tiendas_fallidas"], 1);
+    assert_eq!(status["tiendas_count"], 2);
+
+    // GET /api/etl/ventas/logs: a page (no tracing layer here, so no lines).
+    let (s, logs) = call(
+        app,
+        "GET",
+        "/api/etl/ventas/logs?since=0",
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    for key in [
+        "execution_id",
+        "status",
+        "running",
+        "logs",
+        "total",
+        "next_since",
+    ] {
+        assert!(logs.get(key).is_some(), "logs.{key} missing: {logs}");
+    }
+
+    // POST /api/etl/sync/ventas (seed 000) with one store: same answer as /run.
+    let y = store_yesterday();
+    let (s, sync) = call(
+        app,
+        "POST",
+        "/api/etl/sync/ventas",
+        Some(ADMIN),
+        Some(json!({ "ubicacion_id": "tienda_01", "fecha_inicio": y.to_string(), "fecha_fin": y.to_string() })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{sync}");
+    same_shape(&seed_run_response(), &sync, "sync/ventas");
+    assert_eq!(sync["tienda_ids"], json!(["tienda_01"]));
+    let again = wait_finished(app, sync["execution_id"].as_i64().unwrap()).await;
+    assert_eq!(again["status"], "success");
+    // The same day again: nothing new, everything a duplicate.
+    assert_eq!(again["records_loaded"], 0);
+    assert!(again["duplicates_skipped"].as_i64().unwrap() > 0);
+
+    // /metrics counts both runs once finished.
+    let mut text = String::new();
+    for _ in 0..100 {
+        let (s, m) = call(app, "GET", "/metrics", Some(VIEWER), None).await;
+        assert_eq!(s, StatusCode::OK);
+        text = m.as_str().unwrap().to_owned();
+        if text.contains("status=\"success\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        text.contains("fluxion_runs_total{etl_name=\"ventas\",status=\"partial\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fluxion_runs_total{etl_name=\"ventas\",status=\"success\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fluxion_store_errors_total{phase=\"extract\",category=\"api_auth\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "fluxion_last_success_timestamp_seconds{etl_name=\"ventas\",store=\"tienda_01\"}"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("store=\"tienda_08\""), "{text}");
+}
+
+#[tokio::test]
+async fn auth_matrix_on_every_route() {
+    let h = harness().await;
+    for route in ROUTES {
+        let path = route.path.replace("{id}", "999");
+        // Admin calls of the run endpoints carry an unreadable date, so they start nothing.
+        let body = (route.method != "GET").then(|| json!({ "fecha_inicio": "not a date" }));
+        let (none, _) = call(&h.app, route.method, &path, None, body.clone()).await;
+        let (viewer, _) = call(&h.app, route.method, &path, Some(VIEWER), body.clone()).await;
+        let (admin, admin_body) =
+            call(&h.app, route.method, &path, Some(ADMIN), body.clone()).await;
+        let (wrong, _) = call(
+            &h.app,
+            route.method,
+            &path,
+            Some("not-a-token"),
+            body.clone(),
+        )
+        .await;
+        let what = format!("{} {}", route.method, route.path);
+        match route.access {
+            Access::Public => {
+                assert!(![401, 403].contains(&none.as_u16()), "{what}: {none}");
+            }
+            Access::Viewer => {
+                assert_eq!(none, StatusCode::UNAUTHORIZED, "{what}");
+                assert_eq!(wrong, StatusCode::UNAUTHORIZED, "{what}");
+                assert!(viewer.is_success(), "{what}: viewer got {viewer}");
+                assert!(admin.is_success(), "{what}: admin got {admin}");
+            }
+            Access::Admin => {
+                assert_eq!(none, StatusCode::UNAUTHORIZED, "{what}");
+                assert_eq!(wrong, StatusCode::UNAUTHORIZED, "{what}");
+                assert_eq!(viewer, StatusCode::FORBIDDEN, "{what}");
+                assert!(
+                    ![401, 403].contains(&admin.as_u16()),
+                    "{what}: admin got {admin}"
+                );
+            }
+        }
+        // The route exists: a 404 is the handler's ("no execution 999"), never "no route".
+        assert!(
+            !admin_body.to_string().contains("no route"),
+            "{what} is not routed: {admin_body}"
+        );
+    }
+    // The stream also takes the token as a query parameter (EventSource cannot send headers).
+    let (s, _) = call(
+        &h.app,
+        "GET",
+        &format!("/api/etl/ventas/logs/stream?access_token={VIEWER}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(
+        &h.app,
+        "GET",
+        &format!("/api/etl/ventas/logs?access_token={VIEWER}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "only the stream takes a query token"
+    );
+    let (s, body) = call(&h.app, "GET", "/api/etl/nothing", Some(ADMIN), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "not_found");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_error_that_says_what_is_wrong() {
+    let h = harness().await;
+    let y = store_yesterday();
+    let cases: Vec<(&str, &str, Option<Value>, u16, &str)> = vec![
+        (
+            "GET",
+            "/api/etl/history?limit=500",
+            None,
+            422,
+            "limit must be between 1 and 200",
+        ),
+        ("GET", "/api/etl/history?limit=0", None, 422, "limit"),
+        (
+            "GET",
+            "/api/etl/history?limit=ten",
+            None,
+            400,
+            "limit must be a whole number",
+        ),
+        ("GET", "/api/etl/history?offset=-1", None, 422, "offset"),
+        (
+            "GET",
+            "/api/etl/history?fecha_desde=2026-13-01",
+            None,
+            400,
+            "fecha_desde must be a date",
+        ),
+        (
+            "GET",
+            "/api/etl/history?fecha_desde=2026-01-10&fecha_hasta=2026-01-01",
+            None,
+            422,
+            "after fecha_hasta",
+        ),
+        (
+            "GET",
+            "/api/etl/history?status=done",
+            None,
+            422,
+            "status must be one of",
+        ),
+        (
+            "GET",
+            "/api/etl/history?etl_name=compras",
+            None,
+            422,
+            "etl_name must be",
+        ),
+        (
+            "GET",
+            "/api/etl/history?triggered_by=cron",
+            None,
+            422,
+            "triggered_by must be",
+        ),
+        ("GET", "/api/etl/history/abc", None, 400, "must be a number"),
+        (
+            "GET",
+            "/api/etl/history/424242",
+            None,
+            404,
+            "no execution 424242",
+        ),
+        (
+            "GET",
+            "/api/etl/stats?dias=91",
+            None,
+            422,
+            "dias must be between 1 and 90",
+        ),
+        ("GET", "/api/etl/stats?dias=x", None, 400, "dias"),
+        ("GET", "/api/etl/ventas/logs?since=-5", None, 422, "since"),
+        (
+            "POST",
+            "/api/etl/run",
+            Some(json!({ "etl_name": "ventas" })),
+            422,
+            "fecha_inicio and fecha_fin",
+        ),
+        (
+            "POST",
+            "/api/etl/run",
+            Some(json!({ "fecha_inicio": "25/01/2026", "fecha_fin": "2026-01-25" })),
+            400,
+            "fecha_inicio must be",
+        ),
+        (
+            "POST",
+            "/api/etl/run",
+            Some(json!({ "fecha_inicio": "2026-01-25", "fecha_fin": "2026-01-20" })),
+            422,
+            "must be before fecha_fin",
+        ),
+        (
+            "POST",
+            "/api/etl/run",
+            Some(json!({ "fecha_inicio": "2999-01-01", "fecha_fin": "2999-01-02" })),
+            422,
+            "in the future",
+        ),
+        (
+            "POST",
+            "/api/etl/run",
+            Some(
+                json!({ "tienda_ids": ["tienda_99"], "fecha_inicio": y.to_string(), "fecha_fin": y.to_string() }),
+            ),
+            422,
+            "unknown store `tienda_99`",
+        ),
+        (
+            "POST",
+            "/api/etl/run",
+            Some(json!({ "tienda_ids": "tienda_01" })),
+            422,
+            "tienda_ids",
+        ),
+        (
+            "POST",
+            "/api/etl/sync/ventas",
+            Some(json!({ "etl_name": "inventario" })),
+            422,
+            "runs sales",
+        ),
+    ];
+    for (method, path, body, code, needle) in cases {
+        let (s, v) = call(&h.app, method, path, Some(ADMIN), body).await;
+        assert_eq!(s.as_u16(), code, "{method} {path}: {v}");
+        assert!(v["error"].is_string(), "{method} {path}: {v}");
+        let detail = v["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(needle),
+            "{method} {path}: `{detail}` does not say `{needle}`"
+        );
+    }
+    // Malformed JSON, a body that is too large, no JSON content type.
+    let req = |body: Body, json: bool| {
+        let mut r =
+            Request::post("/api/etl/run").header("authorization", format!("Bearer {ADMIN}"));
+        if json {
+            r = r.header("content-type", "application/json");
+        }
+        r.body(body).unwrap()
+    };
+    let res = h
+        .app
+        .clone()
+        .oneshot(req(Body::from("{\"etl_name\": "), true))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = h
+        .app
+        .clone()
+        .oneshot(req(
+            Body::from(format!("{{\"x\": \"{}\"}}", "a".repeat(10_000))),
+            true,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let res = h
+        .app
+        .clone()
+        .oneshot(req(Body::from("{}"), false))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // Nothing was started by any of it.
+    let (_, list) = call(&h.app, "GET", "/api/etl/history", Some(ADMIN), None).await;
+    assert_eq!(list, json!([]));
+}
+
+#[tokio::test]
+async fn openapi_lists_exactly_the_routes() {
+    let h = harness().await;
+    let (s, doc) = call(&h.app, "GET", "/api/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            documented.push((method.to_uppercase(), path.clone()));
+            assert!(op["summary"].is_string());
+            assert!(op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with('2')));
+        }
+    }
+    let mut routes: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    documented.sort();
+    routes.sort();
+    assert_eq!(documented, routes);
+    // Every reference resolves.
+    let text = doc.to_string();
+    for piece in text.split("#/components/schemas/").skip(1) {
+        let name: String = piece.chars().take_while(|c| c.is_alphanumeric()).collect();
+        assert!(
+            doc["components"]["schemas"].get(&name).is_some(),
+            "dangling $ref {name}"
+        );
+    }
+}
