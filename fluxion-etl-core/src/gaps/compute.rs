@@ -244,6 +244,13 @@ pub fn coverage(
         Some(d) if d >= config.behind_days => CoverageStatus::Behind,
         Some(_) => CoverageStatus::UpToDate,
     };
+    // Start the update on an open day (a range never starts on a holiday).
+    let update_from = update_from.map(|mut from| {
+        while from < yesterday && !calendar.is_open(from) {
+            from = from.succ_opt().unwrap_or(yesterday);
+        }
+        from
+    });
     let actualizar = update_from
         .filter(|_| days_behind != Some(0))
         .map(|from| Recommendation {
