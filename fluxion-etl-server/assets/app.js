@@ -270,40 +270,76 @@ async function loadScheduler() {
   renderScheduler();
 }
 
-function retriesCount(s) {
-  const p = pick(s, "pending_retries", "reintentos_pendientes", "failed_stores");
-  if (Array.isArray(p)) return p.length;
-  if (p && typeof p === "object") return Object.keys(p).length;
-  return p;
-}
-
 function renderScheduler() {
   const s = state.scheduler;
   if (!s) return;
-  const enabled = Boolean(pick(s, "enabled", "habilitado"));
-  const running = Boolean(pick(s, "is_running", "running"));
+  const enabled = Boolean(s.enabled);
+  const running = Boolean(s.is_running);
   const toggle = $("#auto-toggle");
   toggle.setAttribute("aria-pressed", String(enabled));
   toggle.dataset.enabled = String(enabled);
   $("#auto-toggle-text").textContent = enabled ? t("enabled") : t("disabled");
   toggle.title = enabled ? t("toggle_disable") : t("toggle_enable");
-  $("#auto-next").textContent = enabled ? fmt.dateTime(pick(s, "next_run", "next_execution", "proxima_ejecucion")) : t("disabled");
-  const last = pick(s, "last_run", "last_execution", "ultima_ejecucion");
-  $("#auto-last").textContent = fmt.dateTime(last && typeof last === "object" ? pick(last, "started_at", "at", "finished_at") : last);
-  const n = retriesCount(s);
-  $("#auto-retries").textContent = n === undefined ? t("none") : t("stores_n", { n });
+  const cfg = s.config || {};
+  const at = cfg.execution_hour === undefined ? "" : `${String(cfg.execution_hour).padStart(2, "0")}:${String(cfg.execution_minute ?? 0).padStart(2, "0")}`;
+  fill($("#auto-next"), enabled ? fmt.dateTime(s.next_run) : t("disabled"),
+    at ? h("span", { class: "muted small block" }, t("schedule_at", { time: at, tz: cfg.time_zone || "" })) : null);
+  const last = s.last_run;
+  fill($("#auto-last"), last ? fmt.dateTime(last.started_at) : t("never"),
+    last ? h("span", { class: "block" }, statusBadge(last.status)) : null);
+  const pending = s.pending_stores || [];
+  fill($("#auto-retries"), t("stores_n", { n: s.pending_retries ?? pending.length }),
+    pending.length ? h("span", { class: "muted small block" }, pending.join(", ")) : null,
+    s.next_retry_at ? h("span", { class: "muted small block" }, t("next_retry", { when: fmt.dateTime(s.next_retry_at) })) : null);
   fill($("#auto-state"), h("span", { class: `badge ${running ? "status-running" : "idle"}` },
     h("span", { class: "badge-icon", "aria-hidden": "true" }, running ? "●" : "○"), running ? t("running") : t("idle")));
-  const sum = pick(s, "last_daily_summary", "daily_summary", "resumen_diario");
+  const sum = s.daily_summary;
   if (sum) {
-    $("#auto-summary-title").textContent = t("last_summary", { date: fmt.day(pick(sum, "fecha", "date", "day")) });
-    $("#sum-total").textContent = fmt.number(pick(sum, "total", "total_tiendas", "tiendas_total"));
-    $("#sum-ok").textContent = fmt.number(pick(sum, "ok", "exitosas", "successful", "tiendas_exitosas"));
-    $("#sum-failed").textContent = fmt.number(pick(sum, "failed", "fallidas", "tiendas_fallidas"));
+    $("#auto-summary-title").textContent = t("last_summary", { date: fmt.day(sum.day) });
+    $("#sum-total").textContent = fmt.number(sum.total);
+    $("#sum-ok").textContent = fmt.number(sum.ok);
+    $("#sum-failed").textContent = fmt.number(sum.failed);
     $("#auto-summary").hidden = false;
   } else {
     $("#auto-summary-title").textContent = t("no_summary");
     $("#auto-summary").hidden = true;
+  }
+  // The settings form shows the effective values unless the operator is editing it.
+  const form = $("#config-form");
+  if (!form.contains(document.activeElement)) {
+    for (const k of ["execution_hour", "execution_minute", "max_retries", "retry_interval_minutes"]) {
+      if (cfg[k] !== undefined) form.elements[k].value = cfg[k];
+    }
+  }
+}
+
+async function saveConfig(ev) {
+  ev.preventDefault();
+  const form = $("#config-form");
+  const msg = $("#config-message");
+  const body = {};
+  for (const k of ["execution_hour", "execution_minute", "max_retries", "retry_interval_minutes"]) {
+    const v = form.elements[k].value.trim();
+    if (v === "" || !/^\d+$/.test(v)) {
+      msg.textContent = t("config_invalid", { field: form.elements[k].labels[0]?.textContent || k });
+      msg.dataset.kind = "error";
+      form.elements[k].focus();
+      return;
+    }
+    body[k] = Number(v);
+  }
+  try {
+    await api.put(api.PATHS.schedulerConfig, body);
+    msg.textContent = t("config_saved");
+    msg.dataset.kind = "ok";
+    loadScheduler();
+  } catch (e) {
+    if (e instanceof api.ApiError && e.kind === "http") {
+      msg.textContent = t("err_server", { status: e.status, message: e.message });
+      msg.dataset.kind = "error";
+    } else {
+      handleError(e, "config");
+    }
   }
 }
 
@@ -859,6 +895,7 @@ function stopTimers() {
 
 async function refreshAll() {
   await Promise.all([loadScheduler(), loadGaps(), loadStatus()]);
+  if (!api.token()) return; // a 401 signed us out
   loadConnectivity();
   if (!$("#panel-history").hidden) loadHistory();
   if (!$("#panel-stats").hidden) loadStats();
@@ -907,6 +944,7 @@ async function start() {
   $("#conn-refresh").addEventListener("click", loadConnectivity);
   $("#auto-toggle").addEventListener("click", toggleScheduler);
   $("#auto-run").addEventListener("click", triggerScheduler);
+  $("#config-form").addEventListener("submit", saveConfig);
   $("#run-form").addEventListener("submit", submitRun);
   $("#logs-open").addEventListener("click", (e) => state.logExecution && openDetail(state.logExecution, e.currentTarget));
   for (const tab of TABS) {
