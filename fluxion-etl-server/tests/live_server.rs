@@ -139,7 +139,13 @@ fn branch_of(klk: &KlkSimConfig, store: &str) -> String {
 
 #[tokio::test]
 async fn a_manual_run_over_http_with_its_logs_polled_and_streamed() {
-    let (_demo, dir, config, _url) = setup(&["tienda_01", "tienda_02"], small_klk()).await;
+    // tienda_02's first answer breaks mid-body: the extractor's retry warning is one of the
+    // execution's lines (it carries no execution id itself; the runner's store span does).
+    let mut klk = small_klk();
+    klk.faults = vec![FaultRule::new(Fault::ResetMidBody { after_bytes: 300 })
+        .for_branch(branch_of(&klk, "tienda_02"))
+        .times(1)];
+    let (_demo, dir, config, _url) = setup(&["tienda_01", "tienda_02"], klk).await;
     let server = Server::start(&config, dir.path(), &[]).await;
     let http = reqwest::Client::new();
 
@@ -257,6 +263,17 @@ async fn a_manual_run_over_http_with_its_logs_polled_and_streamed() {
     assert!(
         messages.last().unwrap().starts_with("Execution finished"),
         "{messages:?}"
+    );
+    let retry = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["level"] == "warning")
+        .unwrap_or_else(|| panic!("no retry warning in {messages:?}"));
+    assert_eq!(retry["store"], "tienda_02", "{retry}");
+    assert!(
+        retry["message"].as_str().unwrap().contains("retrying"),
+        "{retry}"
     );
     assert_eq!(logs["status"], "success");
     let next = logs["next_since"].as_u64().unwrap();

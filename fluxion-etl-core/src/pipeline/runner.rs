@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{
     ExtractStats, Extractor, LoadScope, LoadUnit, Loader, NetworkDiagnostics, Transformer,
@@ -120,7 +121,17 @@ impl Runner {
         cancel: &CancellationToken,
     ) -> Vec<StoreOutcome> {
         futures::stream::iter(tasks)
-            .map(|task| self.run_store(tracker, task, cancel))
+            .map(|task| {
+                // Every event of the store's work (the extractor's retries, the loader's
+                // warnings) carries the execution and the store, so that a server can show them
+                // among the execution's log lines.
+                let span = tracing::info_span!(
+                    "store",
+                    execution_id = tracker.id(),
+                    store = %task.store.id
+                );
+                self.run_store(tracker, task, cancel).instrument(span)
+            })
             .buffer_unordered(self.options.max_workers)
             .collect()
             .await
@@ -136,6 +147,12 @@ impl Runner {
             LoadScope::SalesWindow(w) => Some(*w),
             LoadScope::InventorySnapshot { .. } => None,
         };
+        tracing::info!(
+            execution_id = tracker.id(),
+            store = %task.store.id,
+            name = task.store.name.as_deref().unwrap_or(""),
+            "Store started."
+        );
         let mut st = tracker.start_store(task.store.clone(), window);
         let store_id = task.store.id.clone();
         let unit_kind = task.unit.kind();
@@ -225,22 +242,25 @@ impl Runner {
         };
 
         let (tx, mut rx) = mpsc::channel::<Extracted>(self.options.channel_capacity);
-        let producer = tokio::spawn(async move {
-            loop {
-                let started = Instant::now();
-                let result = extractor.next_batch().await;
-                let done = !matches!(result, Ok(Some(_)));
-                let msg = Extracted {
-                    result,
-                    elapsed: started.elapsed(),
-                    stats: extractor.stats(),
-                    diagnostics: extractor.diagnostics(),
-                };
-                if tx.send(msg).await.is_err() || done {
-                    break;
+        let producer = tokio::spawn(
+            async move {
+                loop {
+                    let started = Instant::now();
+                    let result = extractor.next_batch().await;
+                    let done = !matches!(result, Ok(Some(_)));
+                    let msg = Extracted {
+                        result,
+                        elapsed: started.elapsed(),
+                        stats: extractor.stats(),
+                        diagnostics: extractor.diagnostics(),
+                    };
+                    if tx.send(msg).await.is_err() || done {
+                        break;
+                    }
                 }
             }
-        });
+            .instrument(tracing::Span::current()),
+        );
         // Aborting on drop keeps a stuck request from outliving its store.
         let _producer = AbortOnDrop(producer);
 
