@@ -390,3 +390,77 @@ async fn sigterm_lets_a_short_grace_pass_then_records_the_hung_load_as_interrupt
     assert_eq!(done.status, "success");
     assert!(stderr.contains("interrupting"), "{stderr}");
 }
+
+#[tokio::test]
+async fn demo_prints_its_url_and_generated_tokens_that_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fluxion-server"))
+        .args(["--demo", "--bind", "127.0.0.1:0", "--demo-db"])
+        .arg(dir.path().join("demo.db"))
+        .env_remove("FLUXION_ADMIN_TOKENS")
+        .env_remove("FLUXION_VIEWER_TOKENS")
+        .env_remove("DATABASE_URL")
+        .env_remove("FLUXION_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await
+    {
+        let done = line.contains("open: ");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = printed.join("\n");
+    let field = |key: &str| {
+        printed
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no `{key}` in:\n{text}"))
+    };
+    let admin = field("admin token:");
+    let viewer = field("viewer token:");
+    let open = field("open:");
+    assert!(open.starts_with("http://127.0.0.1:"), "{text}");
+    assert!(open.ends_with(&format!("/#token={admin}")), "{text}");
+    assert!(
+        text.contains("KLK simulator at http://127.0.0.1:"),
+        "{text}"
+    );
+    let base = open.split("/#").next().unwrap().to_owned();
+
+    let http = reqwest::Client::new();
+    let history = http
+        .get(format!("{base}/api/etl/history"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(history.status(), 200);
+    let as_viewer = http
+        .get(format!("{base}/api/etl/history"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_viewer.status(), 403);
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let pid = child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}
