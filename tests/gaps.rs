@@ -1201,3 +1201,58 @@ fn calendar_and_gaps_keys_are_checked_with_their_line() {
     assert_eq!(c.gaps.coverage_start, Some(d("2024-09-01")));
     assert_eq!((c.gaps.failed_within_hours, c.gaps.critical_days), (168, 7));
 }
+
+#[test]
+fn a_store_that_would_close_before_it_opens_is_refused() {
+    let doc = "[klk]\nbase_url = \"http://127.0.0.1:9\"\n[calendar]\nclosing_hour = 20\n\n[[stores]]\nid = \"tienda_01\"\nname = \"P\"\nsource = { system = \"klk\", branch = \"SUC001\", warehouse = \"APP-TPF\" }\ncalendar = { opening_hour = 21 }\n";
+    let e = Config::from_toml_str(doc, "fluxion.toml").unwrap_err();
+    assert_eq!(e.key(), Some("stores[0].calendar.opening_hour"), "{e}");
+    assert!(e.to_string().contains("before it opens"), "{e}");
+}
+
+#[tokio::test]
+async fn a_started_full_run_recovers_gaps_on_its_background_task() {
+    let sim = sim().await;
+    let env = env(
+        Backend::Sqlite,
+        &(klk_section(&sim.base_url()) + FAST + STORES),
+    )
+    .await;
+    sim.set_faults(vec![auth_fault_on("SUC007")]);
+    let failed = env
+        .fluxion
+        .run(RunRequest::days(
+            DataKind::Sales,
+            d("2025-11-16"),
+            d("2025-11-16"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(failed.status, ExecutionStatus::Partial);
+    sim.clear_faults();
+    let started = env
+        .fluxion
+        .start(
+            RunRequest::days(DataKind::Sales, d("2025-11-17"), d("2025-11-17")),
+            fluxion_etl::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let report = started.handle.await.unwrap().unwrap();
+    assert_eq!(report.execution_id, started.execution_id);
+    assert_eq!(report.status, ExecutionStatus::Success);
+    assert_eq!(report.recovered.len(), 1);
+    assert_eq!(report.recovered[0].item.store_id.as_str(), "tienda_02");
+    assert_eq!(
+        report.recovered[0].item.recovered_gap_id,
+        Some(failed.execution_id)
+    );
+    assert_eq!(report.recovered[0].status, ExecutionStatus::Success);
+    let gaps = env
+        .fluxion
+        .gaps(&GapQuery::sales(Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(gaps.resumen.fallos_por_recuperar, 0);
+    sim.shutdown().await;
+}
