@@ -201,24 +201,32 @@ const state = {
   running: false,
 };
 
+/**
+ * Each store's latest contact with its source, from the executions' per-store network
+ * diagnostics (resolved address, port, TCP connect latency, the failure's category): the newest
+ * finished executions are read until every store of the gaps report is covered (at most 8).
+ */
 async function loadConnectivity() {
   $("#conn-refresh").disabled = true;
   try {
     await guarded("connectivity", async () => {
-      // The latest execution that reached the stores carries, per store, the resolved address,
-      // the port, the TCP connect latency and whether it failed to connect.
-      const rows = await api.get(api.PATHS.history + api.query({ limit: 10 }));
-      const list = Array.isArray(rows) ? rows : pick(rows, "items", "executions") || [];
-      for (const row of list) {
-        if (String(row.status) === "running" && list.length > 1) continue;
+      const rows = await api.get(api.PATHS.history + api.query({ limit: 20 }));
+      const wanted = new Set(state.gaps.map((g) => g.ubicacion_id));
+      const seen = new Map();
+      let reads = 0;
+      for (const row of rows || []) {
+        if (row.status === "running") continue;
+        if (reads >= 8 || (wanted.size && [...wanted].every((id) => seen.has(id)))) break;
+        reads += 1;
         const detail = await api.get(api.path(api.PATHS.historyDetail, { id: row.id }));
-        const stores = (detail && detail.tiendas_detail) || [];
-        if (stores.length === 0) continue;
-        state.connectivity = { source: "execution", execution: detail, stores };
-        renderConnectivity();
-        return;
+        for (const s of (detail && detail.tiendas_detail) || []) {
+          if (!seen.has(s.tienda_id)) seen.set(s.tienda_id, { ...s, execution_id: detail.id, checked_at: s.finished_at || detail.finished_at || detail.started_at });
+        }
       }
-      state.connectivity = { source: "none", stores: [] };
+      const stores = state.gaps.map((g) => seen.get(g.ubicacion_id)
+        || { tienda_id: g.ubicacion_id, tienda_nombre: g.ubicacion_nombre, source_system: g.sistema, status: "unknown" });
+      for (const [id, s] of seen) if (!wanted.has(id)) stores.push(s);
+      state.connectivity = { stores, checkedAt: new Date().toISOString(), any: seen.size > 0 };
       renderConnectivity();
     });
   } finally {
@@ -236,36 +244,51 @@ function reachabilityOf(store) {
 
 function renderConnectivity() {
   const c = state.connectivity;
-  const tbody = $("#conn-table tbody");
   if (!c) return;
-  if (c.source === "execution") {
-    const ex = c.execution;
-    $("#conn-note").textContent = t("conn_from_execution", { id: ex.id, when: fmt.dateTime(ex.finished_at || ex.started_at) });
-  } else {
-    $("#conn-note").textContent = t("conn_no_data");
-  }
-  const names = new Map(state.gaps.map((g) => [g.ubicacion_id, g.ubicacion_nombre]));
-  fill(tbody, c.stores.map((s) => {
+  $("#conn-note").textContent = c.any ? t("conn_checked", { when: fmt.dateTime(c.checkedAt) }) : t("conn_no_data");
+  const counts = { reachable: 0, unreachable: 0, unknown: 0 };
+  fill($("#conn-list"), c.stores.map((s) => {
     const r = reachabilityOf(s);
-    const addr = s.server_ip ? `${s.server_ip}${s.server_port ? `:${s.server_port}` : ""}` : t("none");
+    counts[r] += 1;
+    const addr = s.server_ip ? `${s.server_ip}${s.server_port ? `:${s.server_port}` : ""}` : null;
     const system = String(s.source_system || "").toLowerCase();
-    return h("tr", { class: r === "unreachable" ? "row-bad" : undefined, dataset: { store: s.tienda_id } },
-      h("th", { scope: "row" }, s.tienda_nombre || names.get(s.tienda_id) || s.tienda_id, h("span", { class: "muted small block" }, s.tienda_id)),
-      h("td", {}, system === "stellar" ? "Stellar DB" : system === "klk" ? "KLK API" : system || t("none")),
-      h("td", {}, h("code", {}, addr)),
-      h("td", {}, h("span", { class: `badge reach-${r}` },
+    return h("li", { class: `conn conn-${r}`, dataset: { store: s.tienda_id, reach: r } },
+      h("span", { class: "conn-name" }, s.tienda_nombre || s.tienda_id),
+      h("span", { class: "muted small" }, `${s.tienda_id} · ${system === "stellar" ? "Stellar DB" : system === "klk" ? "KLK API" : system || t("none")}`),
+      h("span", { class: `badge reach-${r}` },
         h("span", { class: "badge-icon", "aria-hidden": "true" }, r === "reachable" ? "✓" : r === "unreachable" ? "✗" : "?"),
-        t(r), r === "unreachable" && s.error_category ? ` (${s.error_category})` : "")),
-      h("td", { class: "num" }, fmt.millis(s.connection_latency_ms)));
+        t(r), r === "unreachable" && s.error_category ? ` (${s.error_category})` : "",
+        s.connection_latency_ms != null ? ` · ${fmt.millis(s.connection_latency_ms)}` : ""),
+      addr ? h("code", { class: "small" }, addr) : null,
+      s.execution_id
+        ? h("button", { type: "button", class: "link small", "aria-label": `${t("conn_seen")}: ${fmt.dateTime(s.checked_at)} — ${t("view_execution", { id: s.execution_id })}`, onclick: (e) => openDetail(s.execution_id, e.currentTarget) },
+          `#${s.execution_id} · ${fmt.shortDateTime(s.checked_at)}`)
+        : h("span", { class: "muted small" }, `${t("conn_seen")}: ${t("never")}`));
   }));
+  $("#conn-summary").textContent = t("conn_counts", counts);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Automatic ETL
 
 async function loadScheduler() {
-  const s = await guarded("scheduler", () => api.get(api.PATHS.schedulerStatus));
-  if (!s) return;
+  let s;
+  try {
+    s = await api.get(api.PATHS.schedulerStatus);
+  } catch (e) {
+    if (e instanceof api.ApiError && e.kind === "http" && e.status === 503) {
+      // This server runs no scheduler: say so in the panel, not as an error banner.
+      state.scheduler = { unavailable: e.message || true };
+      renderScheduler();
+      return;
+    }
+    handleError(e, "scheduler");
+    return;
+  }
+  if (unreachable) {
+    unreachable = false;
+    hideBanner();
+  }
   state.scheduler = s;
   renderScheduler();
 }
@@ -273,6 +296,19 @@ async function loadScheduler() {
 function renderScheduler() {
   const s = state.scheduler;
   if (!s) return;
+  const off = Boolean(s.unavailable);
+  $("#auto-unavailable").hidden = !off;
+  $("#auto-toggle").disabled = off;
+  $("#auto-run").disabled = off;
+  $("#config-form").hidden = off;
+  if (off) {
+    $("#auto-unavailable").textContent = t("scheduler_unavailable");
+    for (const id of ["#auto-next", "#auto-last", "#auto-retries", "#auto-state"]) $(id).textContent = t("none");
+    $("#auto-toggle-text").textContent = t("none");
+    $("#auto-summary").hidden = true;
+    $("#auto-summary-title").textContent = "";
+    return;
+  }
   const enabled = Boolean(s.enabled);
   const running = Boolean(s.is_running);
   const toggle = $("#auto-toggle");
@@ -579,7 +615,7 @@ async function pollLogs() {
   if (!r || exec !== state.logExecution) return;
   if (!exec && r.execution_id) state.logExecution = r.execution_id;
   appendLogs(r.logs || []);
-  if (!r.running && state.running && r.execution_id === state.logExecution) setRunning(false);
+  // Whether the run ended is the status endpoint's call (the tracker's record), not the log's.
 }
 
 function stopStream() {
@@ -633,16 +669,23 @@ async function loadStatus() {
   const s = await guarded("status", () => api.get(api.PATHS.ventasStatus));
   if (!s) return;
   const exec = s.execution_id ?? null;
-  if (s.running && exec !== state.logExecution) {
-    followLogs(exec);
+  const following = state.logExecution;
+  // Execution ids only grow: an answer about an older run than the one shown is stale (it
+  // left before a run started from this page).
+  if (exec === null || (following !== null && exec < following)) return;
+  if (exec !== following) {
+    if (s.running) {
+      followLogs(exec);
+    } else {
+      // Nothing running: show the last run's lines.
+      resetLogs(exec);
+      state.running = false;
+      renderLogHead();
+      pollLogs();
+    }
     return;
   }
-  if (!s.running && exec && state.logExecution === null) {
-    // Nothing running: show the last run's lines.
-    resetLogs(exec);
-    pollLogs();
-  }
-  if (s.running !== state.running) setRunning(Boolean(s.running));
+  if (Boolean(s.running) !== state.running) setRunning(Boolean(s.running));
 }
 
 function followLogs(executionId) {
@@ -728,7 +771,7 @@ function renderDetail(d) {
   const sections = [];
   sections.push(h("p", { class: "detail-meta" },
     statusBadge(d.status), " ", originBadge(d.triggered_by), " ",
-    h("span", { class: "muted" }, `${fmt.dateTime(d.started_at)} · ${t("window")}: ${fmt.day(d.fecha_desde)} → ${fmt.day(d.fecha_hasta)}`),
+    h("span", { class: "muted" }, `${fmt.dateTime(d.started_at)} · ${t("window")}: ${fmt.storeDateTime(d.fecha_desde)} → ${fmt.storeDateTime(d.fecha_hasta)} (${fmt.STORE_TZ})`),
     d.is_recovery && d.recovered_gap_id ? h("span", { class: "muted block" }, t("recovery_of", { id: d.recovered_gap_id })) : null));
   sections.push(h("dl", { class: "cards four" },
     card(t("total_duration"), d.status === "running" && d.duration_seconds == null ? "…" : fmt.duration(d.duration_seconds)),

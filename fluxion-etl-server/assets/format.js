@@ -75,3 +75,36 @@ export function millis(ms) {
   if (v >= 1000) return `${(v / 1000).toFixed(1)} s`;
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`;
 }
+
+/** The stores' time zone (no DST): windows are shown on the stores' wall clock. */
+export const STORE_TZ = "America/Caracas";
+
+/** A moment on the stores' wall clock: `20 nov 2026, 00:00`. */
+export function storeDateTime(iso) {
+  if (!iso) return t("none");
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  try {
+    return d.toLocaleString(locale(), {
+      timeZone: STORE_TZ,
+      year: "numeric",
+      month: "short",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hour12: false,
+    });
+  } catch {
+    return dateTime(iso);
+  }
+}
+
+/** `17:42` today, `21 nov 17:42` another day (browser time zone). */
+export function shortDateTime(iso) {
+  if (!iso) return t("never");
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const time = d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", hour12: false });
+  if (d.toDateString() === new Date().toDateString()) return time;
+  return `${d.toLocaleDateString(locale(), { day: "2-digit", month: "short" })} ${time}`;
+}
