@@ -12,6 +12,9 @@ use crate::config::GapsConfig;
 use crate::model::{utc_to_local, DataKind, Window};
 use crate::tracker::{ErrorCategory, Phase};
 
+/// One gap per store and window.
+type GroupKey = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Failed windows not yet recovered among `attempts`: failures that ended in the `hours` before
 /// `now` and that no success of the same store — ending after the failure started and whose
 /// window contains the failed one (any success, for inventory) — has covered since. Repeated
@@ -45,8 +48,7 @@ pub fn failed_windows(
         .collect();
     failures.sort_by_key(|a| (a.ended_at(), a.execution_id, a.detail_id));
 
-    let mut groups: BTreeMap<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>), FailedWindow> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, FailedWindow> = BTreeMap::new();
     for f in failures {
         let key = (f.store_id.0.clone(), f.window_from, f.window_to);
         let failed_at = f.ended_at();

@@ -476,7 +476,7 @@ pub async fn analyze(store: &dyn GapStore, config: &Config, query: &GapQuery) ->
                 f
             })
             .collect();
-        fallos.sort_by(|a, b| b.fecha_fallo.cmp(&a.fecha_fallo));
+        fallos.sort_by_key(|f| std::cmp::Reverse(f.fecha_fallo));
         let horas = if query.kind == DataKind::Sales {
             empty_hours(
                 &calendar,
