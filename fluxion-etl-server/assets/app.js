@@ -457,7 +457,10 @@ function renderGaps() {
       h("td", {}, gapBadge(s),
         failures ? h("span", { class: "small block error-msg" }, t("failed_windows", { n: failures })) : null),
       h("td", {},
-        completenessBar(s.completitud_pct),
+        // Nothing expected and nothing loaded: the library says 100 %, a person reads "no data".
+        s.dias_esperados === 0 && !s.dias_con_datos && !s.total_registros
+          ? h("span", { class: "muted" }, t("no_data"))
+          : completenessBar(s.completitud_pct),
         ranges.length
           ? h("span", { class: "muted small block" }, t("missing_ranges", { ranges: ranges.slice(0, 3).map(rangeText).join(", ") + (ranges.length > 3 ? "…" : "") }))
           : null),
@@ -1002,6 +1005,14 @@ async function start() {
   $("#detail-close").addEventListener("click", closeDetail);
   $("#detail").addEventListener("close", () => { if (detailReturnFocus) detailReturnFocus.focus(); });
   $("#detail").addEventListener("click", (e) => { if (e.target === $("#detail")) closeDetail(); });
+
+  // A `/#token=…` URL pasted into a tab that already shows the page signs in with it too.
+  window.addEventListener("hashchange", () => {
+    if (api.takeTokenFromFragment()) {
+      hideBanner();
+      enter();
+    }
+  });
 
   if (api.token()) enter();
   else showSignin();

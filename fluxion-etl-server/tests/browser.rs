@@ -1,0 +1,493 @@
+//! End to end, in a real browser: `fluxion-server --demo` (the KLK simulator in-process, a
+//! SQLite file, loopback only) and Debian's headless `chromium` driven through `chromedriver`.
+//!
+//! The operator's morning: open the URL `--demo` prints (`/#token=…` signs in), see the stores
+//! in the gaps table and the connectivity panel, fill the run form with a store's recommended
+//! dates (*Update*), start the run, watch its log lines arrive, open its detail, find it in the
+//! history. Along the way: the language switch, the requests the page made (documented API
+//! only), no console errors, a wrong token (401 → sign-in form), and the server going away
+//! (a readable "cannot reach the server" banner). Screenshots land in
+//! `target/test-artifacts/`.
+//!
+//! Chromium and chromedriver come from `scripts/install-test-deps.sh` (Debian packages
+//! `chromium`, `chromium-driver`); without them this test fails and says so.
+
+#[path = "browser/webdriver.rs"]
+mod webdriver;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use fluxion_etl_server::openapi;
+use serde_json::{json, Value};
+use webdriver::{browser_paths, Driver, Session};
+
+/// `fluxion-server --demo`, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path, token: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fluxion-server"))
+            .args(["--demo", "--bind", "127.0.0.1:0", "--demo-db"])
+            .arg(dir.join("demo.db"))
+            .current_dir(dir)
+            .env("FLUXION_ADMIN_TOKENS", token)
+            .env_remove("FLUXION_VIEWER_TOKENS")
+            .env_remove("FLUXION_CONFIG")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start fluxion-server --demo");
+        let stdout = child.stdout.take().expect("server stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut printed = Vec::new();
+        let url = loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    if let Some(url) = line.trim().strip_prefix("open: ") {
+                        break url.to_owned();
+                    }
+                    printed.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("fluxion-server --demo printed no `open:` URL; it printed {printed:#?}");
+                }
+            }
+        };
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with(&format!("/#token={token}")),
+            "the demo URL is on loopback and carries the token: {url}"
+        );
+        let base = url.split("/#").next().unwrap_or_default().to_owned();
+        Server { child, url, base }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn artifacts_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
+    dir
+}
+
+async fn save_screenshot(session: &Session, name: &str) -> PathBuf {
+    let png = session.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    let path = artifacts_dir().join(name);
+    std::fs::write(&path, png).expect("write the screenshot");
+    eprintln!("screenshot: {}", path.display());
+    path
+}
+
+/// Whether `path` (`/api/etl/history/42`) is an instance of a documented template
+/// (`/api/etl/history/{id}`).
+fn documented(templates: &BTreeSet<String>, path: &str) -> bool {
+    templates.iter().any(|t| {
+        let a: Vec<&str> = t.split('/').collect();
+        let b: Vec<&str> = path.split('/').collect();
+        a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|(x, y)| x == y || (x.starts_with('{') && x.ends_with('}') && !y.is_empty()))
+    })
+}
+
+/// The admin token, from the API (the test's own view, to compare the page against).
+async fn api_get(base: &str, token: &str, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("API request")
+        .error_for_status()
+        .expect("API status")
+        .json()
+        .await
+        .expect("API JSON")
+}
+
+const LONG: Duration = Duration::from_secs(60);
+const SHORT: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_centre_in_chromium() {
+    let (chromium, chromedriver) = browser_paths();
+    assert!(
+        chromium.exists() && chromedriver.exists(),
+        "the browser test needs Debian's chromium and chromedriver ({} and {}); \
+         install them with scripts/install-test-deps.sh (packages chromium, chromium-driver)",
+        chromium.display(),
+        chromedriver.display()
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token = format!("browser-test-{}", std::process::id());
+    let mut server = Server::start(dir.path(), &token);
+    let driver = Driver::start(&chromedriver, &dir.path().join("chromedriver.log")).await;
+    let profile = dir.path().join("chromium-profile");
+    std::fs::create_dir_all(&profile).expect("profile dir");
+    let session = driver.session(&chromium, &profile).await;
+
+    // --- Signed in by the URL's fragment; the token leaves the address bar. ---------------
+    session.goto(&server.url).await;
+    session
+        .wait_for(
+            "the page to sign in",
+            SHORT,
+            "return !document.querySelector('#main').hidden",
+        )
+        .await;
+    let href = session.eval("return location.href", vec![]).await;
+    assert!(
+        !href.as_str().unwrap_or_default().contains("token="),
+        "the token is removed from the URL: {href}"
+    );
+    let stored = session
+        .eval("return sessionStorage.getItem('fluxion.token')", vec![])
+        .await;
+    assert_eq!(stored, json!(token), "the token is kept for the session");
+
+    // --- The stores: the gaps table lists every store the API reports. --------------------
+    let gaps = api_get(&server.base, &token, "/api/ventas/gaps").await;
+    let stores: Vec<String> = gaps["tiendas"]
+        .as_array()
+        .expect("gaps.tiendas")
+        .iter()
+        .map(|s| s["ubicacion_id"].as_str().expect("ubicacion_id").to_owned())
+        .collect();
+    assert!(!stores.is_empty(), "the demo has stores");
+    let shown = session
+        .wait_for(
+            "the gaps table",
+            SHORT,
+            &format!(
+                "const r = [...document.querySelectorAll('#gaps-table tbody tr')].map(tr => tr.dataset.store); \
+                 return r.length === {} ? r : null;",
+                stores.len()
+            ),
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!(stores),
+        "one row per store, in the API's order"
+    );
+    let tiles = session
+        .wait_for(
+            "the connectivity panel",
+            SHORT,
+            &format!(
+                "const r = [...document.querySelectorAll('#conn-list li')].map(li => li.dataset.store); \
+                 return r.length === {} ? r : null;",
+                stores.len()
+            ),
+        )
+        .await;
+    assert_eq!(tiles, json!(stores), "one connectivity tile per store");
+    let counted = session
+        .eval(
+            "return document.querySelector('#count-stores').textContent",
+            vec![],
+        )
+        .await;
+    assert_eq!(counted, json!(stores.len().to_string()));
+
+    // --- Update: the store's recommended dates fill the form. ----------------------------
+    let store = stores[0].clone();
+    let rec = &gaps["tiendas"][0]["recomendaciones"]["actualizar"];
+    let yesterday = gaps["fecha_referencia"]
+        .as_str()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .and_then(|d| d.pred_opt())
+        .expect("fecha_referencia")
+        .to_string();
+    if rec.is_object() {
+        let button = session
+            .find(&format!(
+                "#gaps-table tr[data-store='{store}'] button[data-action='update']"
+            ))
+            .await;
+        session.click(&button).await;
+        let form = session
+            .eval(
+                "return [document.querySelector('#run-store').value, \
+                         document.querySelector('#run-start').value, \
+                         document.querySelector('#run-end').value]",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            form,
+            json!([store, rec["fecha_inicio"], rec["fecha_fin"]]),
+            "Update fills the form with the recommended dates"
+        );
+    } else {
+        panic!(
+            "the first demo store has no update recommendation, so the Update button cannot be \
+             exercised: {}",
+            gaps["tiendas"][0]
+        );
+    }
+    // One day keeps the run short: yesterday only.
+    session
+        .eval(
+            "document.querySelector('#run-store').value = arguments[0]; \
+             document.querySelector('#run-start').value = arguments[1]; \
+             document.querySelector('#run-end').value = arguments[1];",
+            vec![json!(store), json!(yesterday)],
+        )
+        .await;
+
+    // --- Start the run; its id comes back at once. ---------------------------------------
+    let submit = session.find("#run-submit").await;
+    session.click(&submit).await;
+    let id = session
+        .wait_for(
+            "the run to start",
+            SHORT,
+            "const m = /#(\\d+)/.exec(document.querySelector('#run-message').textContent); \
+             return m ? Number(m[1]) : null;",
+        )
+        .await
+        .as_i64()
+        .expect("execution id");
+
+    // --- Its log lines arrive in the viewer; then it ends. ------------------------------
+    session
+        .wait_for(
+            "log lines of the run",
+            LONG,
+            "return document.querySelectorAll('#log-lines li.log').length",
+        )
+        .await;
+    session
+        .wait_for(
+            "the run to end",
+            LONG,
+            "return document.querySelector('#logs-state').dataset.state === 'idle'",
+        )
+        .await;
+    let log_text = session
+        .eval(
+            "return document.querySelector('#log-lines').textContent",
+            vec![],
+        )
+        .await;
+    assert!(
+        log_text.as_str().unwrap_or_default().contains(&store),
+        "the log names the store: {log_text}"
+    );
+    // The run reached the store: its tile now shows the contact (address, latency).
+    session
+        .wait_for(
+            "the store's tile to show its contact",
+            SHORT,
+            &format!(
+                "const li = document.querySelector(\"#conn-list li[data-store='{store}']\"); \
+                 return li && li.dataset.reach === 'reachable' && li.textContent.includes('#{id}');"
+            ),
+        )
+        .await;
+    let view = api_get(&server.base, &token, &format!("/api/etl/history/{id}")).await;
+    assert_eq!(view["status"], "success", "the run succeeded: {view}");
+    let page_log_lines = session
+        .eval(
+            "return document.querySelectorAll('#log-lines li.log').length",
+            vec![],
+        )
+        .await;
+    let api_logs = api_get(
+        &server.base,
+        &token,
+        &format!("/api/etl/ventas/logs?execution_id={id}"),
+    )
+    .await;
+    assert_eq!(
+        page_log_lines, api_logs["total"],
+        "the viewer shows every line of the run, once"
+    );
+
+    // --- Its detail: summary, phases, the per-store table. -------------------------------
+    let open = session.find("#logs-open").await;
+    assert_eq!(
+        session.text(&open).await,
+        format!("Ver ejecución #{id}"),
+        "the page speaks Spanish by default here (browser language es)"
+    );
+    session.click(&open).await;
+    session
+        .wait_for(
+            "the detail dialog",
+            SHORT,
+            &format!(
+                "return document.querySelector('#detail').open && \
+                 document.querySelector('#detail-body').dataset.execution === '{id}'"
+            ),
+        )
+        .await;
+    let row = session
+        .eval(
+            &format!(
+                "const tr = document.querySelector(\"#detail-stores tr[data-store='{store}']\"); \
+                 return tr ? [tr.dataset.status, tr.textContent] : null;"
+            ),
+            vec![],
+        )
+        .await;
+    assert_eq!(row[0], "success", "the store's row in the detail: {row}");
+    save_screenshot(&session, "control-centre-detail.png").await;
+    let close = session.find("#detail-close").await;
+    session.click(&close).await;
+
+    // --- The history row. ----------------------------------------------------------------
+    let tab = session.find("#tab-history").await;
+    session.click(&tab).await;
+    let cells = session
+        .wait_for(
+            "the run in the history",
+            SHORT,
+            &format!(
+                "const tr = document.querySelector(\"#history-table tr[data-execution='{id}'][data-status='success']\"); \
+                 return tr ? [...tr.children].map(td => td.textContent.trim()) : null;"
+            ),
+        )
+        .await;
+    let cells: Vec<String> = serde_json::from_value(cells).expect("cells");
+    assert_eq!(cells[0], id.to_string());
+    assert!(cells[3].contains("Éxito"), "status badge: {cells:?}");
+    assert_eq!(cells[5], "1 ✓ / 0 ✗ / 1 total", "stores ok/failed/total");
+    assert!(cells[8].contains("Admin"), "origin: {cells:?}");
+
+    // --- Language switch. ----------------------------------------------------------------
+    session
+        .eval(
+            "const s = document.querySelector('#lang-select'); s.value = 'en'; \
+             s.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await;
+    let english = session
+        .eval(
+            "return [document.querySelector('#tab-history').textContent, document.documentElement.lang]",
+            vec![],
+        )
+        .await;
+    assert_eq!(english, json!(["History", "en"]));
+    let tab = session.find("#tab-sales").await;
+    session.click(&tab).await;
+    save_screenshot(&session, "control-centre.png").await;
+
+    // --- Only documented API paths were requested. ---------------------------------------
+    let templates: BTreeSet<String> = openapi::document()["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .cloned()
+        .collect();
+    let requested = session
+        .eval(
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)",
+            vec![],
+        )
+        .await;
+    let requested: BTreeSet<String> = serde_json::from_value(requested).expect("paths");
+    let api: Vec<&String> = requested
+        .iter()
+        .filter(|p| p.starts_with("/api/"))
+        .collect();
+    assert!(api.len() >= 6, "the page called the API: {requested:?}");
+    for p in &api {
+        assert!(
+            documented(&templates, p),
+            "the page requested {p}, which the OpenAPI document does not list"
+        );
+    }
+    let severe: Vec<Value> = session
+        .console()
+        .await
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(severe.is_empty(), "console errors: {severe:#?}");
+
+    // --- A wrong token: 401, the sign-in form, then the form signs in. -------------------
+    session
+        .goto(&format!("{}/#token=not-a-token", server.base))
+        .await;
+    let banner = session
+        .wait_for(
+            "the 401 message",
+            SHORT,
+            "const b = document.querySelector('#banner'); \
+             return !b.hidden && !document.querySelector('#signin').hidden ? b.textContent : null;",
+        )
+        .await;
+    assert!(
+        banner.as_str().unwrap_or_default().contains("401"),
+        "{banner}"
+    );
+    let input = session.find("#token-input").await;
+    session.send_keys(&input, &token).await;
+    let submit = session.find("#signin-form button[type='submit']").await;
+    session.click(&submit).await;
+    session
+        .wait_for(
+            "the sign-in form to sign in",
+            SHORT,
+            "return !document.querySelector('#main').hidden && \
+             document.querySelectorAll('#gaps-table tbody tr').length > 0",
+        )
+        .await;
+
+    // --- The server goes away: a readable message, not a broken page. -------------------
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let refresh = session.find("#conn-refresh").await;
+    session.click(&refresh).await;
+    let offline = session
+        .wait_for(
+            "the unreachable-server banner",
+            SHORT,
+            "const b = document.querySelector('#banner'); \
+             return !b.hidden && b.dataset.kind === 'offline' ? b.textContent : null;",
+        )
+        .await;
+    assert!(
+        offline
+            .as_str()
+            .unwrap_or_default()
+            .contains("fluxion-server"),
+        "{offline}"
+    );
+    save_screenshot(&session, "control-centre-offline.png").await;
+    session.quit().await;
+}
