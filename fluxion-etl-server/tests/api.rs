@@ -4,6 +4,9 @@
 //! Data comes from real runs: the KLK simulator in-process (the demo's fleet, two stores, one of
 //! which answers 401) into an embedded SQLite file.
 
+// Test helpers outside #[test] functions panic on purpose: a failed setup is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

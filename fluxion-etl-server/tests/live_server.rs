@@ -3,6 +3,9 @@
 //! per-store detail, its log lines visible by polling and on the SSE stream; SIGTERM while a
 //! load hangs records it as interrupted.
 
+// Test helpers outside #[test] functions panic on purpose: a failed setup is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
