@@ -397,6 +397,17 @@ pub trait GapStore: Send + Sync {
 
 /// Computes the gap report of `query` from what `store` holds.
 pub async fn analyze(store: &dyn GapStore, config: &Config, query: &GapQuery) -> Result<GapReport> {
+    analyze_parts(store, config, query, true).await
+}
+
+/// [`analyze`], with the coverage and the empty hours left out (zeroed) unless `coverage`: what
+/// a recovery of failed windows needs, without reading every day of every store.
+pub(crate) async fn analyze_parts(
+    store: &dyn GapStore,
+    config: &Config,
+    query: &GapQuery,
+    coverage_too: bool,
+) -> Result<GapReport> {
     let stores: Vec<&crate::config::StoreConfig> = match &query.stores {
         None => config.active_stores().collect(),
         Some(ids) => ids
@@ -431,7 +442,11 @@ pub async fn analyze(store: &dyn GapStore, config: &Config, query: &GapQuery) ->
     let failed = failed_windows(&attempts, query.kind, now, hours);
 
     let mut days: BTreeMap<&str, BTreeMap<NaiveDate, i64>> = BTreeMap::new();
-    let counts = store.daily_counts(query.kind).await?;
+    let counts = if coverage_too {
+        store.daily_counts(query.kind).await?
+    } else {
+        Vec::new()
+    };
     for c in &counts {
         days.entry(c.store_id.as_str())
             .or_default()
@@ -441,7 +456,7 @@ pub async fn analyze(store: &dyn GapStore, config: &Config, query: &GapQuery) ->
     let lookback = config.gaps.empty_hours_lookback;
     let mut sold: BTreeMap<&str, BTreeSet<DateTime<Utc>>> = BTreeMap::new();
     let hourly;
-    if query.kind == DataKind::Sales {
+    if query.kind == DataKind::Sales && coverage_too {
         let end = compute::floor_hour(now);
         hourly = store
             .hourly_sales(end - chrono::Duration::hours(i64::from(lookback)), end)
@@ -477,7 +492,7 @@ pub async fn analyze(store: &dyn GapStore, config: &Config, query: &GapQuery) ->
             })
             .collect();
         fallos.sort_by_key(|f| std::cmp::Reverse(f.fecha_fallo));
-        let horas = if query.kind == DataKind::Sales {
+        let horas = if query.kind == DataKind::Sales && coverage_too {
             empty_hours(
                 &calendar,
                 sold.get(s.id.as_str()).unwrap_or(&empty_hours_set),
