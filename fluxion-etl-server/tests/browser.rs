@@ -221,6 +221,51 @@ async fn control_centre_in_chromium() {
         .await;
     assert_eq!(counted, json!(stores.len().to_string()));
 
+    // --- Automatic ETL: the toggle disables and re-enables the scheduler. ----------------
+    let enabled = |v: &Value| v["enabled"].as_bool().expect("scheduler enabled");
+    let before = api_get(&server.base, &token, "/api/etl/scheduler/status").await;
+    session
+        .wait_for(
+            "the scheduler panel",
+            SHORT,
+            &format!(
+                "return document.querySelector('#auto-toggle').getAttribute('aria-pressed') === '{}'",
+                enabled(&before)
+            ),
+        )
+        .await;
+    let toggle = session.find("#auto-toggle").await;
+    session.click(&toggle).await;
+    session
+        .wait_for(
+            "the toggle to flip",
+            SHORT,
+            &format!(
+                "return document.querySelector('#auto-toggle').getAttribute('aria-pressed') === '{}'",
+                !enabled(&before)
+            ),
+        )
+        .await;
+    let after = api_get(&server.base, &token, "/api/etl/scheduler/status").await;
+    assert_eq!(
+        enabled(&after),
+        !enabled(&before),
+        "the toggle changed the scheduler"
+    );
+    session.click(&toggle).await;
+    session
+        .wait_for(
+            "the toggle to flip back",
+            SHORT,
+            &format!(
+                "return document.querySelector('#auto-toggle').getAttribute('aria-pressed') === '{}'",
+                enabled(&before)
+            ),
+        )
+        .await;
+    let back = api_get(&server.base, &token, "/api/etl/scheduler/status").await;
+    assert_eq!(enabled(&back), enabled(&before));
+
     // --- Update: the store's recommended dates fill the form. ----------------------------
     let store = stores[0].clone();
     let rec = &gaps["tiendas"][0]["recomendaciones"]["actualizar"];
@@ -386,6 +431,66 @@ async fn control_centre_in_chromium() {
     assert!(cells[3].contains("Éxito"), "status badge: {cells:?}");
     assert_eq!(cells[5], "1 ✓ / 0 ✗ / 1 total", "stores ok/failed/total");
     assert!(cells[8].contains("Admin"), "origin: {cells:?}");
+
+    // --- Filters: no failed run, so the failed filter shows none (and says so). ---------
+    session
+        .eval(
+            "const f = document.querySelector('#history-filters'); f.elements.status.value = 'failed'; \
+             f.requestSubmit();",
+            vec![],
+        )
+        .await;
+    session
+        .wait_for(
+            "the filtered history",
+            SHORT,
+            "return document.querySelectorAll('#history-table tbody tr').length === 0 && \
+             document.querySelector('#history-message').textContent.length > 0",
+        )
+        .await;
+    session
+        .eval(
+            "document.querySelector('#history-filters').reset();",
+            vec![],
+        )
+        .await;
+    session
+        .wait_for(
+            "the unfiltered history",
+            SHORT,
+            &format!(
+                "return !!document.querySelector(\"#history-table tr[data-execution='{id}']\")"
+            ),
+        )
+        .await;
+
+    // --- Keyboard: the arrow key moves from tab to tab. ---------------------------------
+    let history_tab = session.find("#tab-history").await;
+    session.send_keys(&history_tab, "\u{E014}").await; // ArrowRight
+    session
+        .wait_for(
+            "the statistics tab from the keyboard",
+            SHORT,
+            "return document.activeElement.id === 'tab-stats' && \
+             document.querySelector('#tab-stats').getAttribute('aria-selected') === 'true' && \
+             !document.querySelector('#panel-stats').hidden",
+        )
+        .await;
+
+    // --- Statistics: one run, all good. -------------------------------------------------
+    let stats = session
+        .wait_for(
+            "the statistics",
+            SHORT,
+            "const r = document.querySelector('#stats-rate').textContent; \
+             return r !== '—' ? [r, document.querySelector('#chart-phase').textContent] : null;",
+        )
+        .await;
+    assert_eq!(stats[0], "100 %", "success rate: {stats}");
+    assert_eq!(
+        stats[1], "Sin errores en el período.",
+        "no error bars: {stats}"
+    );
 
     // --- Language switch. ----------------------------------------------------------------
     session
