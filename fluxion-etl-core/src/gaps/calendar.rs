@@ -118,3 +118,66 @@ impl StoreCalendar {
         self.week[Weekday::of(day) as usize].filter(|(o, c)| c > o)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_store_calendar_refines_the_chains() {
+        let config = Config::from_toml_str(
+            r#"
+            [schedule]
+            opening_hour = 7
+            closing_hour = 21
+
+            [calendar]
+            open_days = ["mon", "tue", "wed", "thu", "fri", "sat"]
+            holidays = ["2025-12-25"]
+            hours = [{ days = ["sat"], opening_hour = 8, closing_hour = 14 }]
+
+            [klk]
+            base_url = "http://127.0.0.1:7002"
+
+            [[stores]]
+            id = "a"
+            name = "A"
+            source = { system = "klk", branch = "SUC001", warehouse = "W" }
+
+            [[stores]]
+            id = "b"
+            name = "B"
+            source = { system = "klk", branch = "SUC002", warehouse = "W" }
+            [stores.calendar]
+            open_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            closing_hour = 20
+            hours = [{ days = ["sat", "sun"], opening_hour = 9, closing_hour = 13 }]
+            holidays = ["2025-12-24"]
+            closures = [{ from = "2025-11-03", to = "2025-11-04" }]
+            opened_on = "2025-10-01"
+            "#,
+            "inline",
+        )
+        .unwrap();
+        let a = StoreCalendar::for_store(&config, &config.stores[0]);
+        let b = StoreCalendar::for_store(&config, &config.stores[1]);
+        // 2025-11-02 is a Sunday, 2025-11-01 a Saturday, 2025-11-05 a Wednesday.
+        assert_eq!(a.hours(d("2025-11-02")), None);
+        assert_eq!(a.hours(d("2025-11-01")), Some((8, 14)));
+        assert_eq!(a.hours(d("2025-11-05")), Some((7, 21)));
+        assert_eq!(a.hours(d("2025-12-24")), Some((7, 21)));
+        assert_eq!(a.hours(d("2025-12-25")), None);
+        assert_eq!(b.hours(d("2025-11-02")), Some((9, 13)));
+        assert_eq!(b.hours(d("2025-11-01")), Some((9, 13)));
+        assert_eq!(b.hours(d("2025-11-05")), Some((7, 20)));
+        assert_eq!(b.hours(d("2025-12-24")), None, "the store's holiday");
+        assert_eq!(b.hours(d("2025-12-25")), None, "and the chain's");
+        assert_eq!(b.hours(d("2025-11-03")), None, "closed for works");
+        assert_eq!(b.hours(d("2025-09-30")), None, "not open yet");
+        assert!(b.is_open(d("2025-10-01")));
+    }
+}
