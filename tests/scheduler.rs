@@ -292,8 +292,9 @@ async fn a_store_that_recovers_on_retry_is_counted_ok_and_retries_stop() {
     assert!(jobs(&tick_at(&s, &clock, "2025-11-18 05:40").await).is_empty());
 }
 
-/// Down from 02:00 to 10:07 (a restart): the recovery, the daily run and the latest
-/// incremental tick run once each, not once per missed slot.
+/// Down from 02:00 to 10:07 (a restart): the daily run and the latest incremental tick are
+/// due once each, not once per missed slot; the 03:00 recovery of the same day is left to the
+/// daily run. Down from 02:00 to 04:30, the recovery alone is caught up.
 #[tokio::test]
 async fn missed_slots_are_caught_up_once_after_a_restart() {
     let w = World::start(Backend::Sqlite).await;
@@ -306,7 +307,7 @@ async fn missed_slots_are_caught_up_once_after_a_restart() {
     let r = tick_at(&after, &clock, "2025-11-18 10:07").await;
     let mut names = jobs(&r);
     names.sort();
-    assert_eq!(names, vec!["daily", "inventory", "nightly_recovery"]);
+    assert_eq!(names, vec!["daily", "inventory"]);
     // The 10:00 incremental tick is due once, but the caught-up daily run holds every store
     // (the collision rule); the 10:30 tick covers its window again.
     assert_eq!(
@@ -315,11 +316,22 @@ async fn missed_slots_are_caught_up_once_after_a_restart() {
     );
     assert_eq!(job(&r, "daily").slot, at("2025-11-18 05:00"));
     assert!(jobs(&tick_at(&after, &clock, "2025-11-18 10:08").await).is_empty());
+    assert_eq!(execution(&after, job(&r, "daily")).await.status, "success");
+    assert_eq!(after.status().await.unwrap().pending_retries, 0);
     let half_past = tick_at(&after, &clock, "2025-11-18 10:30").await;
+    assert_eq!(jobs(&half_past), vec!["incremental", "inventory"]);
     assert_eq!(job(&half_past, "incremental").stores.len(), 3);
-    let recovery = execution(&after, job(&r, "nightly_recovery")).await;
+    drop(after);
+
+    let again = w.scheduler(&clock, "again").await;
+    // Down from 22:00 to 04:30 the next morning: the recovery alone is due.
+    tick_at(&again, &clock, "2025-11-18 22:00").await;
+    let r = tick_at(&again, &clock, "2025-11-19 04:30").await;
+    assert_eq!(jobs(&r), vec!["nightly_recovery"]);
+    let recovery = execution(&again, job(&r, "nightly_recovery")).await;
     assert_eq!(recovery.mode.as_deref(), Some("recovery"));
     assert!(recovery.is_recovery);
+    assert_eq!(recovery.fecha_desde, Some(at("2025-11-18 00:00")));
 }
 
 /// Disabled: nothing runs and the slots that pass are not caught up on enabling; the flag
@@ -476,26 +488,40 @@ async fn claims_expire_but_finished_ones_stay(backend: Backend) {
         .try_claim(&claim("b", t0 + Duration::minutes(1)))
         .await
         .unwrap());
+    // "a" renews while its job runs: the claim outlives its first expiry.
+    let held = vec![("daily".to_owned(), t0)];
     assert_eq!(
         store
-            .open_claims(t0 + Duration::minutes(4))
+            .renew("a", &held, t0 + Duration::minutes(10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.renew("b", &held, t0).await.unwrap(), 0, "not b's");
+    assert_eq!(
+        store
+            .open_claims(t0 + Duration::minutes(6))
             .await
             .unwrap()
             .len(),
         1
     );
-    // "a" died: its claim lapses and "b" takes it over.
+    assert!(!store
+        .try_claim(&claim("b", t0 + Duration::minutes(6)))
+        .await
+        .unwrap());
+    // Then "a" dies: its claim lapses and "b" takes it over.
     assert!(store
-        .open_claims(t0 + Duration::minutes(6))
+        .open_claims(t0 + Duration::minutes(11))
         .await
         .unwrap()
         .is_empty());
     assert!(store
-        .try_claim(&claim("b", t0 + Duration::minutes(6)))
+        .try_claim(&claim("b", t0 + Duration::minutes(11)))
         .await
         .unwrap());
     store
-        .finish_claim("daily", t0, "b", t0 + Duration::minutes(7))
+        .finish_claim("daily", t0, "b", t0 + Duration::minutes(12))
         .await
         .unwrap();
     assert!(

@@ -206,6 +206,8 @@ struct Inner {
     evaluating: tokio::sync::Mutex<()>,
     /// Errors of the jobs' bookkeeping, kept for `status` and tests.
     last_error: Mutex<Option<String>>,
+    /// Claims `(job, slot)` of the jobs in flight on this replica.
+    held: Mutex<Vec<(String, DateTime<Utc>)>>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -247,6 +249,7 @@ impl Scheduler {
                 in_flight: watch::Sender::new(0),
                 evaluating: tokio::sync::Mutex::new(()),
                 last_error: Mutex::new(None),
+                held: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -322,10 +325,15 @@ impl Scheduler {
         if inner.stop.is_cancelled() {
             return Ok(report);
         }
-        inner
-            .store
-            .renew(&inner.owner, now + inner.options.claim_ttl)
-            .await?;
+        // Only the claims of jobs actually in flight here are kept alive: a claim whose job
+        // never started (the destination failed right after claiming) must lapse.
+        let held = self.held();
+        if !held.is_empty() {
+            inner
+                .store
+                .renew(&inner.owner, &held, now + inner.options.claim_ttl)
+                .await?;
+        }
         let persisted = inner.store.load().await?;
         let config = persisted.settings.apply(&inner.fluxion.config().schedule);
         let busy = self.busy_stores(now).await?;
@@ -515,6 +523,23 @@ impl Scheduler {
             .unwrap_or_default()
     }
 
+    fn held(&self) -> Vec<(String, DateTime<Utc>)> {
+        self.inner
+            .held
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
+    }
+
+    fn hold(&self, key: &str, slot: DateTime<Utc>, held: bool) {
+        if let Ok(mut h) = self.inner.held.lock() {
+            h.retain(|(k, s)| !(k == key && *s == slot));
+            if held {
+                h.push((key.to_owned(), slot));
+            }
+        }
+    }
+
     fn active_stores(&self) -> Vec<StoreId> {
         self.inner
             .fluxion
@@ -575,6 +600,7 @@ impl Scheduler {
     async fn launch(&self, key: String, job: Job, now: DateTime<Utc>) -> StartedJob {
         let inner = &self.inner;
         inner.in_flight.send_modify(|n| *n += 1);
+        self.hold(&key, job.slot, true);
         let request = RunRequest {
             kind: job.data,
             window: job.window,
@@ -612,6 +638,7 @@ impl Scheduler {
                     *last = Some(e.to_string());
                 }
             }
+            this.hold(&key, job.slot, false);
             this.inner
                 .in_flight
                 .send_modify(|n| *n = n.saturating_sub(1));

@@ -220,8 +220,13 @@ pub trait SchedulerStore: Send + Sync + std::fmt::Debug {
     async fn latest_summary(&self) -> Result<Option<DailySummary>>;
     /// Claims a slot; `true` if this caller now owns it.
     async fn try_claim(&self, claim: &Claim) -> Result<bool>;
-    /// Extends every unfinished claim of `owner` to `until`; returns how many.
-    async fn renew(&self, owner: &str, until: DateTime<Utc>) -> Result<u64>;
+    /// Extends the unfinished claims `(job, slot)` of `owner` to `until`; returns how many.
+    async fn renew(
+        &self,
+        owner: &str,
+        claims: &[(String, DateTime<Utc>)],
+        until: DateTime<Utc>,
+    ) -> Result<u64>;
     /// Records the execution a claimed job opened.
     async fn set_claim_execution(
         &self,

@@ -267,15 +267,27 @@ impl SchedulerStore for PostgresSchedulerStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn renew(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE etl_scheduler_claims SET expires_at = $1 WHERE owner = $2 AND finished_at IS NULL",
-        )
-        .bind(until)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+    async fn renew(
+        &self,
+        owner: &str,
+        claims: &[(String, DateTime<Utc>)],
+        until: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut renewed = 0;
+        for (job, slot) in claims {
+            renewed += sqlx::query(
+                "UPDATE etl_scheduler_claims SET expires_at = $1 \
+                 WHERE job = $2 AND slot = $3 AND owner = $4 AND finished_at IS NULL",
+            )
+            .bind(until)
+            .bind(job)
+            .bind(*slot)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(renewed)
     }
 
     async fn set_claim_execution(

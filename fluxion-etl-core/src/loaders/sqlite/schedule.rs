@@ -267,15 +267,27 @@ impl SchedulerStore for SqliteSchedulerStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn renew(&self, owner: &str, until: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE etl_scheduler_claims SET expires_at = ? WHERE owner = ? AND finished_at IS NULL",
-        )
-        .bind(format_ts(until))
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+    async fn renew(
+        &self,
+        owner: &str,
+        claims: &[(String, DateTime<Utc>)],
+        until: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut renewed = 0;
+        for (job, slot) in claims {
+            renewed += sqlx::query(
+                "UPDATE etl_scheduler_claims SET expires_at = ? \
+                 WHERE job = ? AND slot = ? AND owner = ? AND finished_at IS NULL",
+            )
+            .bind(format_ts(until))
+            .bind(job)
+            .bind(format_ts(*slot))
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(renewed)
     }
 
     async fn set_claim_execution(
