@@ -125,7 +125,10 @@ fn human(report: &GapReport) -> String {
                 "  {}: update {}  -> fluxion run --kind {} --stores {} --from {} --to {}\n",
                 s.ubicacion_id,
                 days(u),
-                report.etl_tipo,
+                match report.etl_tipo {
+                    DataKind::Sales => "sales",
+                    DataKind::Inventory => "inventory",
+                },
                 s.ubicacion_id,
                 u.fecha_inicio,
                 u.fecha_fin
@@ -187,10 +190,20 @@ fn human(report: &GapReport) -> String {
         if s.horas_sin_ventas.is_empty() {
             continue;
         }
-        let list: Vec<String> = s
-            .horas_sin_ventas
+        // Consecutive empty hours read as one span: `2025-11-19 10:00-22:00`.
+        let mut spans: Vec<(chrono::NaiveDate, u32, u32, DateTime<Utc>)> = Vec::new();
+        for h in &s.horas_sin_ventas {
+            match spans.last_mut() {
+                Some(last) if last.3 == h.desde && last.0 == h.fecha => {
+                    last.2 = h.hora + 1;
+                    last.3 = h.hasta;
+                }
+                _ => spans.push((h.fecha, h.hora, h.hora + 1, h.hasta)),
+            }
+        }
+        let list: Vec<String> = spans
             .iter()
-            .map(|h| format!("{} {:02}:00", h.fecha, h.hora))
+            .map(|(day, from, to, _)| format!("{day} {from:02}:00-{to:02}:00"))
             .collect();
         hours.push_str(&format!("  {}: {}\n", s.ubicacion_id, list.join(", ")));
     }
