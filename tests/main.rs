@@ -5,7 +5,9 @@
 mod common;
 mod config;
 mod contract;
+mod gaps;
 mod klk;
 mod postgres;
 mod runner;
+mod scheduler;
 mod stellar;

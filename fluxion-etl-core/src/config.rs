@@ -114,6 +114,13 @@ pub struct Config {
     /// When the scheduler runs what.
     #[serde(default)]
     pub schedule: ScheduleConfig,
+    /// What counts as a gap and how late is late (`fluxion gaps`, recovery).
+    #[serde(default)]
+    pub gaps: GapsConfig,
+    /// The chain's store calendar: opening days and hours, holidays, closures. A store's own
+    /// `[stores.calendar]` refines it.
+    #[serde(default)]
+    pub calendar: CalendarConfig,
     /// The chain's stores and distribution centres.
     #[serde(default)]
     pub stores: Vec<StoreConfig>,
@@ -387,6 +394,10 @@ pub struct StoreConfig {
     pub active: bool,
     /// Which system the location runs, and how to reach it.
     pub source: StoreSource,
+    /// This store's calendar, over the chain's `[calendar]`: its own opening days and hours
+    /// replace the chain's, its holidays and closures add to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<CalendarConfig>,
 }
 
 fn default_store_kind() -> StoreKind {
@@ -647,6 +658,8 @@ impl Config {
             batch: BatchConfig::default(),
             klk: None,
             schedule: ScheduleConfig::default(),
+            gaps: GapsConfig::default(),
+            calendar: CalendarConfig::default(),
             stores: Vec::new(),
         })
     }
@@ -684,6 +697,12 @@ impl Config {
             return Err(invalid(
                 "destination.url".into(),
                 format!("expected a `sqlite:` or `postgres://` URL, found `{url}`"),
+            ));
+        }
+        if self.destination.retention_days == 0 {
+            return Err(invalid(
+                "destination.retention_days".into(),
+                "must be greater than 0 (0 would delete the whole history)".into(),
             ));
         }
         let b = &self.batch;
@@ -829,6 +848,7 @@ impl Config {
                 }
             }
         }
+        self.validate_gaps_and_calendars(&invalid)?;
         Ok(())
     }
 }
@@ -915,6 +935,356 @@ fn line_of_key(text: &str, key: &str) -> usize {
     best
 }
 
+/// `[gaps]`: what counts as a gap and how late is late.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GapsConfig {
+    /// Hours back within which a failed store window counts as a gap to recover (seed 001:
+    /// 168, a week). Older failures are left to `fluxion recover --behavior missing`.
+    #[serde(default = "default_failed_within_hours")]
+    pub failed_within_hours: u32,
+    /// First day whose data is expected: completeness and missing days count from here (a
+    /// store's later `opened_on` wins). Unset: from each store's first day with data.
+    #[serde(default, with = "toml_date::option")]
+    pub coverage_start: Option<chrono::NaiveDate>,
+    /// Open days behind (missing from the day after the last one with data through yesterday)
+    /// from which a store is `behind`.
+    #[serde(default = "default_behind_days")]
+    pub behind_days: u32,
+    /// Open days behind from which a store is `critical`.
+    #[serde(default = "default_critical_days")]
+    pub critical_days: u32,
+    /// Hours back within which opening hours with no sales are reported.
+    #[serde(default = "default_empty_hours_lookback")]
+    pub empty_hours_lookback: u32,
+    /// At most this many days per recovery execution when missing days are recovered (a long
+    /// missing range becomes several executions, newest first).
+    #[serde(default = "default_recovery_chunk_days")]
+    pub recovery_chunk_days: u32,
+}
+
+impl Default for GapsConfig {
+    fn default() -> Self {
+        Self {
+            failed_within_hours: default_failed_within_hours(),
+            coverage_start: None,
+            behind_days: default_behind_days(),
+            critical_days: default_critical_days(),
+            empty_hours_lookback: default_empty_hours_lookback(),
+            recovery_chunk_days: default_recovery_chunk_days(),
+        }
+    }
+}
+
+fn default_failed_within_hours() -> u32 {
+    168
+}
+fn default_behind_days() -> u32 {
+    1
+}
+fn default_critical_days() -> u32 {
+    7
+}
+fn default_empty_hours_lookback() -> u32 {
+    24
+}
+fn default_recovery_chunk_days() -> u32 {
+    7
+}
+
+/// A day of the week in a store calendar: `mon` … `sun` (or the full English name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum Weekday {
+    #[serde(alias = "monday")]
+    Mon,
+    #[serde(alias = "tuesday")]
+    Tue,
+    #[serde(alias = "wednesday")]
+    Wed,
+    #[serde(alias = "thursday")]
+    Thu,
+    #[serde(alias = "friday")]
+    Fri,
+    #[serde(alias = "saturday")]
+    Sat,
+    #[serde(alias = "sunday")]
+    Sun,
+}
+
+impl Weekday {
+    /// Every day, Monday first.
+    pub const ALL: [Weekday; 7] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+
+    /// The day of a date.
+    pub fn of(date: chrono::NaiveDate) -> Self {
+        use chrono::Datelike;
+        Self::ALL[date.weekday().num_days_from_monday() as usize]
+    }
+}
+
+/// `[calendar]` (the chain) and `[stores.calendar]` (one store): when a store is open, so that
+/// closed days and hours are expected to be empty rather than reported as gaps.
+///
+/// ```toml
+/// [calendar]
+/// open_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+/// opening_hour = 6
+/// closing_hour = 22
+/// hours = [{ days = ["sun"], opening_hour = 8, closing_hour = 14 }]
+/// holidays = ["2025-12-25", "2026-01-01"]
+/// closures = [{ from = "2025-08-04", to = "2025-08-10", reason = "inventario anual" }]
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarConfig {
+    /// Days of the week the store opens. Unset: every day (or the chain's, for a store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_days: Option<Vec<Weekday>>,
+    /// Store-local hour it opens (0–23). Unset: `[schedule] opening_hour` (or the chain's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening_hour: Option<u32>,
+    /// Store-local hour it closes (1–24, after `opening_hour`). Unset: `[schedule]
+    /// closing_hour` (or the chain's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing_hour: Option<u32>,
+    /// Other hours on some days of the week.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hours: Vec<DayHours>,
+    /// Whole days closed (holidays), `"YYYY-MM-DD"`.
+    #[serde(
+        default,
+        with = "toml_date::vec",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub holidays: Vec<chrono::NaiveDate>,
+    /// Closed periods (works, inventory counts), both ends included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closures: Vec<Closure>,
+    /// The store's opening date: nothing is expected before it (store calendars only).
+    #[serde(
+        default,
+        with = "toml_date::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub opened_on: Option<chrono::NaiveDate>,
+}
+
+/// Opening hours on some days of the week.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayHours {
+    /// The days these hours apply to.
+    pub days: Vec<Weekday>,
+    /// Store-local hour it opens (0–23).
+    pub opening_hour: u32,
+    /// Store-local hour it closes (1–24).
+    pub closing_hour: u32,
+}
+
+/// A closed period, `from` through `to` (both included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Closure {
+    /// First closed day.
+    #[serde(with = "toml_date")]
+    pub from: chrono::NaiveDate,
+    /// Last closed day.
+    #[serde(with = "toml_date")]
+    pub to: chrono::NaiveDate,
+    /// Why (shown to operators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Dates written either as TOML dates (`2025-12-25`) or as strings (`"2025-12-25"`).
+mod toml_date {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    fn parse<E: serde::de::Error>(value: toml::Value) -> Result<NaiveDate, E> {
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
+            other => {
+                return Err(E::custom(format!(
+                    "expected a date such as \"2025-12-25\", found `{other}`"
+                )))
+            }
+        };
+        NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|e| {
+            E::custom(format!(
+                "expected a date such as \"2025-12-25\", found `{text}`: {e}"
+            ))
+        })
+    }
+
+    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&d.format("%Y-%m-%d"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        parse(toml::Value::deserialize(d)?)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+            super::parse(toml::Value::deserialize(d)?).map(Some)
+        }
+    }
+
+    pub mod vec {
+        use super::*;
+        use serde::ser::SerializeSeq;
+
+        pub fn serialize<S: Serializer>(v: &[NaiveDate], s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(v.len()))?;
+            for d in v {
+                seq.serialize_element(&d.format("%Y-%m-%d").to_string())?;
+            }
+            seq.end()
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<NaiveDate>, D::Error> {
+            Vec::<toml::Value>::deserialize(d)?
+                .into_iter()
+                .map(super::parse)
+                .collect()
+        }
+    }
+}
+
+impl Config {
+    fn validate_gaps_and_calendars(
+        &self,
+        invalid: &impl Fn(String, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let g = &self.gaps;
+        for (key, value) in [
+            ("gaps.failed_within_hours", g.failed_within_hours),
+            ("gaps.behind_days", g.behind_days),
+            ("gaps.empty_hours_lookback", g.empty_hours_lookback),
+            ("gaps.recovery_chunk_days", g.recovery_chunk_days),
+        ] {
+            if value == 0 {
+                return Err(invalid(key.into(), "must be greater than 0".into()));
+            }
+        }
+        if g.critical_days < g.behind_days {
+            return Err(invalid(
+                "gaps.critical_days".into(),
+                format!("must be at least behind_days ({})", g.behind_days),
+            ));
+        }
+        validate_calendar(&self.calendar, "calendar", invalid)?;
+        if self.calendar.opened_on.is_some() {
+            return Err(invalid(
+                "calendar.opened_on".into(),
+                "an opening date belongs to one store: put it in [stores.calendar]".into(),
+            ));
+        }
+        for (i, store) in self.stores.iter().enumerate() {
+            if let Some(c) = &store.calendar {
+                validate_calendar(c, &format!("stores[{i}].calendar"), invalid)?;
+            }
+            // The hours a store ends up with: its own, else the chain's, else the schedule's.
+            let own = store.calendar.as_ref();
+            let pick = |f: fn(&CalendarConfig) -> Option<u32>| {
+                own.and_then(f).or_else(|| f(&self.calendar))
+            };
+            let opening = pick(|c| c.opening_hour).unwrap_or(self.schedule.opening_hour);
+            let closing = pick(|c| c.closing_hour).unwrap_or(self.schedule.closing_hour);
+            if closing <= opening {
+                let key = if own.is_some_and(|c| c.closing_hour.is_some()) {
+                    format!("stores[{i}].calendar.closing_hour")
+                } else {
+                    format!("stores[{i}].calendar.opening_hour")
+                };
+                return Err(invalid(
+                    key,
+                    format!(
+                        "store `{}` would close (at {closing}) before it opens (at {opening})",
+                        store.id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_calendar(
+    c: &CalendarConfig,
+    prefix: &str,
+    invalid: &impl Fn(String, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    if c.open_days.as_ref().is_some_and(Vec::is_empty) {
+        return Err(invalid(
+            key("open_days"),
+            "must name at least one day (make the store inactive instead)".into(),
+        ));
+    }
+    let check = |opening: Option<u32>, closing: Option<u32>, k: &str| {
+        if let Some(h) = opening.filter(|h| *h > 23) {
+            return Err(invalid(
+                key(&format!("{k}opening_hour")),
+                format!("hour {h} is not in 0..=23"),
+            ));
+        }
+        if let Some(h) = closing {
+            if h == 0 || h > 24 || opening.is_some_and(|o| h <= o) {
+                return Err(invalid(
+                    key(&format!("{k}closing_hour")),
+                    format!("hour {h} must be in 1..=24 and after opening_hour"),
+                ));
+            }
+        }
+        Ok(())
+    };
+    check(c.opening_hour, c.closing_hour, "")?;
+    for (i, h) in c.hours.iter().enumerate() {
+        if h.days.is_empty() {
+            return Err(invalid(
+                key(&format!("hours[{i}].days")),
+                "must name at least one day".into(),
+            ));
+        }
+        check(
+            Some(h.opening_hour),
+            Some(h.closing_hour),
+            &format!("hours[{i}]."),
+        )?;
+    }
+    for (i, closure) in c.closures.iter().enumerate() {
+        if closure.to < closure.from {
+            return Err(invalid(
+                key(&format!("closures[{i}].to")),
+                format!("{} is before from ({})", closure.to, closure.from),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -997,6 +1367,13 @@ depot = "1413"
         let e = err(&doc);
         assert_eq!(e.key(), Some("batch_size"), "{e}");
         assert!(e.to_string().starts_with("fluxion.toml:6:"), "{e}");
+    }
+
+    #[test]
+    fn zero_retention_is_refused() {
+        let e = err("[destination]\nurl = \"sqlite://x.db\"\nretention_days = 0\n");
+        assert_eq!(e.key(), Some("destination.retention_days"), "{e}");
+        assert!(e.to_string().starts_with("fluxion.toml:3:"), "{e}");
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   taxonomy;
 //! - [`loaders`]: the SQLite destination (and PostgreSQL);
 //! - [`config`](crate::config): `fluxion.toml`;
+//! - [`gaps`]: what is missing per store (failed windows not yet recovered, coverage with its
+//!   recommendations, empty opening hours) under each store's calendar;
+//! - [`recovery`]: plans of gaps to run again, run as recovery executions;
 //! - [`Fluxion`]: everything wired from a configuration.
 //!
 //! ```no_run
@@ -27,9 +30,11 @@
 
 pub mod config;
 mod error;
+pub mod gaps;
 pub mod loaders;
 pub mod model;
 pub mod pipeline;
+pub mod recovery;
 pub mod schedule;
 mod service;
 pub mod sources;

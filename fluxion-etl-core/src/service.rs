@@ -8,14 +8,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Environment, StoreConfig};
 use crate::error::{Error, Result};
+use crate::gaps::{self, GapQuery, GapReport};
 use crate::loaders::Destination;
-use crate::model::{DataKind, Window};
+use crate::model::{DataKind, StoreId, Window};
 use crate::pipeline::{
     Identity, LoadScope, LoadUnit, Runner, RunnerOptions, StoreTask, Transformer,
 };
+use crate::recovery::{
+    self, PlannedRecovery, RecoveryBehavior, RecoveryOutcome, RecoveryPlan, RecoveryReport,
+    RecoveryRequest,
+};
 use crate::sources::{extractor_for, ExtractRequest};
 use crate::tracker::{
-    ExecutionFinish, ExecutionStatus, ExecutionTracker, NewExecution, RunMode, StoreRef,
+    sanitize, ExecutionFinish, ExecutionStatus, ExecutionTracker, NewExecution, RunMode, StoreRef,
     TrackerStore, TriggeredBy,
 };
 
@@ -95,6 +100,10 @@ pub struct RunReport {
     pub summary: ExecutionFinish,
     /// Whether the run was interrupted.
     pub interrupted: bool,
+    /// The gaps recovered before the run (a full sales run recovers up to
+    /// `[schedule] max_gaps_per_run` failed windows first), each its own execution.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovered: Vec<RecoveryOutcome>,
 }
 
 /// Fluxion, wired from a configuration.
@@ -173,6 +182,183 @@ impl Fluxion {
         self.destination.tracker_store()
     }
 
+    /// The gaps as of `query.now` ([`crate::gaps`]): failed windows not yet recovered,
+    /// coverage with its recommendations, and empty opening hours, per store.
+    ///
+    /// ```no_run
+    /// # async fn demo(fluxion: fluxion_etl_core::Fluxion) -> fluxion_etl_core::Result<()> {
+    /// use fluxion_etl_core::gaps::GapQuery;
+    ///
+    /// let report = fluxion.gaps(&GapQuery::sales(chrono::Utc::now())).await?;
+    /// println!("{} stores behind", report.resumen.desactualizadas);
+    /// # Ok(()) }
+    /// ```
+    pub async fn gaps(&self, query: &GapQuery) -> Result<GapReport> {
+        gaps::analyze(self.destination.gap_store().as_ref(), &self.config, query).await
+    }
+
+    /// What [`Fluxion::recover`] would run for `request`, newest first ([`crate::recovery`]).
+    pub async fn recovery_plan(&self, request: &RecoveryRequest) -> Result<RecoveryPlan> {
+        if let (Some(from), Some(to)) = (request.from, request.to) {
+            if to < from {
+                return Err(Error::InvalidRequest(format!(
+                    "the recovery range ends ({to}) before it starts ({from})"
+                )));
+            }
+        }
+        let query = GapQuery {
+            now: request.now,
+            kind: request.kind,
+            stores: request.stores.clone(),
+            failed_within_hours: None,
+        };
+        // Failed windows alone do not need the coverage (a scan of every store's days).
+        let coverage = request.behavior != RecoveryBehavior::Failed;
+        let report = gaps::analyze_parts(
+            self.destination.gap_store().as_ref(),
+            &self.config,
+            &query,
+            coverage,
+        )
+        .await?;
+        Ok(recovery::plan(&report, &self.config, request))
+    }
+
+    /// Plans a recovery and runs its items one after the other, each as a recovery execution
+    /// (`mode = recovery`, `is_recovery`, `triggered_by = recovery`, and `recovered_gap_id`
+    /// for a failed window). A failing item does not stop the others.
+    pub async fn recover(&self, request: &RecoveryRequest) -> Result<RecoveryReport> {
+        self.recover_with_cancel(request, &CancellationToken::new())
+            .await
+    }
+
+    /// [`Fluxion::recover`]; when `cancel` fires, the item in flight is closed as interrupted
+    /// and the remaining ones are not started.
+    pub async fn recover_with_cancel(
+        &self,
+        request: &RecoveryRequest,
+        cancel: &CancellationToken,
+    ) -> Result<RecoveryReport> {
+        let plan = self.recovery_plan(request).await?;
+        tracing::info!(behavior = %plan.behavior, items = plan.items.len(), candidates = plan.candidates, "Recovery planned.");
+        let outcomes = self.run_plan(&plan.items, cancel).await;
+        Ok(RecoveryReport {
+            interrupted: cancel.is_cancelled(),
+            plan,
+            outcomes,
+        })
+    }
+
+    async fn run_plan(
+        &self,
+        items: &[PlannedRecovery],
+        cancel: &CancellationToken,
+    ) -> Vec<RecoveryOutcome> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let request = RunRequest {
+                kind: item.kind,
+                window: item.window,
+                stores: StoreSelection::Ids(vec![item.store_id.as_str().to_owned()]),
+                mode: RunMode::Recovery,
+                triggered_by: Some(TriggeredBy::Recovery),
+                recovered_gap_id: item.recovered_gap_id,
+            };
+            let failed = |execution_id, error: &Error| RecoveryOutcome {
+                item: item.clone(),
+                execution_id,
+                status: ExecutionStatus::Failed,
+                error: Some(sanitize(&error.to_string())),
+            };
+            let outcome = match self.prepare(request).await {
+                Ok(prepared) => {
+                    let id = prepared.tracker.id();
+                    match prepared.execute(cancel).await {
+                        // A store skipped because another run holds it is not recovered.
+                        Ok(report)
+                            if report.status == ExecutionStatus::Success
+                                && report.summary.tiendas_exitosas == 0 =>
+                        {
+                            RecoveryOutcome {
+                                item: item.clone(),
+                                execution_id: Some(report.execution_id),
+                                status: ExecutionStatus::Failed,
+                                error: Some(
+                                    "the store was skipped: another run is loading it".to_owned(),
+                                ),
+                            }
+                        }
+                        Ok(report) => RecoveryOutcome {
+                            item: item.clone(),
+                            execution_id: Some(report.execution_id),
+                            status: report.status,
+                            error: report.summary.error_message.clone(),
+                        },
+                        Err(e) => failed(Some(id), &e),
+                    }
+                }
+                Err(e) => failed(None, &e),
+            };
+            tracing::info!(store = %item.store_id, execution_id = ?outcome.execution_id, gap = ?item.recovered_gap_id, status = %outcome.status, "Gap recovery finished.");
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// The automatic recovery of a full sales run: up to `[schedule] max_gaps_per_run` failed
+    /// windows of the run's stores, newest first, except those the run itself covers. Never
+    /// for incremental or recovery runs. A failure to plan is logged, not fatal: the run's own
+    /// work matters more.
+    async fn auto_recover(
+        &self,
+        request: &RunRequest,
+        cancel: &CancellationToken,
+    ) -> Vec<RecoveryOutcome> {
+        let max = self.config.schedule.max_gaps_per_run as usize;
+        if request.kind != DataKind::Sales
+            || request.mode != RunMode::Full
+            || request.recovered_gap_id.is_some()
+            || max == 0
+        {
+            return Vec::new();
+        }
+        let stores = match &request.stores {
+            StoreSelection::AllActive => None,
+            StoreSelection::Ids(ids) => Some(ids.iter().map(StoreId::new).collect()),
+        };
+        let plan_request = RecoveryRequest {
+            stores,
+            ..RecoveryRequest::new(Utc::now()).behavior(RecoveryBehavior::Failed)
+        };
+        let plan = match self.recovery_plan(&plan_request).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::warn!(
+                    "Cannot plan the automatic gap recovery: {}",
+                    sanitize(&e.to_string())
+                );
+                return Vec::new();
+            }
+        };
+        let items: Vec<PlannedRecovery> = plan
+            .items
+            .into_iter()
+            .filter(|item| match (request.window, item.window) {
+                (Some(run), Some(gap)) => !(run.from <= gap.from && run.to >= gap.to),
+                _ => true,
+            })
+            .take(max)
+            .collect();
+        if items.is_empty() {
+            return Vec::new();
+        }
+        tracing::info!(gaps = items.len(), "Recovering gaps before the run.");
+        self.run_plan(&items, cancel).await
+    }
+
     /// Runs a request to completion.
     pub async fn run(&self, request: RunRequest) -> Result<RunReport> {
         self.run_with_cancel(request, &CancellationToken::new())
@@ -181,18 +367,27 @@ impl Fluxion {
 
     /// Runs a request; when `cancel` fires, stores in flight are rolled back and the execution
     /// is closed as interrupted rather than left `running`.
+    ///
+    /// A full sales run first recovers up to `[schedule] max_gaps_per_run` failed windows of
+    /// its stores (each its own recovery execution, listed in [`RunReport::recovered`]); an
+    /// incremental or recovery run never does.
     pub async fn run_with_cancel(
         &self,
         request: RunRequest,
         cancel: &CancellationToken,
     ) -> Result<RunReport> {
-        self.prepare(request).await?.execute(cancel).await
+        let recovered = self.auto_recover(&request, cancel).await;
+        let mut report = self.prepare(request).await?.execute(cancel).await?;
+        report.recovered = recovered;
+        Ok(report)
     }
 
     /// Validates a request and opens its execution (status `running`), then runs it on a
     /// background task: the execution's id is known before any store is extracted, which is
     /// what an API that "returns at once with `execution_id`" needs. Cancelling `cancel`
-    /// interrupts the run the same way as [`Fluxion::run_with_cancel`].
+    /// interrupts the run the same way as [`Fluxion::run_with_cancel`]. A full sales run's
+    /// automatic gap recovery happens on the background task, before the run's stores (the
+    /// execution is already open, and `running`, meanwhile).
     ///
     /// ```no_run
     /// # async fn demo(fluxion: fluxion_etl_core::Fluxion) -> fluxion_etl_core::Result<()> {
@@ -209,9 +404,16 @@ impl Fluxion {
         request: RunRequest,
         cancel: CancellationToken,
     ) -> Result<StartedRun> {
+        let auto = request.clone();
         let prepared = self.prepare(request).await?;
         let execution_id = prepared.tracker.id();
-        let handle = tokio::spawn(async move { prepared.execute(&cancel).await });
+        let this = self.clone();
+        let handle = tokio::spawn(async move {
+            let recovered = this.auto_recover(&auto, &cancel).await;
+            let mut report = prepared.execute(&cancel).await?;
+            report.recovered = recovered;
+            Ok(report)
+        });
         Ok(StartedRun {
             execution_id,
             handle,
@@ -362,6 +564,7 @@ impl PreparedRun {
             status: summary.status,
             summary,
             interrupted,
+            recovered: Vec::new(),
         })
     }
 }

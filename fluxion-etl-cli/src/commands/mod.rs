@@ -5,9 +5,12 @@
 //! [`Command`], and an arm in [`Command::execute`].
 
 mod demo;
+mod gaps;
 mod history;
 mod migrate;
+mod recover;
 mod run;
+mod schedule;
 mod show;
 mod sim;
 mod stats;
@@ -37,6 +40,18 @@ pub enum Command {
     Show(show::Args),
     /// Aggregate the executions of the last days.
     Stats(stats::Args),
+    /// Show each store's gaps: failed windows not yet recovered, coverage (last day, days
+    /// behind, completeness, missing days, status) with recommendations, and opening hours
+    /// with no sales.
+    Gaps(gaps::Args),
+    /// Run gaps again as recovery executions (failed windows, missing days or both), newest
+    /// first.
+    ///
+    /// `--dry-run` prints the plan. Exits like `run`: 0 when every recovery succeeded (or there
+    /// was nothing to do), 2 when some failed, 1 when none succeeded.
+    Recover(recover::Args),
+    /// The scheduler: preview its slots, show its status, or run it in the foreground.
+    Schedule(schedule::Args),
     /// Apply the destination's pending migrations.
     Migrate(migrate::Args),
     /// The demo: simulated KLK stores into an embedded SQLite file, no setup.
@@ -62,6 +77,9 @@ impl Command {
             Command::History(args) => history::execute(args, ctx).await,
             Command::Show(args) => show::execute(args, ctx).await,
             Command::Stats(args) => stats::execute(args, ctx).await,
+            Command::Gaps(args) => gaps::execute(args, ctx).await,
+            Command::Recover(args) => recover::execute(args, ctx).await,
+            Command::Schedule(args) => schedule::execute(args, ctx).await,
             Command::Migrate(args) => migrate::execute(args, ctx).await,
             Command::Validate(args) => validate::execute(args, ctx),
             Command::Demo(args) => demo::execute(args, ctx).await,

@@ -5,8 +5,10 @@
 
 mod common;
 mod demo;
+mod gaps;
 #[cfg(unix)]
 mod interrupt;
 mod readonly;
 mod runs;
+mod schedule;
 mod usage;

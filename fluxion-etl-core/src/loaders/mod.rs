@@ -111,6 +111,22 @@ impl Destination {
         }
     }
 
+    /// The gap queries ([`crate::gaps`]).
+    pub fn gap_store(&self) -> Arc<dyn crate::gaps::GapStore> {
+        match self {
+            Destination::Sqlite(d) => Arc::new(d.gaps()),
+            Destination::Postgres(d) => Arc::new(d.gaps()),
+        }
+    }
+
+    /// The scheduler's persisted state and slot claims (beside the execution history).
+    pub fn scheduler_store(&self) -> Arc<dyn crate::schedule::SchedulerStore> {
+        match self {
+            Destination::Sqlite(d) => Arc::new(d.scheduler()),
+            Destination::Postgres(d) => Arc::new(d.scheduler()),
+        }
+    }
+
     /// Whether the destination is an embedded file that migrates itself on open.
     pub fn is_embedded(&self) -> bool {
         matches!(self, Destination::Sqlite(_))

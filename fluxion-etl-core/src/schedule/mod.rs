@@ -18,6 +18,20 @@
 //! job), never replayed one by one. An incremental tick skips the stores whose daily run or retry
 //! is in progress.
 
+mod clock;
+mod runtime;
+mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use runtime::{
+    EffectiveSettings, RunningJob, Scheduler, SchedulerOptions, SchedulerStatus, StartedJob,
+    TickReport,
+};
+pub use store::{
+    Claim, ClaimRecord, DailySummary, FailedStore, InvalidSetting, LastRun, PersistedState,
+    ScheduleSettings, SchedulerStore,
+};
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +56,38 @@ pub enum JobKind {
     Inventory,
     /// The previous day again, in recovery mode.
     NightlyRecovery,
+}
+
+impl JobKind {
+    /// A stable name: the claim key of the job's slots and the `job` of the last run
+    /// (`daily`, `daily_retry_2`, `incremental`, `inventory`, `nightly_recovery`).
+    pub fn key(self) -> String {
+        match self {
+            JobKind::Daily => "daily".into(),
+            JobKind::DailyRetry { attempt } => format!("daily_retry_{attempt}"),
+            JobKind::Incremental => "incremental".into(),
+            JobKind::Inventory => "inventory".into(),
+            JobKind::NightlyRecovery => "nightly_recovery".into(),
+        }
+    }
+
+    /// Whether the job is the daily run or one of its retries (the jobs whose stores an
+    /// incremental tick leaves alone).
+    pub fn is_daily(self) -> bool {
+        matches!(self, JobKind::Daily | JobKind::DailyRetry { .. })
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobKind::Daily => f.write_str("daily"),
+            JobKind::DailyRetry { attempt } => write!(f, "daily retry {attempt}"),
+            JobKind::Incremental => f.write_str("incremental"),
+            JobKind::Inventory => f.write_str("inventory"),
+            JobKind::NightlyRecovery => f.write_str("nightly recovery"),
+        }
+    }
 }
 
 /// A job to run now.
@@ -123,15 +169,26 @@ pub fn due(
         }
     }
 
-    if let Some(retry) = due_retry(now, config, state) {
-        jobs.push(retry);
+    // A retry of an older day is dropped when a new daily run is due: the new run replaces the
+    // daily progress, and the old day's failures are the gap report's business from then on.
+    if jobs.is_empty() {
+        if let Some(retry) = due_retry(now, config, state) {
+            jobs.push(retry);
+        }
     }
 
     if let Some(slot) = latest_incremental_slot(since, now, config) {
-        let (stores, skipped): (Vec<StoreId>, Vec<StoreId>) = active
+        // The collision rule: stores whose daily run or retry is running, or starts in this
+        // same evaluation (the 06:00 tick and the third 05:00 retry), are left out of the
+        // incremental sales tick. Inventory is another data kind with its own lease and runs
+        // for every store.
+        let holding: Vec<&StoreId> = state
+            .busy
             .iter()
-            .cloned()
-            .partition(|s| !state.busy.contains(s));
+            .chain(jobs.iter().flat_map(|j| j.stores.iter()))
+            .collect();
+        let (stores, skipped): (Vec<StoreId>, Vec<StoreId>) =
+            active.iter().cloned().partition(|s| !holding.contains(&s));
         let local = utc_to_local(slot);
         let span = Duration::minutes(i64::from(
             config.incremental_interval_minutes + config.incremental_overlap_minutes,
@@ -142,8 +199,8 @@ pub fn due(
             data: DataKind::Sales,
             window: Window::new(local - span, local),
             mode: RunMode::Incremental,
-            stores: stores.clone(),
-            skipped: skipped.clone(),
+            stores,
+            skipped,
         });
         jobs.push(Job {
             kind: JobKind::Inventory,
@@ -151,18 +208,25 @@ pub fn due(
             data: DataKind::Inventory,
             window: None,
             mode: RunMode::Full,
-            stores,
-            skipped,
+            stores: active.to_vec(),
+            skipped: Vec::new(),
         });
     }
 
     if let Some(slot) = latest_daily_slot(since, now, hm(config.recovery_hour, 0)) {
-        if let Some(day) = utc_to_local(slot).date().pred_opt() {
+        let window = utc_to_local(slot).date().pred_opt().and_then(Window::day);
+        // Caught up together with the daily run of the same day, the recovery would load the
+        // same window at the same time (and lose its stores' leases to it): the daily run
+        // covers it.
+        let covered = jobs
+            .iter()
+            .any(|j| j.kind == JobKind::Daily && j.window == window);
+        if let (Some(window), false) = (window, covered) {
             jobs.push(Job {
                 kind: JobKind::NightlyRecovery,
                 slot,
                 data: DataKind::Sales,
-                window: Window::day(day),
+                window: Some(window),
                 mode: RunMode::Recovery,
                 stores: active.to_vec(),
                 skipped: Vec::new(),
@@ -249,6 +313,28 @@ fn latest_incremental_slot(
         .max()
 }
 
+/// The next daily run strictly after `after` (UTC), with the configuration's hour and minute.
+pub fn next_daily(after: DateTime<Utc>, config: &ScheduleConfig) -> Option<DateTime<Utc>> {
+    let at = hm(config.execution_hour, config.execution_minute);
+    let today = utc_to_local(after).date();
+    [Some(today), today.succ_opt()]
+        .into_iter()
+        .flatten()
+        .map(|d| local_to_utc(d.and_time(at)))
+        .find(|slot| *slot > after)
+}
+
+/// The next slot of any job strictly after `after`, retries excepted (they depend on failures).
+pub fn next_slot(
+    after: DateTime<Utc>,
+    config: &ScheduleConfig,
+) -> Option<(DateTime<Utc>, JobKind)> {
+    preview(after, 2, config)
+        .into_iter()
+        .find(|e| e.at > after && !matches!(e.kind, JobKind::DailyRetry { .. }))
+        .map(|e| (e.at, e.kind))
+}
+
 /// One line of `fluxion schedule preview`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreviewEntry {
@@ -260,7 +346,8 @@ pub struct PreviewEntry {
     pub kind: JobKind,
     /// The sales window, if any.
     pub window: Option<Window>,
-    /// Other slots this one collides with (an incremental tick during a possible daily retry).
+    /// The daily attempt (run or retry) this incremental tick may collide with: the tick then
+    /// leaves out the stores that attempt is loading.
     pub collides_with: Option<String>,
 }
 
@@ -280,7 +367,6 @@ pub fn preview(from: DateTime<Utc>, days: u32, config: &ScheduleConfig) -> Vec<P
         let retries: Vec<NaiveDateTime> = (1..=config.max_retries)
             .map(|k| daily + retry_step * k as i32)
             .collect();
-        let retry_end = retries.last().copied().unwrap_or(daily);
         let mut push = |local: NaiveDateTime,
                         kind: JobKind,
                         window: Option<Window>,
@@ -315,18 +401,27 @@ pub fn preview(from: DateTime<Utc>, days: u32, config: &ScheduleConfig) -> Vec<P
         let span = Duration::minutes(i64::from(
             config.incremental_interval_minutes + config.incremental_overlap_minutes,
         ));
+        // Attempt 0 is the daily run, k the k-th retry; each may run until the next one starts.
+        let attempts: Vec<(usize, NaiveDateTime)> = std::iter::once(daily)
+            .chain(retries.iter().copied())
+            .enumerate()
+            .collect();
         for tick in incremental_slots(day, config) {
-            let collides = retries
+            let collides = attempts
                 .iter()
-                .position(|r| {
-                    tick >= daily && tick <= retry_end && tick >= *r - retry_step && tick <= *r
-                })
-                .map(|i| {
-                    format!(
-                        "daily retry {} at {} (stores still retrying are skipped)",
-                        i + 1,
-                        retries[i].format("%H:%M")
-                    )
+                .rev()
+                .find(|(_, start)| *start <= tick && tick < *start + retry_step)
+                .map(|(k, start)| {
+                    let what = match k {
+                        0 => "the daily run".to_owned(),
+                        k => format!("daily retry {k}"),
+                    };
+                    let when = if *start == tick {
+                        "starts at the same time".to_owned()
+                    } else {
+                        format!("started at {}", start.format("%H:%M"))
+                    };
+                    format!("{what} ({when})")
                 });
             push(
                 tick,
@@ -334,7 +429,7 @@ pub fn preview(from: DateTime<Utc>, days: u32, config: &ScheduleConfig) -> Vec<P
                 Window::new(tick - span, tick),
                 collides.clone(),
             );
-            push(tick, JobKind::Inventory, None, collides);
+            push(tick, JobKind::Inventory, None, None);
         }
         push(
             day.and_time(hm(config.recovery_hour, 0)),
@@ -477,7 +572,8 @@ mod tests {
     fn missed_ticks_are_caught_up_once() {
         let c = ScheduleConfig::default();
         // Down from 02:00 to 10:07: the 03:00 recovery, the 05:00 daily and eight incremental
-        // ticks were missed. Each job runs once, for its latest missed slot.
+        // ticks were missed. Each job runs once, for its latest missed slot; the recovery of
+        // 17 November is left to the daily run of the same day.
         let jobs = due(
             at("2025-11-18 10:07"),
             &c,
@@ -486,14 +582,18 @@ mod tests {
         );
         assert_eq!(
             kinds(&jobs),
-            vec![
-                JobKind::Daily,
-                JobKind::Incremental,
-                JobKind::Inventory,
-                JobKind::NightlyRecovery
-            ]
+            vec![JobKind::Daily, JobKind::Incremental, JobKind::Inventory]
         );
         assert_eq!(jobs[1].slot, at("2025-11-18 10:00"));
+        // Down from 02:00 to 04:30: the recovery alone is caught up.
+        let jobs = due(
+            at("2025-11-18 04:30"),
+            &c,
+            &state("2025-11-18 02:00"),
+            &stores(),
+        );
+        assert_eq!(kinds(&jobs), vec![JobKind::NightlyRecovery]);
+        assert_eq!(jobs[0].slot, at("2025-11-18 03:00"));
         // Nothing more is due once the state records the evaluation.
         assert!(due(
             at("2025-11-18 10:08"),
@@ -651,5 +751,182 @@ mod tests {
             .unwrap();
         assert!(seven.collides_with.is_none());
         assert!(p.windows(2).all(|w| w[0].at <= w[1].at));
+    }
+
+    #[test]
+    fn the_six_oclock_tick_leaves_out_the_stores_of_the_third_retry_starting_with_it() {
+        let c = ScheduleConfig::default();
+        // Second retry at 05:40 left tienda_08 pending; nothing is running at 05:59:59.
+        let mut s = after_daily(&["tienda_08"], 2, "2025-11-18 05:40");
+        s.evaluated_until = Some(at("2025-11-18 05:59"));
+        let jobs = due(at("2025-11-18 06:00"), &c, &s, &stores());
+        assert_eq!(
+            kinds(&jobs),
+            vec![
+                JobKind::DailyRetry { attempt: 3 },
+                JobKind::Incremental,
+                JobKind::Inventory
+            ]
+        );
+        assert_eq!(jobs[0].stores, vec![StoreId::new("tienda_08")]);
+        assert_eq!(jobs[1].skipped, vec![StoreId::new("tienda_08")]);
+        assert_eq!(jobs[1].stores.len(), 2);
+        assert_eq!(jobs[2].stores.len(), 3, "inventory is not a sales load");
+    }
+
+    #[test]
+    fn a_new_daily_run_supersedes_the_retries_of_an_older_day() {
+        let c = ScheduleConfig::default();
+        // Down from 05:25 yesterday until today 05:00: yesterday's retries never finished.
+        let mut s = after_daily(&["tienda_08"], 1, "2025-11-17 05:20");
+        s.evaluated_until = Some(at("2025-11-18 04:59"));
+        let jobs = due(at("2025-11-18 05:00"), &c, &s, &stores());
+        assert_eq!(kinds(&jobs), vec![JobKind::Daily]);
+        assert_eq!(jobs[0].stores.len(), 3);
+    }
+
+    /// Drives the policy minute by minute over a day, applying each job's outcome the way the
+    /// runtime does: `failing` stores fail every attempt retryably.
+    fn simulate_day(c: &ScheduleConfig, failing: &[&str]) -> Vec<(String, Job)> {
+        let mut state = state("2025-11-17 23:59");
+        let mut now = at("2025-11-18 00:00");
+        let mut out = Vec::new();
+        while now < at("2025-11-19 00:00") {
+            for job in due(now, c, &state, &stores()) {
+                let failed: Vec<StoreId> = job
+                    .stores
+                    .iter()
+                    .filter(|s| failing.contains(&s.as_str()))
+                    .cloned()
+                    .collect();
+                match job.kind {
+                    JobKind::Daily => {
+                        state.daily = Some(DailyProgress {
+                            day: job.window.unwrap().from.date(),
+                            last_attempt_at: now,
+                            retries_done: 0,
+                            pending_retry: failed,
+                        })
+                    }
+                    JobKind::DailyRetry { attempt } => {
+                        let d = state.daily.as_mut().unwrap();
+                        d.last_attempt_at = now;
+                        d.retries_done = attempt;
+                        d.pending_retry = failed;
+                    }
+                    _ => {}
+                }
+                out.push((utc_to_local(now).format("%H:%M").to_string(), job));
+            }
+            state.evaluated_until = Some(now);
+            now += Duration::minutes(1);
+        }
+        out
+    }
+
+    #[test]
+    fn a_simulated_day_runs_every_job_at_its_exact_time() {
+        let run = simulate_day(&ScheduleConfig::default(), &[]);
+        let at_of = |k: JobKind| -> Vec<String> {
+            run.iter()
+                .filter(|(_, j)| j.kind == k)
+                .map(|(t, _)| t.clone())
+                .collect()
+        };
+        assert_eq!(at_of(JobKind::NightlyRecovery), vec!["03:00"]);
+        assert_eq!(at_of(JobKind::Daily), vec!["05:00"]);
+        let ticks: Vec<String> = (0..33)
+            .map(|i| {
+                (NaiveTime::from_hms_opt(6, 0, 0).unwrap() + Duration::minutes(30 * i))
+                    .format("%H:%M")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(at_of(JobKind::Incremental), ticks);
+        assert_eq!(at_of(JobKind::Inventory), ticks);
+        assert_eq!(run.len(), 1 + 1 + 33 + 33, "no retry when nothing failed");
+    }
+
+    #[test]
+    fn a_simulated_day_retries_only_the_failed_store_three_times() {
+        let run = simulate_day(&ScheduleConfig::default(), &["tienda_08"]);
+        let retries: Vec<(String, u32, Vec<StoreId>)> = run
+            .iter()
+            .filter_map(|(t, j)| match j.kind {
+                JobKind::DailyRetry { attempt } => Some((t.clone(), attempt, j.stores.clone())),
+                _ => None,
+            })
+            .collect();
+        let only_08 = vec![StoreId::new("tienda_08")];
+        assert_eq!(
+            retries,
+            vec![
+                ("05:20".to_owned(), 1, only_08.clone()),
+                ("05:40".to_owned(), 2, only_08.clone()),
+                ("06:00".to_owned(), 3, only_08.clone()),
+            ]
+        );
+        let six = run
+            .iter()
+            .find(|(t, j)| t == "06:00" && j.kind == JobKind::Incremental)
+            .unwrap();
+        assert_eq!(six.1.skipped, only_08, "the collision rule at 06:00");
+        let half_past = run
+            .iter()
+            .find(|(t, j)| t == "06:30" && j.kind == JobKind::Incremental)
+            .unwrap();
+        assert!(half_past.1.skipped.is_empty());
+    }
+
+    #[test]
+    fn changed_retry_settings_move_the_retry_slots() {
+        let c = ScheduleConfig {
+            execution_hour: 6,
+            execution_minute: 30,
+            max_retries: 5,
+            retry_interval_minutes: 15,
+            ..ScheduleConfig::default()
+        };
+        let run = simulate_day(&c, &["tienda_01"]);
+        let times: Vec<&str> = run
+            .iter()
+            .filter(|(_, j)| j.kind.is_daily())
+            .map(|(t, _)| t.as_str())
+            .collect();
+        assert_eq!(
+            times,
+            vec!["06:30", "06:45", "07:00", "07:15", "07:30", "07:45"]
+        );
+    }
+
+    #[test]
+    fn preview_names_the_daily_run_when_a_tick_starts_with_it() {
+        let c = ScheduleConfig {
+            execution_hour: 6,
+            ..ScheduleConfig::default()
+        };
+        let p = preview(at("2025-11-18 00:00"), 1, &c);
+        let six = p
+            .iter()
+            .find(|e| {
+                e.kind == JobKind::Incremental && e.local.format("%H:%M").to_string() == "06:00"
+            })
+            .unwrap();
+        assert!(
+            six.collides_with
+                .as_deref()
+                .unwrap()
+                .starts_with("the daily run"),
+            "{six:?}"
+        );
+        assert_eq!(
+            next_daily(at("2025-11-18 06:00"), &c),
+            Some(at("2025-11-19 06:00")),
+            "strictly after"
+        );
+        assert_eq!(
+            next_slot(at("2025-11-18 04:10"), &ScheduleConfig::default()),
+            Some((at("2025-11-18 05:00"), JobKind::Daily))
+        );
     }
 }

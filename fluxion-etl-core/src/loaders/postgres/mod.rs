@@ -13,7 +13,9 @@
 //! `fluxion migrate` (or [`PostgresDestination::migrate`]) does it, once, on purpose.
 
 mod copy;
+mod gaps;
 mod loader;
+mod schedule;
 mod tracker;
 
 use std::str::FromStr;
@@ -24,7 +26,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 pub use copy::CopyFormat;
+pub use gaps::PostgresGaps;
 pub use loader::PostgresLoader;
+pub use schedule::PostgresSchedulerStore;
 pub use tracker::PostgresTracker;
 
 use super::SchemaStatus;
@@ -111,6 +115,16 @@ impl PostgresDestination {
     /// The tracker store.
     pub fn tracker(&self) -> PostgresTracker {
         PostgresTracker::new(self.pool.clone())
+    }
+
+    /// The gap queries.
+    pub fn gaps(&self) -> PostgresGaps {
+        PostgresGaps::new(self.pool.clone())
+    }
+
+    /// The scheduler's state, shared by every replica on this database.
+    pub fn scheduler(&self) -> PostgresSchedulerStore {
+        PostgresSchedulerStore::new(self.pool.clone())
     }
 
     /// Closes the pool.

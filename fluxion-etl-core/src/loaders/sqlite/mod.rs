@@ -3,7 +3,9 @@
 //! Writes go through `BEGIN IMMEDIATE` transactions, so concurrent stores queue for SQLite's
 //! single writer (up to the busy timeout) instead of failing with `SQLITE_BUSY` half-way.
 
+mod gaps;
 mod loader;
+mod schedule;
 mod tracker;
 
 use std::str::FromStr;
@@ -13,7 +15,9 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use gaps::SqliteGaps;
 pub use loader::SqliteLoader;
+pub use schedule::SqliteSchedulerStore;
 pub use tracker::SqliteTracker;
 
 use super::SchemaStatus;
@@ -86,6 +90,16 @@ impl SqliteDestination {
     /// The tracker store.
     pub fn tracker(&self) -> SqliteTracker {
         SqliteTracker::new(self.pool.clone())
+    }
+
+    /// The gap queries.
+    pub fn gaps(&self) -> SqliteGaps {
+        SqliteGaps::new(self.pool.clone())
+    }
+
+    /// The scheduler's state.
+    pub fn scheduler(&self) -> SqliteSchedulerStore {
+        SqliteSchedulerStore::new(self.pool.clone())
     }
 
     /// Closes the pool.
