@@ -23,10 +23,12 @@ export const PATHS = {
 
 /** Why a call failed: `kind` is `auth` (401), `forbidden` (403), `unreachable`, or `http`. */
 export class ApiError extends Error {
-  constructor(kind, status, message) {
+  constructor(kind, status, message, tokenUsed) {
     super(message);
     this.kind = kind;
     this.status = status;
+    /** The token the request carried: a 401/403 for a token since replaced is old news. */
+    this.tokenUsed = tokenUsed;
   }
 }
 
@@ -111,8 +113,8 @@ export async function call(method, url, body) {
       data = null;
     }
   }
-  if (res.status === 401) throw new ApiError("auth", 401, errorMessage(data, text));
-  if (res.status === 403) throw new ApiError("forbidden", 403, errorMessage(data, text));
+  if (res.status === 401) throw new ApiError("auth", 401, errorMessage(data, text), tok);
+  if (res.status === 403) throw new ApiError("forbidden", 403, errorMessage(data, text), tok);
   // A proxy in front of a stopped server answers 502/503/504: the server is not there.
   if (res.status === 502 || res.status === 504) throw new ApiError("unreachable", res.status, errorMessage(data, text));
   if (!res.ok) throw new ApiError("http", res.status, errorMessage(data, text));
@@ -148,8 +150,8 @@ export async function stream(url, onEvent, signal) {
     if (signal && signal.aborted) return;
     throw new ApiError("unreachable", 0, String(e && e.message ? e.message : e));
   }
-  if (res.status === 401) throw new ApiError("auth", 401, "");
-  if (res.status === 403) throw new ApiError("forbidden", 403, "");
+  if (res.status === 401) throw new ApiError("auth", 401, "", tok);
+  if (res.status === 403) throw new ApiError("forbidden", 403, "", tok);
   if (!res.ok || !res.body) throw new ApiError("http", res.status, "");
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";

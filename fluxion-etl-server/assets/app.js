@@ -72,6 +72,9 @@ function handleError(e, context) {
     showBanner(t("err_generic", { message: e && e.message ? e.message : String(e) }));
     return;
   }
+  if ((e.kind === "auth" || e.kind === "forbidden") && e.tokenUsed !== api.token()) {
+    return; // answered for a token that has been replaced since
+  }
   if (e.kind === "auth") {
     api.setToken(null);
     stopTimers();

@@ -4,9 +4,10 @@
 //! The operator's morning: open the URL `--demo` prints (`/#token=…` signs in), see the stores
 //! in the gaps table and the connectivity panel, fill the run form with a store's recommended
 //! dates (*Update*), start the run, watch its log lines arrive, open its detail, find it in the
-//! history. Along the way: the language switch, the requests the page made (documented API
-//! only), no console errors, a wrong token (401 → sign-in form), and the server going away
-//! (a readable "cannot reach the server" banner). Screenshots land in
+//! history. Along the way: the scheduler toggle, the history filter, keyboard tabs, the
+//! statistics, the language switch, the requests the page made (documented API only), no console
+//! errors, a wrong token (401 → sign-in form), a viewer token (403 explained), and the server
+//! going away (a readable "cannot reach the server" banner). Screenshots land in
 //! `target/test-artifacts/`.
 //!
 //! Chromium and chromedriver come from `scripts/install-test-deps.sh` (Debian packages
@@ -34,13 +35,13 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path, token: &str) -> Server {
+    fn start(dir: &Path, token: &str, viewer: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fluxion-server"))
             .args(["--demo", "--bind", "127.0.0.1:0", "--demo-db"])
             .arg(dir.join("demo.db"))
             .current_dir(dir)
             .env("FLUXION_ADMIN_TOKENS", token)
-            .env_remove("FLUXION_VIEWER_TOKENS")
+            .env("FLUXION_VIEWER_TOKENS", viewer)
             .env_remove("FLUXION_CONFIG")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -151,7 +152,8 @@ async fn control_centre_in_chromium() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let token = format!("browser-test-{}", std::process::id());
-    let mut server = Server::start(dir.path(), &token);
+    let viewer = format!("browser-viewer-{}", std::process::id());
+    let mut server = Server::start(dir.path(), &token, &viewer);
     let driver = Driver::start(&chromedriver, &dir.path().join("chromedriver.log")).await;
     let profile = dir.path().join("chromium-profile");
     std::fs::create_dir_all(&profile).expect("profile dir");
@@ -570,6 +572,34 @@ async fn control_centre_in_chromium() {
             SHORT,
             "return !document.querySelector('#main').hidden && \
              document.querySelectorAll('#gaps-table tbody tr').length > 0",
+        )
+        .await;
+
+    // --- A viewer token: the gaps load, the admin-only parts say why they do not (403). --
+    session
+        .goto(&format!("{}/#token={viewer}", server.base))
+        .await;
+    let banner = session
+        .wait_for(
+            "the 403 message",
+            SHORT,
+            "const b = document.querySelector('#banner'); \
+             return !b.hidden && document.querySelectorAll('#gaps-table tbody tr').length > 0 \
+               ? b.textContent : null;",
+        )
+        .await;
+    assert!(
+        banner.as_str().unwrap_or_default().contains("403"),
+        "{banner}"
+    );
+    session
+        .goto(&format!("{}/#token={token}", server.base))
+        .await;
+    session
+        .wait_for(
+            "the admin token again",
+            SHORT,
+            "return document.querySelector('#banner').hidden",
         )
         .await;
 
