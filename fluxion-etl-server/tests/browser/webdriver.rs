@@ -2,7 +2,8 @@
 //! `chromedriver` (start a headless session, load a page, find and click elements, run a script,
 //! take a screenshot). Written against the W3C spec's JSON so the test needs no browser crate.
 
-use std::net::{SocketAddr, TcpListener};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -121,7 +122,19 @@ impl Driver {
         Session {
             client,
             url: format!("{}/session/{id}", self.base),
+            driver: self.addr(),
+            path: format!("/session/{id}"),
+            open: true,
         }
+    }
+}
+
+impl Driver {
+    fn addr(&self) -> SocketAddr {
+        self.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("chromedriver's loopback address")
     }
 }
 
@@ -140,10 +153,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// One browser session.
+/// One browser session. Dropping it (a failed assertion included) ends the session, so the
+/// browser exits with it instead of outliving the test.
 pub struct Session {
     client: reqwest::Client,
     url: String,
+    driver: SocketAddr,
+    path: String,
+    open: bool,
 }
 
 /// An element of the page.
@@ -288,8 +305,31 @@ impl Session {
     }
 
     /// Ends the session (the browser exits).
-    pub async fn quit(self) {
+    pub async fn quit(mut self) {
         let _ = self.client.delete(&self.url).send().await;
+        self.open = false;
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        // No runtime to lean on while unwinding: one blocking HTTP/1.1 request by hand.
+        let Ok(mut stream) = TcpStream::connect_timeout(&self.driver, Duration::from_secs(2))
+        else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request = format!(
+            "DELETE {} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.path, self.driver
+        );
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+        }
     }
 }
 
