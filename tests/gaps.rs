@@ -1256,3 +1256,74 @@ async fn a_started_full_run_recovers_gaps_on_its_background_task() {
     assert_eq!(gaps.resumen.fallos_por_recuperar, 0);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_recovery_skipped_because_another_run_holds_the_store_is_not_a_success() {
+    let sim = sim().await;
+    let env = env(
+        Backend::Postgres,
+        &(klk_section(&sim.base_url()) + FAST + STORES),
+    )
+    .await;
+    let at = Utc::now();
+    let gap = record(
+        &env,
+        "tienda_01",
+        day_window("2025-11-17"),
+        false,
+        at - Duration::hours(1),
+        None,
+    )
+    .await;
+    // Another run is loading tienda_01's sales (it holds the store's lease).
+    let loader = env.fluxion.destination().loader();
+    let unit = fluxion_etl::pipeline::LoadUnit {
+        store: StoreId::new("tienda_01"),
+        scope: fluxion_etl::pipeline::LoadScope::SalesWindow(day_window("2025-11-18").unwrap()),
+    };
+    let mut session = loader
+        .try_begin(&unit, gap)
+        .await
+        .unwrap()
+        .expect("the lease is free");
+    let report = env
+        .fluxion
+        .recover(&RecoveryRequest::new(Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes.len(), 1);
+    assert_eq!(report.outcomes[0].status, ExecutionStatus::Failed);
+    assert!(
+        report.outcomes[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("skipped"),
+        "{report:?}"
+    );
+    assert_eq!(report.status(), ExecutionStatus::Failed);
+    let gaps = env
+        .fluxion
+        .gaps(&GapQuery::sales(Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        gaps.failed_windows().map(|g| g.gap_id).collect::<Vec<_>>(),
+        [gap]
+    );
+    session.abort().await;
+    // Free again: the recovery loads the day and the gap is gone.
+    let report = env
+        .fluxion
+        .recover(&RecoveryRequest::new(Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(report.status(), ExecutionStatus::Success, "{report:?}");
+    let gaps = env
+        .fluxion
+        .gaps(&GapQuery::sales(Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(gaps.resumen.fallos_por_recuperar, 0);
+    sim.shutdown().await;
+}
