@@ -106,6 +106,8 @@ impl Demo {
                 auth_env: None,
             }),
             schedule: ScheduleConfig::default(),
+            gaps: Default::default(),
+            calendar: Default::default(),
             stores,
         };
         Ok(Demo { klk, config })
@@ -142,6 +144,7 @@ fn fleet(sim: &KlkSimConfig, only: Option<&[String]>) -> Result<Vec<StoreConfig>
                 branch: b.branch.clone(),
                 warehouse: b.warehouse.clone(),
             }),
+            calendar: None,
         })
         .collect();
     let Some(only) = only else {
