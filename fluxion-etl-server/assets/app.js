@@ -34,13 +34,6 @@ function fill(el, ...children) {
   el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 }
 
-/** First defined value among `keys` of `obj` (the API's field names, with tolerated aliases). */
-function pick(obj, ...keys) {
-  if (!obj || typeof obj !== "object") return undefined;
-  for (const k of keys) if (obj[k] !== undefined && obj[k] !== null) return obj[k];
-  return undefined;
-}
-
 function toast(message) {
   const el = $("#toast");
   el.textContent = message;
@@ -98,7 +91,7 @@ function waitForServer() {
   clearTimeout(waitForServer.timer);
   waitForServer.timer = setTimeout(async () => {
     try {
-      await api.get(api.PATHS.schedulerStatus);
+      await api.get(api.PATHS.ventasStatus);
       unreachable = false;
       hideBanner();
       refreshAll();
@@ -397,7 +390,7 @@ async function triggerScheduler() {
   const r = await guarded("trigger", () => api.post(api.PATHS.schedulerTrigger));
   btn.disabled = false;
   if (r !== undefined) {
-    const id = pick(r, "execution_id", "id");
+    const id = r && r.execution_id;
     toast(id ? t("triggered", { id }) : t("triggered_no_id"));
     if (id) followLogs(id);
     loadScheduler();
@@ -534,7 +527,7 @@ async function submitRun(ev) {
   $("#run-submit").disabled = true;
   try {
     const r = await api.post(api.PATHS.run, body);
-    const id = pick(r, "execution_id", "id");
+    const id = r && r.execution_id;
     msg.textContent = t("run_started", { id });
     msg.dataset.kind = "ok";
     followLogs(id);
@@ -714,7 +707,7 @@ async function loadHistory() {
   const params = { ...historyFilters(), limit: state.historyLimit, offset: state.historyOffset };
   const r = await guarded("history", () => api.get(api.PATHS.history + api.query(params)));
   if (r === undefined) return;
-  state.historyRows = Array.isArray(r) ? r : pick(r, "items", "executions") || [];
+  state.historyRows = Array.isArray(r) ? r : [];
   renderHistory();
 }
 
@@ -722,9 +715,9 @@ function renderHistory() {
   const rows = state.historyRows;
   $("#history-message").textContent = rows.length ? "" : t("no_executions");
   fill($("#history-table tbody"), rows.map((r) => {
-    const total = pick(r, "tiendas_count") ?? 0;
-    const ok = pick(r, "tiendas_exitosas") ?? 0;
-    const failed = pick(r, "tiendas_fallidas") ?? 0;
+    const total = r.tiendas_count ?? 0;
+    const ok = r.tiendas_exitosas ?? 0;
+    const failed = r.tiendas_fallidas ?? 0;
     return h("tr", { class: `status-row-${r.status}`, dataset: { execution: r.id, status: r.status } },
       h("td", { class: "num" }, String(r.id)),
       h("td", {}, h("time", { datetime: r.started_at }, fmt.dateTime(r.started_at))),
@@ -918,21 +911,27 @@ function tabKeys(ev) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Timers: scheduler every 30 s, logs every 2 s while a run goes, history every 30 s while one
-// of its rows is running (seed 000/003's polling intervals).
+// Timers: the scheduler every 30 s and the run's status (and log, when the stream is not live)
+// every 2 s, as seed 000 polls; the history every 5 s while one of its rows is running (the
+// pulsing badge turns into the result). Nothing is polled while the tab is in the background;
+// coming back refreshes everything.
 
 let timers = [];
 
+function quiet() {
+  return unreachable || document.hidden;
+}
+
 function startTimers() {
   stopTimers();
-  timers.push(setInterval(() => { if (!unreachable) loadScheduler(); }, 30000));
+  timers.push(setInterval(() => { if (!quiet()) loadScheduler(); }, 30000));
   timers.push(setInterval(() => {
-    if (unreachable) return;
+    if (quiet()) return;
     if (state.running && state.logMode !== "live") pollLogs();
     loadStatus();
   }, 2000));
   timers.push(setInterval(() => {
-    if (unreachable) return;
+    if (quiet()) return;
     if (!$("#panel-history").hidden && state.historyRows.some((r) => r.status === "running")) loadHistory();
   }, 5000));
 }
@@ -1008,6 +1007,10 @@ async function start() {
   $("#detail-close").addEventListener("click", closeDetail);
   $("#detail").addEventListener("close", () => { if (detailReturnFocus) detailReturnFocus.focus(); });
   $("#detail").addEventListener("click", (e) => { if (e.target === $("#detail")) closeDetail(); });
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && timers.length && !unreachable) refreshAll();
+  });
 
   // A `/#token=…` URL pasted into a tab that already shows the page signs in with it too.
   window.addEventListener("hashchange", () => {
