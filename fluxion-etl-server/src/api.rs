@@ -11,7 +11,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use fluxion_etl_core::model::{store_today, store_yesterday, DataKind, Window};
+use fluxion_etl_core::gaps::{GapQuery, GapReport};
+use fluxion_etl_core::model::{store_today, store_yesterday, DataKind, StoreId, Window};
+use fluxion_etl_core::schedule::{EffectiveSettings, ScheduleSettings, Scheduler, SchedulerStatus};
 use fluxion_etl_core::tracker::{
     ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, RunMode, Stats, TriggeredBy,
 };
@@ -599,6 +601,8 @@ pub async fn ventas_logs_stream(
             let line = tokio::select! {
                 r = rx.recv() => r,
                 _ = shutdown.cancelled() => return,
+                // The client went away: stop at once, not at the next line.
+                _ = tx.closed() => return,
             };
             match line {
                 Ok(line) => {
@@ -653,11 +657,131 @@ where
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(state.runs.active().len()),
+        // Runs the log layer saw start and not finish (the scheduler's too), or at least the
+        // API's own when no layer is installed.
+        state
+            .metrics
+            .render(state.logs.running().len().max(state.runs.active().len())),
     )
 }
 
 /// `GET /api/openapi.json`.
 pub async fn openapi() -> impl IntoResponse {
     Json(crate::openapi::document())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gaps (seed 000)
+
+/// `GET /api/ventas/gaps` query.
+#[derive(Debug, Default, Deserialize)]
+pub struct GapsQuery {
+    /// Only these stores, comma-separated.
+    tienda_ids: Option<String>,
+    /// One store (seed 000's panel names it `ubicacion_id`).
+    #[serde(alias = "ubicacion_id")]
+    tienda_id: Option<String>,
+}
+
+/// `GET /api/ventas/gaps`: per store, records, last date, days behind, completeness, badge,
+/// recommendations, failed windows not yet recovered.
+pub async fn ventas_gaps(
+    State(state): State<AppState>,
+    q: Result<Query<GapsQuery>, QueryRejection>,
+) -> ApiResult<GapReport> {
+    let q = query(q)?;
+    let mut ids: Vec<String> = q
+        .tienda_ids
+        .iter()
+        .flat_map(|s| s.split(','))
+        .chain(q.tienda_id.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    ids.dedup();
+    let config = state.fluxion.config();
+    if let Some(unknown) = ids.iter().find(|id| config.store(id).is_none()) {
+        return Err(ApiError::unprocessable(format!(
+            "unknown store `{unknown}`; configured stores: {}",
+            config
+                .stores
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut gap_query = GapQuery::sales(Utc::now());
+    if !ids.is_empty() {
+        gap_query = gap_query.with_stores(ids.into_iter().map(StoreId::new).collect());
+    }
+    Ok(Json(state.fluxion.gaps(&gap_query).await?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduler (seed 000)
+
+fn scheduler(state: &AppState) -> Result<&Scheduler, ApiError> {
+    state.scheduler.as_ref().ok_or_else(|| {
+        ApiError::unavailable("this server runs without a scheduler (started with --no-scheduler)")
+    })
+}
+
+/// `GET /api/etl/scheduler/status`: enabled, running jobs, next run, last run, pending
+/// retries, last daily summary, effective settings.
+pub async fn scheduler_status(State(state): State<AppState>) -> ApiResult<SchedulerStatus> {
+    Ok(Json(scheduler(&state)?.status().await?))
+}
+
+/// `POST /api/etl/scheduler/enable` (persisted).
+pub async fn scheduler_enable(State(state): State<AppState>) -> ApiResult<SchedulerStatus> {
+    Ok(Json(scheduler(&state)?.enable().await?))
+}
+
+/// `POST /api/etl/scheduler/disable` (persisted; running jobs finish).
+pub async fn scheduler_disable(State(state): State<AppState>) -> ApiResult<SchedulerStatus> {
+    Ok(Json(scheduler(&state)?.disable().await?))
+}
+
+/// `POST /api/etl/scheduler/trigger`: the daily run now ("Ejecutar Ahora").
+pub async fn scheduler_trigger(
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !state.runs.accepting() {
+        return Err(ApiError::unavailable(
+            "the server is shutting down and takes no new runs",
+        ));
+    }
+    let job = scheduler(&state)?.trigger().await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(job)))
+}
+
+/// `PUT /api/etl/scheduler/config` answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigUpdated {
+    /// `Scheduler configuration updated`.
+    pub message: String,
+    /// The settings now in effect.
+    pub config: EffectiveSettings,
+}
+
+/// `PUT /api/etl/scheduler/config`: `execution_hour` (0–23), `execution_minute` (0–59),
+/// `max_retries` (0–20), `retry_interval_minutes` (1–720); absent fields keep their value.
+/// Persisted in the destination, so it survives a restart.
+pub async fn scheduler_config(
+    State(state): State<AppState>,
+    b: Result<Json<ScheduleSettings>, JsonRejection>,
+) -> ApiResult<ConfigUpdated> {
+    let settings = body(b)?;
+    if settings == ScheduleSettings::default() {
+        return Err(ApiError::unprocessable(
+            "send at least one of execution_hour, execution_minute, max_retries, retry_interval_minutes",
+        ));
+    }
+    let config = scheduler(&state)?.update_config(settings).await?;
+    Ok(Json(ConfigUpdated {
+        message: "Scheduler configuration updated".into(),
+        config,
+    }))
 }

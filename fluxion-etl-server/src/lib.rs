@@ -1,10 +1,12 @@
 //! The HTTP side of Fluxion ETL: the router of `fluxion-server`.
 //!
-//! The admin panel's API of seeds 000 and 003 — manual runs, their status and live logs, the
-//! execution history, statistics — plus `/healthz`, `/readyz`, `/metrics` (Prometheus) and
-//! `/api/openapi.json`. Handlers are thin: each one validates its input and calls the library
-//! ([`Fluxion`]); runs continue on background tasks ([`runs::Runs`]) whose log lines a
-//! `tracing` layer keeps per execution ([`logs::LogHub`]).
+//! The admin panel's API of seeds 000 and 003 — the scheduler's status, switch, trigger and
+//! settings, the gaps report, manual runs with their status and live logs, the execution
+//! history, statistics — plus `/healthz`, `/readyz`, `/metrics` (Prometheus) and
+//! `/api/openapi.json`, and the control-centre page at `/`. Handlers are thin: each one
+//! validates its input and calls the library ([`Fluxion`], [`Scheduler`]); runs continue on
+//! background tasks ([`runs::Runs`]) whose log lines a `tracing` layer keeps per execution
+//! ([`logs::LogHub`]).
 //!
 //! Every `/api/` route and `/metrics` needs a bearer token ([`auth`]); [`ROUTES`] lists each
 //! route with the role it needs, and the OpenAPI document is generated from the same table.
@@ -16,12 +18,14 @@
 //! use fluxion_etl_server::{app, auth::Auth, logs::LogHub, AppState, ServerOptions};
 //!
 //! let fluxion = Fluxion::from_config(Config::load("fluxion.toml".as_ref())?).await?;
+//! let scheduler = fluxion_etl_core::schedule::Scheduler::new(fluxion.clone());
 //! let state = AppState::new(
 //!     Arc::new(fluxion),
 //!     Auth::from_env(),
 //!     LogHub::new(),
 //!     ServerOptions::default(),
-//! );
+//! )
+//! .with_scheduler(scheduler, true);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8001").await?;
 //! let outcome = fluxion_etl_server::serve(listener, state, async {
 //!     let _ = tokio::signal::ctrl_c().await;
@@ -41,15 +45,17 @@ mod page;
 pub mod runs;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use fluxion_etl_core::loaders::SchemaStatus;
+use fluxion_etl_core::schedule::Scheduler;
 use fluxion_etl_core::{CancellationToken, Fluxion};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -97,6 +103,10 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// HTTP settings.
     pub options: ServerOptions,
+    /// The scheduler (`None`: the server was started without one).
+    pub scheduler: Option<Scheduler>,
+    /// Whether the scheduler's loop is running (`None`: no loop was started).
+    pub scheduler_alive: Option<Arc<AtomicBool>>,
 }
 
 impl AppState {
@@ -128,7 +138,32 @@ impl AppState {
             metrics,
             shutdown: CancellationToken::new(),
             options,
+            scheduler: None,
+            scheduler_alive: None,
         }
+    }
+
+    /// Serves `scheduler`'s status and settings; with `run_loop`, also runs its loop on a
+    /// background task (readiness then requires the loop to be alive). Must be called inside a
+    /// Tokio runtime.
+    pub fn with_scheduler(mut self, scheduler: Scheduler, run_loop: bool) -> Self {
+        if run_loop {
+            let alive = Arc::new(AtomicBool::new(true));
+            let flag = alive.clone();
+            let looping = scheduler.clone();
+            tokio::spawn(async move {
+                if let Err(e) = looping.run().await {
+                    tracing::error!(
+                        "The scheduler stopped: {}",
+                        fluxion_etl_core::tracker::sanitize(&e.to_string())
+                    );
+                }
+                flag.store(false, Ordering::SeqCst);
+            });
+            self.scheduler_alive = Some(alive);
+        }
+        self.scheduler = Some(scheduler);
+        self
     }
 }
 
@@ -211,6 +246,42 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r(
         "GET",
+        "/api/ventas/gaps",
+        Access::Viewer,
+        "Per store: records, last date, days behind, completeness, badge, recommendations, failed windows not yet recovered.",
+    ),
+    r(
+        "GET",
+        "/api/etl/scheduler/status",
+        Access::Viewer,
+        "Scheduler: enabled, running jobs, next run, last run, pending retries, last daily summary, settings.",
+    ),
+    r(
+        "POST",
+        "/api/etl/scheduler/enable",
+        Access::Admin,
+        "Enables the scheduler (persisted).",
+    ),
+    r(
+        "POST",
+        "/api/etl/scheduler/disable",
+        Access::Admin,
+        "Disables the scheduler (persisted; running jobs finish).",
+    ),
+    r(
+        "POST",
+        "/api/etl/scheduler/trigger",
+        Access::Admin,
+        "Runs the daily job now (yesterday, every active store, with retries).",
+    ),
+    r(
+        "PUT",
+        "/api/etl/scheduler/config",
+        Access::Admin,
+        "Changes execution_hour, execution_minute, max_retries, retry_interval_minutes (validated, persisted).",
+    ),
+    r(
+        "GET",
         "/api/etl/history",
         Access::Admin,
         "Executions, newest first, with filters and pagination.",
@@ -255,6 +326,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/api/etl/ventas/status", get(api::ventas_status))
         .route("/api/etl/ventas/logs", get(api::ventas_logs))
+        .route("/api/ventas/gaps", get(api::ventas_gaps))
+        .route("/api/etl/scheduler/status", get(api::scheduler_status))
         .route_layer(axum::middleware::from_fn_with_state(
             guard(&state, Role::Viewer, false),
             auth::require,
@@ -271,6 +344,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/etl/stats", get(api::stats))
         .route("/api/etl/run", post(api::run))
         .route("/api/etl/sync/ventas", post(api::sync_ventas))
+        .route("/api/etl/scheduler/enable", post(api::scheduler_enable))
+        .route("/api/etl/scheduler/disable", post(api::scheduler_disable))
+        .route("/api/etl/scheduler/trigger", post(api::scheduler_trigger))
+        .route("/api/etl/scheduler/config", put(api::scheduler_config))
         .route_layer(axum::middleware::from_fn_with_state(
             guard(&state, Role::Admin, false),
             auth::require,
@@ -331,10 +408,24 @@ async fn healthz() -> impl IntoResponse {
 /// The destination answers and its schema is the one this build knows.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let accepting = state.runs.accepting();
+    let scheduler = match &state.scheduler_alive {
+        None if state.scheduler.is_some() => "not_looping",
+        None => "none",
+        Some(alive) if alive.load(Ordering::SeqCst) => "alive",
+        Some(_) => "stopped",
+    };
+    if scheduler == "stopped" && accepting {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not_ready", "scheduler": scheduler })),
+        );
+    }
     match state.fluxion.destination().schema_status().await {
         Ok(SchemaStatus::Current) if accepting => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok", "migrations": "current" })),
+            Json(
+                json!({ "status": "ready", "database": "ok", "migrations": "current", "scheduler": scheduler }),
+            ),
         ),
         Ok(SchemaStatus::Current) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -380,9 +471,20 @@ pub async fn serve(
             shutdown.cancel();
         })
         .await?;
-    let outcome = runs
-        .shutdown(state.options.shutdown_grace, Duration::from_secs(30))
-        .await;
+    let grace = state.options.shutdown_grace;
+    let scheduler = state.scheduler.clone();
+    let scheduler_done = async move {
+        if let Some(s) = scheduler {
+            // The scheduler's jobs get the same grace; then its shutdown interrupts the rest
+            // (recorded as interrupted; unfinished daily stores stay pending for a retry).
+            let _ = tokio::time::timeout(grace, s.wait_idle()).await;
+            s.shutdown().await;
+        }
+    };
+    let (outcome, ()) = tokio::join!(
+        runs.shutdown(grace, Duration::from_secs(30)),
+        scheduler_done
+    );
     tracing::info!(
         finished = outcome.finished,
         interrupted = outcome.interrupted,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use fluxion_etl_core::config::{Config, CONFIG_ENV};
+use fluxion_etl_core::schedule::Scheduler;
 use fluxion_etl_core::Fluxion;
 use fluxion_etl_server::auth::{generate_token, Auth, Role, ADMIN_TOKENS_ENV, VIEWER_TOKENS_ENV};
 use fluxion_etl_server::logs::LogHub;
@@ -49,6 +50,10 @@ struct Args {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 64 * 1024)]
     body_limit: usize,
+    /// Do not run the scheduler's loop in this process (its status and settings are still
+    /// served; another replica runs the jobs).
+    #[arg(long)]
+    no_scheduler: bool,
 }
 
 #[tokio::main]
@@ -99,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
+    let scheduler = Scheduler::new(fluxion.clone());
     let state = AppState::new(
         Arc::new(fluxion),
         auth,
@@ -108,7 +114,8 @@ async fn main() -> anyhow::Result<()> {
             body_limit: args.body_limit,
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         },
-    );
+    )
+    .with_scheduler(scheduler, !args.no_scheduler);
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "Fluxion server listening on http://{addr}")?;

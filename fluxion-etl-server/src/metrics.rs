@@ -9,7 +9,7 @@
 //! - `fluxion_store_errors_total{phase,category}` — failed stores by the taxonomy;
 //! - `fluxion_last_success_timestamp_seconds{etl_name,store}` — when each store last loaded
 //!   successfully (seeded from the history at start-up);
-//! - `fluxion_runs_active` — runs in progress.
+//! - `fluxion_runs_active` — runs in progress in this process.
 //!
 //! ```
 //! use fluxion_etl_server::metrics::Metrics;
@@ -226,7 +226,7 @@ impl Metrics {
             &mut out,
             "fluxion_runs_active",
             "gauge",
-            "Runs in progress started by this server.",
+            "Runs in progress in this process (API and scheduler).",
         );
         let _ = writeln!(out, "fluxion_runs_active {active_runs}");
         out

@@ -14,6 +14,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use fluxion_etl_core::model::store_yesterday;
+use fluxion_etl_core::schedule::Scheduler;
 use fluxion_etl_core::Fluxion;
 use fluxion_etl_server::auth::Auth;
 use fluxion_etl_server::logs::LogHub;
@@ -52,6 +53,8 @@ async fn harness() -> Harness {
     options.klk = klk;
     let demo = Demo::start(options).await.unwrap();
     let fluxion = Fluxion::from_config(demo.config().clone()).await.unwrap();
+    // The scheduler's state and settings are served; its loop does not run here.
+    let scheduler = Scheduler::new(fluxion.clone());
     let state = AppState::new(
         Arc::new(fluxion),
         Auth::from_lists(ADMIN, VIEWER),
@@ -60,7 +63,8 @@ async fn harness() -> Harness {
             body_limit: 4096,
             ..ServerOptions::default()
         },
-    );
+    )
+    .with_scheduler(scheduler, false);
     Harness {
         app: app(state),
         _demo: demo,
@@ -183,6 +187,33 @@ fn seed_stats() -> Value {
             "tienda_id": "tienda_08", "tienda_nombre": "VALLE FRIO", "total_ejecuciones": 48,
             "fallos": 8, "error_mas_comun": "vpn_timeout"
         }]
+    })
+}
+
+/// Seed 000's gaps table and counters: store, name, records, last date, days behind,
+/// completeness, badge, the "Actualizar"/"Recuperar" recommendations, historic gaps.
+fn seed_gaps() -> Value {
+    json!({
+        "resumen": { "total_tiendas": 16, "desactualizadas": 16, "con_gaps_historicos": 3 },
+        "tiendas": [{
+            "ubicacion_id": "tienda_01", "ubicacion_nombre": "PERIFERICO",
+            "total_registros": 9000000, "ultima_fecha": "2025-10-17", "dias_atraso": 5,
+            "completitud_pct": 97.67, "estado": "actualizar",
+            "tiene_gaps_historicos": true, "recomendaciones": {}
+        }]
+    })
+}
+
+/// Seed 000's scheduler panel: enabled, running, next run, last run, pending retries, the last
+/// daily summary, and the settings of `PUT /api/etl/scheduler/config`.
+fn seed_scheduler_status() -> Value {
+    json!({
+        "enabled": true, "is_running": false, "next_run": "2025-10-23T09:00:00Z",
+        "last_run": null, "pending_retries": 0, "daily_summary": null,
+        "config": {
+            "execution_hour": 5, "execution_minute": 0, "max_retries": 3,
+            "retry_interval_minutes": 20
+        }
     })
 }
 
@@ -312,6 +343,28 @@ async fn every_endpoint_answers_the_seeds_json() {
     assert_eq!(status["tiendas_exitosas"], 1);
     assert_eq!(status["tiendas_fallidas"], 1);
     assert_eq!(status["tiendas_count"], 2);
+
+    // GET /api/ventas/gaps (seed 000's table): tienda_01 has yesterday, tienda_08 nothing.
+    let (s, gaps) = call(app, "GET", "/api/ventas/gaps", Some(VIEWER), None).await;
+    assert_eq!(s, StatusCode::OK, "{gaps}");
+    same_shape(&seed_gaps(), &gaps, "gaps");
+    let t01 = &gaps["tiendas"][0];
+    assert_eq!(t01["ubicacion_id"], "tienda_01");
+    assert_eq!(t01["ultima_fecha"], store_yesterday().to_string());
+    assert_eq!(t01["dias_atraso"], 0);
+    assert!(t01["total_registros"].as_i64().unwrap() > 0);
+    assert_eq!(gaps["tiendas"][1]["total_registros"], 0);
+    let (s, one) = call(
+        app,
+        "GET",
+        "/api/ventas/gaps?ubicacion_id=tienda_08",
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one["tiendas"].as_array().unwrap().len(), 1);
+    assert_eq!(one["tiendas"][0]["ubicacion_id"], "tienda_08");
 
     // GET /api/etl/ventas/logs: a page (no tracing layer here, so no lines).
     let (s, logs) = call(
@@ -643,6 +696,10 @@ async fn openapi_lists_exactly_the_routes() {
         for (method, op) in ops.as_object().unwrap() {
             documented.push((method.to_uppercase(), path.clone()));
             assert!(op["summary"].is_string());
+            assert!(
+                !op.to_string().contains("x-undocumented"),
+                "{method} {path} has no details"
+            );
             assert!(op["responses"]
                 .as_object()
                 .unwrap()
@@ -666,4 +723,137 @@ async fn openapi_lists_exactly_the_routes() {
             "dangling $ref {name}"
         );
     }
+}
+
+#[tokio::test]
+async fn scheduler_endpoints_status_settings_and_trigger() {
+    let h = harness().await;
+    let app = &h.app;
+    let (s, status) = call(app, "GET", "/api/etl/scheduler/status", Some(VIEWER), None).await;
+    assert_eq!(s, StatusCode::OK, "{status}");
+    same_shape(&seed_scheduler_status(), &status, "scheduler/status");
+    assert_eq!(status["enabled"], true);
+    assert_eq!(status["config"]["execution_hour"], 5);
+
+    // The seed's curl example.
+    let body = json!({
+        "execution_hour": 6, "execution_minute": 30,
+        "retry_interval_minutes": 15, "max_retries": 5
+    });
+    let (s, updated) = call(
+        app,
+        "PUT",
+        "/api/etl/scheduler/config",
+        Some(ADMIN),
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{updated}");
+    assert_eq!(updated["config"]["execution_hour"], 6);
+    assert_eq!(updated["config"]["retry_interval_minutes"], 15);
+    let (_, status) = call(app, "GET", "/api/etl/scheduler/status", Some(VIEWER), None).await;
+    assert_eq!(status["config"]["execution_minute"], 30);
+    assert_eq!(status["config"]["max_retries"], 5);
+
+    // Out of range, unknown, empty, wrong type: 422 naming the field, nothing stored.
+    for (body, needle) in [
+        (json!({ "execution_hour": 24 }), "execution_hour"),
+        (json!({ "execution_minute": 60 }), "execution_minute"),
+        (
+            json!({ "retry_interval_minutes": 0 }),
+            "retry_interval_minutes",
+        ),
+        (json!({ "execution_hour": -1 }), "execution_hour"),
+        (json!({ "hora": 6 }), "unknown field `hora`"),
+        (json!({}), "at least one of"),
+    ] {
+        let (s, v) = call(
+            app,
+            "PUT",
+            "/api/etl/scheduler/config",
+            Some(ADMIN),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+    }
+    let (_, status) = call(app, "GET", "/api/etl/scheduler/status", Some(VIEWER), None).await;
+    assert_eq!(status["config"]["execution_hour"], 6);
+
+    // Disable / enable.
+    let (s, off) = call(app, "POST", "/api/etl/scheduler/disable", Some(ADMIN), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(off["enabled"], false);
+    assert_eq!(off["next_run"], Value::Null);
+    let (_, on) = call(app, "POST", "/api/etl/scheduler/enable", Some(ADMIN), None).await;
+    assert_eq!(on["enabled"], true);
+
+    // "Ejecutar Ahora": the daily run of yesterday, recorded as the scheduler's.
+    let (s, job) = call(app, "POST", "/api/etl/scheduler/trigger", Some(ADMIN), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let id = job["execution_id"]
+        .as_i64()
+        .expect("the trigger's execution id");
+    let run = wait_finished(app, id).await;
+    assert_eq!(run["triggered_by"], "scheduler");
+    assert_eq!(run["etl_type"], "scheduled");
+    assert_eq!(run["tiendas_detail"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = fluxion_etl_core::config::Config::empty();
+    config.destination.url = format!("sqlite://{}", dir.path().join("cors.db").display());
+    let fluxion = Arc::new(Fluxion::from_config(config).await.unwrap());
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/api/etl/history")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = |res: &axum::response::Response| {
+        res.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let with = app(AppState::new(
+        fluxion.clone(),
+        Auth::from_lists(ADMIN, VIEWER),
+        LogHub::new(),
+        ServerOptions {
+            cors_origins: vec!["https://panel.example".into()],
+            ..ServerOptions::default()
+        },
+    ));
+    let res = with
+        .clone()
+        .oneshot(preflight("https://panel.example"))
+        .await
+        .unwrap();
+    assert_eq!(allowed(&res).as_deref(), Some("https://panel.example"));
+    let res = with
+        .oneshot(preflight("https://evil.example"))
+        .await
+        .unwrap();
+    assert_eq!(allowed(&res), None);
+    let without = app(AppState::new(
+        fluxion,
+        Auth::from_lists(ADMIN, VIEWER),
+        LogHub::new(),
+        ServerOptions::default(),
+    ));
+    let res = without
+        .oneshot(preflight("https://panel.example"))
+        .await
+        .unwrap();
+    assert_eq!(allowed(&res), None);
 }

@@ -100,7 +100,11 @@ fn rand_suffix() -> u64 {
 
 /// A fresh PostgreSQL database, migrated, and a config file pointing the demo's stores at the
 /// in-process KLK simulator and loading into that database.
-async fn setup(stores: &[&str], klk: KlkSimConfig) -> (Demo, tempfile::TempDir, PathBuf, String) {
+async fn setup(
+    stores: &[&str],
+    klk: KlkSimConfig,
+    scheduler_enabled: bool,
+) -> (Demo, tempfile::TempDir, PathBuf, String) {
     let url = TestPostgres::shared()
         .await
         .expect("a test PostgreSQL server")
@@ -118,6 +122,8 @@ async fn setup(stores: &[&str], klk: KlkSimConfig) -> (Demo, tempfile::TempDir, 
     let mut config = demo.config().clone();
     config.destination.url = url.clone();
     config.batch.request_timeout_secs = 5;
+    // A scheduled slot falling inside a test would add runs the test does not expect.
+    config.schedule.enabled = scheduler_enabled;
     let path = dir.path().join("fluxion.toml");
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     (demo, dir, path, url)
@@ -148,7 +154,7 @@ async fn a_manual_run_over_http_with_its_logs_polled_and_streamed() {
     klk.faults = vec![FaultRule::new(Fault::ResetMidBody { after_bytes: 300 })
         .for_branch(branch_of(&klk, "tienda_02"))
         .times(1)];
-    let (_demo, dir, config, _url) = setup(&["tienda_01", "tienda_02"], klk).await;
+    let (_demo, dir, config, _url) = setup(&["tienda_01", "tienda_02"], klk, false).await;
     let server = Server::start(&config, dir.path(), &[]).await;
     let http = reqwest::Client::new();
 
@@ -327,7 +333,7 @@ async fn a_manual_run_over_http_with_its_logs_polled_and_streamed() {
 async fn sigterm_lets_a_short_grace_pass_then_records_the_hung_load_as_interrupted() {
     let mut klk = small_klk();
     klk.faults = vec![FaultRule::new(Fault::Hang).for_branch(branch_of(&klk, "tienda_02"))];
-    let (_demo, dir, config, url) = setup(&["tienda_01", "tienda_02"], klk).await;
+    let (_demo, dir, config, url) = setup(&["tienda_01", "tienda_02"], klk, false).await;
     let server = Server::start(&config, dir.path(), &["--shutdown-grace-secs", "1"]).await;
     let http = reqwest::Client::new();
     let y = store_yesterday();
@@ -466,4 +472,69 @@ async fn demo_prints_its_url_and_generated_tokens_that_work() {
         .unwrap()
         .unwrap();
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn scheduler_settings_and_disable_survive_a_restart() {
+    let (_demo, dir, config, _url) = setup(&["tienda_01"], small_klk(), true).await;
+    let http = reqwest::Client::new();
+    let server = Server::start(&config, dir.path(), &[]).await;
+    let ready: Value = http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["scheduler"], "alive", "{ready}");
+    let status: Value = http
+        .get(server.url("/api/etl/scheduler/status"))
+        .bearer_auth(VIEWER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["enabled"], true, "{status}");
+    assert_eq!(status["config"]["execution_hour"], 5);
+    let res = http
+        .put(server.url("/api/etl/scheduler/config"))
+        .bearer_auth(ADMIN)
+        .json(&json!({
+            "execution_hour": 6, "execution_minute": 30,
+            "retry_interval_minutes": 15, "max_retries": 5
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = http
+        .post(server.url("/api/etl/scheduler/disable"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(server.terminate().await.success());
+
+    // Same configuration file, new process: the settings and the switch come from the database.
+    let server = Server::start(&config, dir.path(), &[]).await;
+    let status: Value = http
+        .get(server.url("/api/etl/scheduler/status"))
+        .bearer_auth(VIEWER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["enabled"], false, "{status}");
+    assert_eq!(status["next_run"], Value::Null);
+    assert_eq!(status["config"]["execution_hour"], 6);
+    assert_eq!(status["config"]["execution_minute"], 30);
+    assert_eq!(status["config"]["max_retries"], 5);
+    assert_eq!(status["config"]["retry_interval_minutes"], 15);
+    assert!(server.terminate().await.success());
 }
