@@ -1,22 +1,81 @@
-//! When to run what: the scheduler's policy as a pure function.
+//! When to run what, and the runtime that runs it.
 //!
-//! [`due`] answers "given the time, the configuration and what has happened, which jobs are due
-//! now?"; a server loop (or a cron-driven `fluxion`) only executes its answer and records the
-//! outcome back into [`SchedulerState`]. Times are America/Caracas on the wall clock (no DST) and
-//! UTC in storage; the conversion happens here, at the edge.
+//! [`due`] is the scheduler's policy as a pure function: "given the time, the configuration and
+//! what has happened, which jobs are due now?". [`Scheduler`] is the runtime: on a [`Clock`] it
+//! evaluates [`due`], claims each job's slot in the destination, runs the job through
+//! [`Fluxion`](crate::Fluxion) (`triggered_by = scheduler`) and records the outcome. Times are
+//! America/Caracas on the wall clock (no DST) and UTC in storage; the conversion happens here, at
+//! the edge.
 //!
 //! The jobs (seeds 000 and 002):
 //! - **daily** at `execution_hour:execution_minute`: yesterday's sales, every active store;
 //! - **daily retries** every `retry_interval_minutes`, at most `max_retries` times, for the stores
-//!   that failed with a retryable error (a store that failed with `api_auth` is not retried);
+//!   that failed with a retryable error (a store that failed with a terminal category such as
+//!   `api_auth` is not retried); a [`DailySummary`] (total, ok, failed, pending retries) is
+//!   recorded after the run and after each retry;
 //! - **incremental** sales every `incremental_interval_minutes` from `opening_hour` to
 //!   `closing_hour` (inclusive), covering the last interval plus `incremental_overlap_minutes`,
 //!   and an **inventory** snapshot at the same ticks;
 //! - **nightly recovery** at `recovery_hour`: the previous day again, in recovery mode.
 //!
 //! Ticks missed while nothing was running are caught up **once** (the latest missed slot of each
-//! job), never replayed one by one. An incremental tick skips the stores whose daily run or retry
-//! is in progress.
+//! job), never replayed one by one; a recovery caught up with the daily run of the same day is
+//! left to the daily run. The collision rule: an incremental sales tick leaves out the stores
+//! whose daily run or retry is running or starts in the same evaluation (the 06:00 tick and the
+//! third 05:00 retry); inventory, another data kind, runs for every store.
+//!
+//! What the runtime persists (migration 3, both destinations, through [`SchedulerStore`]): the
+//! enabled flag and the settings changed at runtime ([`ScheduleSettings`], validated), how far the
+//! schedule has been evaluated (for catch-up), the daily run's progress, the daily summaries, the
+//! last run, and per-`(job, slot)` [`Claim`]s. Several replicas on one PostgreSQL share all of
+//! it: each slot is claimed atomically, so exactly one replica runs it; a replica renews the
+//! claims of the jobs it is running, and one that dies leaves claims that expire (the daily run's
+//! stores stay pending and are retried by a live replica).
+//!
+//! The policy alone:
+//!
+//! ```
+//! use chrono::NaiveDate;
+//! use fluxion_etl_core::config::ScheduleConfig;
+//! use fluxion_etl_core::model::{local_to_utc, StoreId};
+//! use fluxion_etl_core::schedule::{due, preview, JobKind, SchedulerState};
+//!
+//! let config = ScheduleConfig::default();
+//! let local = |h, m| {
+//!     let day = NaiveDate::from_ymd_opt(2025, 11, 18).unwrap();
+//!     local_to_utc(day.and_hms_opt(h, m, 0).unwrap())
+//! };
+//! let state = SchedulerState {
+//!     evaluated_until: Some(local(4, 59)),
+//!     ..SchedulerState::default()
+//! };
+//! let jobs = due(local(5, 0), &config, &state, &[StoreId::new("tienda_01")]);
+//! assert_eq!(jobs[0].kind, JobKind::Daily);
+//! assert_eq!(jobs[0].slot.to_rfc3339(), "2025-11-18T09:00:00+00:00"); // 05:00 in Caracas
+//!
+//! // The next two days, with the 06:00 collision flagged.
+//! let slots = preview(local(0, 0), 2, &config);
+//! assert!(slots.iter().any(|e| e.collides_with.is_some()));
+//! ```
+//!
+//! The runtime, on a fake clock (what the tests do; production uses [`Scheduler::new`] and
+//! [`Scheduler::run`]):
+//!
+//! ```no_run
+//! # async fn demo(fluxion: fluxion_etl_core::Fluxion) -> fluxion_etl_core::Result<()> {
+//! use std::sync::Arc;
+//! use fluxion_etl_core::schedule::{ManualClock, Scheduler, SchedulerOptions};
+//!
+//! let clock = ManualClock::new(chrono::Utc::now());
+//! let scheduler = Scheduler::with_clock(fluxion, Arc::new(clock.clone()), SchedulerOptions::default());
+//! scheduler.tick().await?; // records how far the schedule is evaluated
+//! clock.advance(chrono::Duration::hours(24));
+//! let report = scheduler.tick().await?; // the day's jobs, each caught up once
+//! scheduler.wait_idle().await;
+//! println!("started {:?}", report.started);
+//! println!("{:?}", scheduler.status().await?.daily_summary);
+//! # Ok(()) }
+//! ```
 
 mod clock;
 mod runtime;
