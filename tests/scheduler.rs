@@ -677,3 +677,77 @@ async fn three_replicas_run_each_slot_exactly_once_over_a_day() {
         .unwrap();
     assert_eq!(history.len(), 71);
 }
+
+/// The loop itself on a fake clock: it sleeps until the next slot, runs it when the clock gets
+/// there, and `shutdown` stops it.
+#[tokio::test]
+async fn the_loop_wakes_at_the_slot_and_stops_on_shutdown() {
+    let w = World::with_stores(Backend::Sqlite, 1).await;
+    let clock = ManualClock::new(at("2025-11-18 04:50"));
+    let s = w.scheduler(&clock, "loop").await;
+    let looping = tokio::spawn({
+        let s = s.clone();
+        async move { s.run().await }
+    });
+    // The first evaluation records where the schedule starts.
+    wait_for(|| async { s.store().load().await.unwrap().evaluated_until.is_some() }).await;
+    assert_eq!(s.status().await.unwrap().last_run, None);
+    clock.set(at("2025-11-18 05:00"));
+    wait_for(|| async { s.status().await.unwrap().last_run.is_some() }).await;
+    s.wait_idle().await;
+    let last = s.status().await.unwrap().last_run.unwrap();
+    assert_eq!(last.job, "daily");
+    assert_eq!(last.slot, at("2025-11-18 05:00"));
+    s.shutdown().await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), looping)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap()
+        .unwrap();
+}
+
+/// Shutdown interrupts a daily run in flight: its execution is closed (not left running), its
+/// claim is released, and the store it had not loaded stays pending for the retries.
+#[tokio::test]
+async fn shutdown_interrupts_a_running_daily_run_and_keeps_its_stores_pending() {
+    let w = World::with_stores(Backend::Sqlite, 2).await;
+    // tienda_01's sales request never gets an answer (the request timeout is 3 s).
+    w.sim.set_faults(vec![FaultRule::new(Fault::Hang)
+        .for_branch("SUC001")
+        .on(Endpoint::Ventas)]);
+    let clock = ManualClock::new(at("2025-11-18 04:59"));
+    let s = w.scheduler(&clock, "a").await;
+    tick_at(&s, &clock, "2025-11-18 04:59").await;
+    clock.set(at("2025-11-18 05:00"));
+    let r = s.tick().await.unwrap();
+    assert_eq!(jobs(&r), vec!["daily"]);
+    assert!(s.status().await.unwrap().is_running);
+    s.shutdown().await;
+    let status = s.status().await.unwrap();
+    assert!(!status.is_running, "the claim is released");
+    assert!(status.pending_stores.contains(&StoreId::new("tienda_01")));
+    let view = execution(&s, job(&r, "daily")).await;
+    assert_ne!(view.status, "running");
+    assert_ne!(view.finished_at, None);
+    assert_eq!(view.error_category.as_deref(), Some("interrupted"), "{view:?}");
+    assert!(
+        s.tick().await.unwrap().started.is_empty(),
+        "nothing starts after shutdown"
+    );
+}
+
+/// Polls `check` until it holds (real time, bounded): the loop runs on its own task.
+async fn wait_for<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not reached in 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
