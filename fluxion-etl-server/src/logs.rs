@@ -2,8 +2,9 @@
 //! per-execution ring buffer, served by `GET /api/etl/ventas/logs` (incremental with `since`) and
 //! streamed by `GET /api/etl/ventas/logs/stream` (Server-Sent Events).
 //!
-//! An event belongs to an execution when it carries an `execution_id` field, or when it happens
-//! inside a span that does (the runner's per-store span). Every line is sanitized before it is
+//! An event of Fluxion's crates belongs to an execution when it carries an `execution_id` field,
+//! or when it happens inside a span that does (the runner's per-store span); dependencies'
+//! events (sqlx's slow-statement warnings, …) stay in the server's log only. Every line is sanitized before it is
 //! kept: credentials that a source's error quotes never reach a client.
 //!
 //! ```
@@ -13,7 +14,9 @@
 //! let hub = LogHub::new();
 //! let subscriber = tracing_subscriber::registry().with(hub.layer());
 //! tracing::subscriber::with_default(subscriber, || {
-//!     tracing::info!(execution_id = 7_i64, store = "tienda_01", "Store finished.");
+//!     // What the tracker logs (only events of Fluxion's crates are kept).
+//!     tracing::info!(target: "fluxion_etl_core::tracker", execution_id = 7_i64,
+//!                    store = "tienda_01", "Store finished.");
 //! });
 //! let page = hub.lines(Some(7), 0).unwrap();
 //! assert_eq!(page.logs[0].store.as_deref(), Some("tienda_01"));
@@ -360,6 +363,11 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // Fluxion's own events only: a dependency's (sqlx's slow-statement warning with the
+        // whole SQL, hyper's) inside a store's span is not an operator's line.
+        if !event.metadata().target().starts_with("fluxion") {
+            return;
+        }
         let mut f = Fields::default();
         event.record(&mut f);
         if f.execution_id.is_none() || f.store.is_none() {
@@ -430,6 +438,7 @@ mod tests {
             tracing::debug!(execution_id = 3_i64, "Too chatty.");
             let span = tracing::info_span!("store", execution_id = 3_i64, store = "tienda_08");
             span.in_scope(|| {
+                tracing::warn!(target: "sqlx::query", "slow statement: INSERT INTO …");
                 tracing::warn!(
                     attempt = 2,
                     "Request failed; retrying: GET http://user:hunter2@10.0.0.1/ventas"

@@ -857,3 +857,31 @@ async fn cors_allows_only_the_configured_origins() {
         .unwrap();
     assert_eq!(allowed(&res), None);
 }
+
+#[tokio::test]
+async fn internal_errors_are_generic_and_readiness_fails_when_the_database_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = fluxion_etl_core::config::Config::empty();
+    config.destination.url = format!("sqlite://{}", dir.path().join("gone.db").display());
+    let fluxion = Arc::new(Fluxion::from_config(config).await.unwrap());
+    let app = app(AppState::new(
+        fluxion.clone(),
+        Auth::from_lists(ADMIN, VIEWER),
+        LogHub::new(),
+        ServerOptions::default(),
+    ));
+    let (s, _) = call(&app, "GET", "/readyz", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    fluxion.destination().close().await;
+    let (s, body) = call(&app, "GET", "/api/etl/history", Some(ADMIN), None).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"], "internal");
+    let text = body.to_string();
+    assert!(
+        !text.contains("gone.db") && !text.to_lowercase().contains("pool"),
+        "{text}"
+    );
+    let (s, ready) = call(&app, "GET", "/readyz", None, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready["database"], "unreachable");
+}

@@ -232,7 +232,16 @@ impl ExecutionTracker {
     /// Opens an execution (status `running`).
     pub async fn start_execution(store: Arc<dyn TrackerStore>, spec: NewExecution) -> Result<Self> {
         let id = store.insert_execution(&spec).await?;
-        tracing::info!(execution_id = id, etl_name = %spec.etl_name, triggered_by = %spec.triggered_by, stores = spec.tiendas.len(), "Execution started.");
+        // The window as the stores' clock reads it (what an operator asked for), if any.
+        let local = |at: Option<DateTime<Utc>>| {
+            at.map(|t| {
+                crate::model::utc_to_local(t)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default()
+        };
+        tracing::info!(execution_id = id, etl_name = %spec.etl_name, mode = spec.mode.as_str(), triggered_by = %spec.triggered_by, stores = spec.tiendas.len(), from = %local(spec.fecha_desde), to = %local(spec.fecha_hasta), "Execution started.");
         Ok(Self {
             store,
             id,
@@ -280,7 +289,7 @@ impl ExecutionTracker {
         if !stats.detail_recorded {
             self.store.insert_detail(&detail).await?;
         }
-        tracing::info!(execution_id = self.id, store = %detail.tienda_id, extracted = detail.records_extracted, loaded = detail.records_loaded, duplicates = detail.duplicates_skipped, deleted = detail.records_deleted, "Store finished.");
+        tracing::info!(execution_id = self.id, store = %detail.tienda_id, extracted = detail.records_extracted, loaded = detail.records_loaded, duplicates = detail.duplicates_skipped, deleted = detail.records_deleted, seconds = %format_args!("{:.1}", detail.duration_seconds), "Store finished.");
         self.lock().details.push(detail.clone());
         Ok(detail)
     }
@@ -341,7 +350,7 @@ impl ExecutionTracker {
     pub async fn finish_execution(self) -> Result<ExecutionFinish> {
         let finish = self.summarize(None);
         self.store.finish_execution(&finish).await?;
-        tracing::info!(execution_id = self.id, status = %finish.status, loaded = finish.records_loaded, ok = finish.tiendas_exitosas, failed = finish.tiendas_fallidas, "Execution finished.");
+        tracing::info!(execution_id = self.id, status = %finish.status, extracted = finish.records_extracted, loaded = finish.records_loaded, duplicates = finish.duplicates_skipped, ok = finish.tiendas_exitosas, failed = finish.tiendas_fallidas, seconds = %format_args!("{:.1}", finish.duration_seconds), "Execution finished.");
         Ok(finish)
     }
 
