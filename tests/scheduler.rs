@@ -10,8 +10,8 @@ use fluxion_etl::config::Config;
 use fluxion_etl::loaders::Destination;
 use fluxion_etl::model::{local_to_utc, StoreId};
 use fluxion_etl::schedule::{
-    Claim, Clock, ManualClock, ScheduleSettings, Scheduler, SchedulerOptions, StartedJob,
-    TickReport,
+    Claim, ClaimRecord, Clock, DailyProgress, DailySummary, LastRun, ManualClock, PersistedState,
+    ScheduleSettings, Scheduler, SchedulerOptions, SchedulerStore, StartedJob, TickReport,
 };
 use fluxion_etl::tracker::{ExecutionView, HistoryFilter, TriggeredBy};
 use fluxion_etl::{Error, Fluxion};
@@ -579,7 +579,7 @@ async fn a_replica_that_dies_mid_run_leaves_its_stores_to_the_retries() {
         .await
         .unwrap());
     store
-        .set_daily(&fluxion_etl::schedule::DailyProgress {
+        .set_daily(&DailyProgress {
             day: at("2025-11-17 00:00").date_naive(),
             last_attempt_at: t0,
             retries_done: 0,
@@ -729,7 +729,11 @@ async fn shutdown_interrupts_a_running_daily_run_and_keeps_its_stores_pending() 
     let view = execution(&s, job(&r, "daily")).await;
     assert_ne!(view.status, "running");
     assert_ne!(view.finished_at, None);
-    assert_eq!(view.error_category.as_deref(), Some("interrupted"), "{view:?}");
+    assert_eq!(
+        view.error_category.as_deref(),
+        Some("interrupted"),
+        "{view:?}"
+    );
     assert!(
         s.tick().await.unwrap().started.is_empty(),
         "nothing starts after shutdown"
@@ -750,4 +754,109 @@ where
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Forwards to a real store, failing `set_daily` the first time (the destination blinked right
+/// after the slot was claimed).
+#[derive(Debug)]
+struct BlinkingStore {
+    inner: Arc<dyn SchedulerStore>,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl SchedulerStore for BlinkingStore {
+    async fn load(&self) -> fluxion_etl::Result<PersistedState> {
+        self.inner.load().await
+    }
+    async fn set_enabled(&self, enabled: bool) -> fluxion_etl::Result<()> {
+        self.inner.set_enabled(enabled).await
+    }
+    async fn set_settings(&self, s: &ScheduleSettings) -> fluxion_etl::Result<()> {
+        self.inner.set_settings(s).await
+    }
+    async fn advance(&self, until: DateTime<Utc>) -> fluxion_etl::Result<()> {
+        self.inner.advance(until).await
+    }
+    async fn set_daily(&self, d: &DailyProgress) -> fluxion_etl::Result<()> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::InvalidRequest("the destination blinked".into()));
+        }
+        self.inner.set_daily(d).await
+    }
+    async fn record_run(&self, r: &LastRun) -> fluxion_etl::Result<()> {
+        self.inner.record_run(r).await
+    }
+    async fn save_summary(&self, s: &DailySummary) -> fluxion_etl::Result<()> {
+        self.inner.save_summary(s).await
+    }
+    async fn latest_summary(&self) -> fluxion_etl::Result<Option<DailySummary>> {
+        self.inner.latest_summary().await
+    }
+    async fn try_claim(&self, c: &Claim) -> fluxion_etl::Result<bool> {
+        self.inner.try_claim(c).await
+    }
+    async fn renew(
+        &self,
+        owner: &str,
+        claims: &[(String, DateTime<Utc>)],
+        until: DateTime<Utc>,
+    ) -> fluxion_etl::Result<u64> {
+        self.inner.renew(owner, claims, until).await
+    }
+    async fn set_claim_execution(
+        &self,
+        job: &str,
+        slot: DateTime<Utc>,
+        id: i64,
+    ) -> fluxion_etl::Result<()> {
+        self.inner.set_claim_execution(job, slot, id).await
+    }
+    async fn finish_claim(
+        &self,
+        job: &str,
+        slot: DateTime<Utc>,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> fluxion_etl::Result<()> {
+        self.inner.finish_claim(job, slot, owner, at).await
+    }
+    async fn open_claims(&self, now: DateTime<Utc>) -> fluxion_etl::Result<Vec<ClaimRecord>> {
+        self.inner.open_claims(now).await
+    }
+    async fn claims_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> fluxion_etl::Result<Vec<ClaimRecord>> {
+        self.inner.claims_between(from, to).await
+    }
+}
+
+/// A failure between claiming the daily slot and starting the run gives the slot back: the
+/// next evaluation runs it, instead of finding it claimed (by itself) and moving on.
+#[tokio::test]
+async fn a_failure_right_after_claiming_gives_the_slot_back() {
+    let w = World::with_stores(Backend::Sqlite, 1).await;
+    let clock = ManualClock::new(at("2025-11-18 04:59"));
+    let fluxion = w.fluxion().await;
+    let store = Arc::new(BlinkingStore {
+        inner: fluxion.destination().scheduler_store(),
+        failed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let s = Scheduler::with_store(
+        fluxion,
+        store,
+        Arc::new(clock.clone()),
+        SchedulerOptions::default(),
+    );
+    tick_at(&s, &clock, "2025-11-18 04:59").await;
+    clock.set(at("2025-11-18 05:00"));
+    let err = s.tick().await.unwrap_err();
+    assert!(err.to_string().contains("blinked"), "{err}");
+    assert!(!s.status().await.unwrap().is_running);
+    let r = tick_at(&s, &clock, "2025-11-18 05:01").await;
+    assert_eq!(jobs(&r), vec!["daily"]);
+    assert_eq!(job(&r, "daily").slot, at("2025-11-18 05:00"));
+    assert_eq!(s.status().await.unwrap().daily_summary.unwrap().ok, 1);
 }

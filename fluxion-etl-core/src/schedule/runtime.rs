@@ -236,6 +236,17 @@ impl Scheduler {
     /// A scheduler on `clock` (tests pass a [`ManualClock`](super::ManualClock)).
     pub fn with_clock(fluxion: Fluxion, clock: Arc<dyn Clock>, options: SchedulerOptions) -> Self {
         let store = fluxion.destination().scheduler_store();
+        Self::with_store(fluxion, store, clock, options)
+    }
+
+    /// A scheduler keeping its state in `store` instead of `fluxion`'s destination (a store
+    /// shared differently, or a test double).
+    pub fn with_store(
+        fluxion: Fluxion,
+        store: Arc<dyn SchedulerStore>,
+        clock: Arc<dyn Clock>,
+        options: SchedulerOptions,
+    ) -> Self {
         let owner = options.owner.clone().unwrap_or_else(default_owner);
         Self {
             inner: Arc::new(Inner {
@@ -355,12 +366,10 @@ impl Scheduler {
                 report.claimed_elsewhere.push((key, job.slot));
                 continue;
             }
-            match job.kind {
-                JobKind::Daily => {
-                    self.begin_daily(&job, now).await?;
-                }
-                JobKind::DailyRetry { attempt } => {
-                    if let Some(daily) = &persisted.daily {
+            let prepared = match job.kind {
+                JobKind::Daily => self.begin_daily(&job, now).await,
+                JobKind::DailyRetry { attempt } => match &persisted.daily {
+                    Some(daily) => {
                         inner
                             .store
                             .set_daily(&DailyProgress {
@@ -368,10 +377,21 @@ impl Scheduler {
                                 retries_done: attempt,
                                 ..daily.clone()
                             })
-                            .await?;
+                            .await
                     }
+                    None => Ok(()),
+                },
+                _ => Ok(()),
+            };
+            if let Err(e) = prepared {
+                // Give the slot back (an expired claim can be taken again) so the next
+                // evaluation, which sees the same slot due, runs it.
+                let released = [(key.clone(), job.slot)];
+                let past = now - chrono::Duration::milliseconds(1);
+                if let Err(release) = inner.store.renew(&inner.owner, &released, past).await {
+                    tracing::warn!(error = %release, job = %key, "Cannot release a claim; it lapses on its own.");
                 }
-                _ => {}
+                return Err(e);
             }
             report.started.push(self.launch(key, job, now).await);
         }
