@@ -374,12 +374,36 @@ pub async fn run(
 /// `POST /api/etl/sync/ventas` (seed 000): a manual sales run; without dates, yesterday.
 pub async fn sync_ventas(
     State(state): State<AppState>,
-    b: Result<Json<RunBody>, JsonRejection>,
+    headers: axum::http::HeaderMap,
+    raw: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    // An empty body is allowed: yesterday, every active store.
-    let mut body = match b {
-        Err(JsonRejection::MissingJsonContentType(_)) => RunBody::default(),
-        other => body(other)?,
+    let raw = raw.map_err(|r| {
+        if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large()
+        } else {
+            ApiError::bad_request(r.body_text())
+        }
+    })?;
+    // No body at all is allowed: yesterday, every active store (the panel's "Actualizar").
+    let mut body = if raw.iter().all(u8::is_ascii_whitespace) {
+        RunBody::default()
+    } else {
+        let is_json = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::bad_request(
+                "send the body as JSON (Content-Type: application/json)",
+            ));
+        }
+        serde_json::from_slice::<RunBody>(&raw).map_err(|e| {
+            if e.is_data() {
+                ApiError::unprocessable(format!("invalid body: {e}"))
+            } else {
+                ApiError::bad_request(format!("the body is not valid JSON: {e}"))
+            }
+        })?
     };
     if let Some(name) = &body.etl_name {
         if parse_kind("etl_name", name)? != DataKind::Sales {

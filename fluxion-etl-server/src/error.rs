@@ -55,6 +55,15 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
+    /// 413: the body is larger than the server accepts.
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than the server accepts",
+        )
+    }
+
     /// 500: logs `cause` (sanitized) and answers a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(
@@ -110,11 +119,7 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => {
                 ApiError::bad_request("send the body as JSON (Content-Type: application/json)")
             }
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than the server accepts",
-            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(),
             other => ApiError::bad_request(other.body_text()),
         }
     }

@@ -680,6 +680,36 @@ async fn bad_input_gets_a_json_error_that_says_what_is_wrong() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // The manual sync takes no body at all (yesterday), but a body that is not JSON is refused.
+    let sync = |body: &'static str, ct: Option<&'static str>| {
+        let mut r = Request::post("/api/etl/sync/ventas")
+            .header("authorization", format!("Bearer {ADMIN}"));
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        r.body(Body::from(body)).unwrap()
+    };
+    let res = h
+        .app
+        .clone()
+        .oneshot(sync("tienda_01", Some("text/plain")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = h
+        .app
+        .clone()
+        .oneshot(sync("{\"fecha_inicio\": ", Some("application/json")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = h
+        .app
+        .clone()
+        .oneshot(sync("{\"fecha_inicio\": 5}", Some("application/json")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // Nothing was started by any of it.
     let (_, list) = call(&h.app, "GET", "/api/etl/history", Some(ADMIN), None).await;
     assert_eq!(list, json!([]));
@@ -884,4 +914,21 @@ async fn internal_errors_are_generic_and_readiness_fails_when_the_database_is_go
     let (s, ready) = call(&app, "GET", "/readyz", None, None).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready["database"], "unreachable");
+}
+
+#[tokio::test]
+async fn a_sync_without_a_body_loads_yesterday_for_every_active_store() {
+    let h = harness().await;
+    let (s, started) = call(&h.app, "POST", "/api/etl/sync/ventas", Some(ADMIN), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(started["tienda_ids"], json!(["tienda_01", "tienda_08"]));
+    let run = wait_finished(&h.app, started["execution_id"].as_i64().unwrap()).await;
+    let y = store_yesterday();
+    // Caracas is UTC−4: the store-local day starts at 04:00 UTC.
+    assert_eq!(run["fecha_desde"], format!("{y}T04:00:00Z"));
+    assert_eq!(
+        run["fecha_hasta"],
+        format!("{}T04:00:00Z", y.succ_opt().unwrap())
+    );
+    assert_eq!(run["triggered_by"], "fluxion_admin");
 }
