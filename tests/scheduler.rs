@@ -543,6 +543,25 @@ async fn claims_expire_but_finished_ones_stay(backend: Backend) {
         .unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].claim.owner, "b");
+    // An open claim is never pruned; a finished one once its slot is old enough.
+    assert!(store
+        .try_claim(&Claim {
+            job: "inventory".into(),
+            ..claim("a", t0)
+        })
+        .await
+        .unwrap());
+    assert_eq!(store.prune_claims(t0).await.unwrap(), 0, "slot not before");
+    assert_eq!(
+        store.prune_claims(t0 + Duration::days(40)).await.unwrap(),
+        1
+    );
+    let left = store
+        .claims_between(t0, t0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].claim.job, "inventory");
 }
 
 #[tokio::test]
@@ -823,6 +842,9 @@ impl SchedulerStore for BlinkingStore {
     }
     async fn open_claims(&self, now: DateTime<Utc>) -> fluxion_etl::Result<Vec<ClaimRecord>> {
         self.inner.open_claims(now).await
+    }
+    async fn prune_claims(&self, before: DateTime<Utc>) -> fluxion_etl::Result<u64> {
+        self.inner.prune_claims(before).await
     }
     async fn claims_between(
         &self,

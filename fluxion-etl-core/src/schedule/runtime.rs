@@ -18,6 +18,9 @@ use crate::model::{utc_to_local, DataKind, StoreId, Window};
 use crate::service::{Fluxion, RunReport, RunRequest, StoreSelection};
 use crate::tracker::{ErrorCategory, RunMode, TriggeredBy};
 
+/// Finished claims are kept this long (they answer "did this slot run, and where?").
+const CLAIM_RETENTION_DAYS: i64 = 31;
+
 /// The claim key of "run the daily job now".
 const TRIGGER_KEY: &str = "daily_trigger";
 
@@ -367,7 +370,17 @@ impl Scheduler {
                 continue;
             }
             let prepared = match job.kind {
-                JobKind::Daily => self.begin_daily(&job, now).await,
+                JobKind::Daily => {
+                    // Once a day: finished claims older than a month only fill the table.
+                    if let Err(e) = inner
+                        .store
+                        .prune_claims(now - chrono::Duration::days(CLAIM_RETENTION_DAYS))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "Cannot prune old scheduler claims.");
+                    }
+                    self.begin_daily(&job, now).await
+                }
                 JobKind::DailyRetry { attempt } => match &persisted.daily {
                     Some(daily) => {
                         inner

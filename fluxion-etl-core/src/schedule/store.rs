@@ -244,6 +244,8 @@ pub trait SchedulerStore: Send + Sync + std::fmt::Debug {
     ) -> Result<()>;
     /// Unfinished, unexpired claims at `now`.
     async fn open_claims(&self, now: DateTime<Utc>) -> Result<Vec<ClaimRecord>>;
+    /// Deletes the finished claims of slots before `before`; returns how many.
+    async fn prune_claims(&self, before: DateTime<Utc>) -> Result<u64>;
     /// Claims whose slot is in `[from, to)`, oldest first.
     async fn claims_between(
         &self,

@@ -339,6 +339,16 @@ impl SchedulerStore for PostgresSchedulerStore {
         .collect()
     }
 
+    async fn prune_claims(&self, before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM etl_scheduler_claims WHERE finished_at IS NOT NULL AND slot < $1",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn claims_between(
         &self,
         from: DateTime<Utc>,

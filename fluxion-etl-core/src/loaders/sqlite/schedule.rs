@@ -337,6 +337,16 @@ impl SchedulerStore for SqliteSchedulerStore {
         .collect()
     }
 
+    async fn prune_claims(&self, before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM etl_scheduler_claims WHERE finished_at IS NOT NULL AND slot < ?",
+        )
+        .bind(format_ts(before))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn claims_between(
         &self,
         from: DateTime<Utc>,
