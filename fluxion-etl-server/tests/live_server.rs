@@ -367,8 +367,24 @@ async fn sigterm_lets_a_short_grace_pass_then_records_the_hung_load_as_interrupt
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // A client following the live log does not hold the shutdown up: its stream ends.
+    let follower = http
+        .get(server.url("/api/etl/ventas/logs/stream"))
+        .bearer_auth(VIEWER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(follower.status(), 200);
+    let follow = tokio::spawn(async move {
+        let mut body = follower.bytes_stream();
+        while let Some(Ok(_)) = body.next().await {}
+    });
     let log = server.log.clone();
     let status = server.terminate().await;
+    tokio::time::timeout(Duration::from_secs(10), follow)
+        .await
+        .expect("the log stream did not end with the server")
+        .unwrap();
     let stderr = std::fs::read_to_string(log).unwrap_or_default();
     assert!(status.success(), "{status}\n{stderr}");
 
