@@ -216,7 +216,10 @@ async function loadConnectivity() {
         reads += 1;
         const detail = await api.get(api.path(api.PATHS.historyDetail, { id: row.id }));
         for (const s of (detail && detail.tiendas_detail) || []) {
-          if (!seen.has(s.tienda_id)) seen.set(s.tienda_id, { ...s, execution_id: detail.id, checked_at: s.finished_at || detail.finished_at || detail.started_at });
+          // Only a real attempt says something about the link: a store skipped (its lease was
+          // held by another run) or closed before connecting leaves the older contact standing.
+          const contacted = s.server_ip || s.connection_latency_ms != null || (s.status === "failed" && s.error_category);
+          if (contacted && !seen.has(s.tienda_id)) seen.set(s.tienda_id, { ...s, execution_id: detail.id, checked_at: s.finished_at || detail.finished_at || detail.started_at });
         }
       }
       const stores = state.gaps.map((g) => seen.get(g.ubicacion_id)
@@ -777,7 +780,7 @@ function renderDetail(d) {
     card(t("records_loaded"), fmt.number(d.records_loaded)),
     card(t("duplicates_skipped"), fmt.number(d.duplicates_skipped)),
     card(t("source_system"), d.source_system || t("none"))));
-  sections.push(h("h3", {}, t("phase_times")));
+  sections.push(h("h3", {}, t("phase_times")), h("p", { class: "muted small" }, t("phase_times_note")));
   sections.push(h("dl", { class: "cards three phases" },
     card(`${PHASE_ICON.extract} ${t("phase_extract")}`, fmt.duration(d.extract_duration_seconds)),
     card(`${PHASE_ICON.transform} ${t("phase_transform")}`, fmt.duration(d.transform_duration_seconds)),
@@ -813,7 +816,7 @@ function renderDetail(d) {
         s.duplicates_skipped ? h("span", { class: "muted small block" }, t("duplicates_n", { n: fmt.number(s.duplicates_skipped) })) : null),
       h("td", { class: "num" }, fmt.millis(s.connection_latency_ms)),
       h("td", {}, phaseLabel(s.error_phase, s.error_category),
-        s.error_message ? h("span", { class: "small block error-msg" }, s.error_message) : null)))))));
+        s.error_message ? h("span", { class: `small block ${s.status === "failed" ? "error-msg" : "muted"}` }, s.error_message) : null)))))));
   fill(body, sections);
 }
 
