@@ -308,5 +308,31 @@ mod tests {
         ));
         assert!(!text.contains("store=\"tienda_08\""));
         assert!(text.contains("fluxion_runs_active 1\n"));
+        // Every sample line is `name{labels} value` with a declared metric name.
+        let declared: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            let name = series.split('{').next().unwrap();
+            assert!(
+                declared.iter().any(|d| name == *d
+                    || name
+                        .strip_prefix(d)
+                        .is_some_and(|s| s == "_sum" || s == "_count")),
+                "{line}"
+            );
+            if let Some(labels) = series.split_once('{').map(|(_, l)| l) {
+                assert!(labels.ends_with('}'), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(esc("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }
