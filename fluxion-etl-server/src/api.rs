@@ -777,7 +777,16 @@ pub async fn scheduler_trigger(
             "the server is shutting down and takes no new runs",
         ));
     }
-    let job = scheduler(&state)?.trigger().await?;
+    let job = scheduler(&state)?.trigger().await.map_err(|e| match e {
+        // The scheduler refuses a second daily run while one holds the stores: a conflict with
+        // the server's state, not a malformed request.
+        fluxion_etl_core::Error::InvalidRequest(msg)
+            if msg.contains("already in progress") || msg.contains("just triggered") =>
+        {
+            ApiError::conflict(msg)
+        }
+        other => ApiError::from(other),
+    })?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(job)))
 }
 

@@ -343,6 +343,18 @@ pub fn document() -> Value {
         if route.access == Access::Admin {
             responses.insert("403".into(), err("A viewer token on an admin route."));
         }
+        if route.method == "POST"
+            && route.path != "/api/etl/scheduler/enable"
+            && route.path != "/api/etl/scheduler/disable"
+        {
+            responses.insert(
+                "503".into(),
+                err("The server is shutting down and takes no new runs."),
+            );
+        }
+        if route.path == "/api/etl/scheduler/trigger" {
+            responses.insert("409".into(), err("The daily run is already in progress."));
+        }
         let mut op = json!({
             "summary": route.summary,
             "operationId": operation_id(route.method, route.path),

@@ -29,7 +29,7 @@ const VIEWER: &str = "viewer-token-for-tests";
 
 struct Harness {
     app: Router,
-    _demo: Demo,
+    demo: Demo,
     _dir: tempfile::TempDir,
 }
 
@@ -67,7 +67,7 @@ async fn harness() -> Harness {
     .with_scheduler(scheduler, false);
     Harness {
         app: app(state),
-        _demo: demo,
+        demo,
         _dir: dir,
     }
 }
@@ -931,4 +931,45 @@ async fn a_sync_without_a_body_loads_yesterday_for_every_active_store() {
         format!("{}T04:00:00Z", y.succ_opt().unwrap())
     );
     assert_eq!(run["triggered_by"], "fluxion_admin");
+}
+
+#[tokio::test]
+async fn a_second_trigger_while_the_daily_run_holds_its_stores_is_a_conflict() {
+    let h = harness().await;
+    let branch = KlkSimConfig::default()
+        .stores
+        .iter()
+        .find(|b| b.store_id == "tienda_01")
+        .unwrap()
+        .branch
+        .clone();
+    // tienda_01 never answers: the first daily run stays in progress.
+    h.demo
+        .klk()
+        .set_faults(vec![FaultRule::new(Fault::Hang).for_branch(branch)]);
+    let (s, first) = call(
+        &h.app,
+        "POST",
+        "/api/etl/scheduler/trigger",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let (s, second) = call(
+        &h.app,
+        "POST",
+        "/api/etl/scheduler/trigger",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{second}");
+    assert!(
+        second["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already in progress"),
+        "{second}"
+    );
 }
