@@ -39,6 +39,10 @@ enum ScheduleCommand {
     /// Change the daily run's settings, stored in the destination and effective at the next
     /// evaluation of every running scheduler (fields not given keep their value).
     Set(SetArgs),
+    /// Run the daily job now (yesterday's sales, every active store) and wait for it, as the
+    /// control centre's "Run now": its outcome feeds the daily summary, and a running scheduler
+    /// retries the stores that failed retryably. Exits like `run`.
+    Trigger(StatusArgs),
     /// Enable the scheduler (stored in the destination).
     Enable,
     /// Disable the scheduler (stored in the destination); jobs already running finish.
@@ -90,6 +94,7 @@ pub async fn execute(args: Args, ctx: &Context) -> CliResult {
         ScheduleCommand::Status(a) => status_cmd(a, ctx).await,
         ScheduleCommand::Run => run_cmd(ctx).await,
         ScheduleCommand::Set(a) => set_cmd(a, ctx).await,
+        ScheduleCommand::Trigger(a) => trigger_cmd(a, ctx).await,
         ScheduleCommand::Enable => toggle_cmd(true, ctx).await,
         ScheduleCommand::Disable => toggle_cmd(false, ctx).await,
     }
@@ -296,6 +301,47 @@ async fn set_cmd(args: SetArgs, ctx: &Context) -> CliResult {
         s.execution_hour, s.execution_minute, s.retry_interval_minutes, s.max_retries
     ))?;
     Ok(Exit::Success)
+}
+
+async fn trigger_cmd(args: StatusArgs, ctx: &Context) -> CliResult {
+    let fluxion = ctx.open(ctx.config()?).await?;
+    let stop = CancellationToken::new();
+    cancel_on_signals(stop.clone());
+    let scheduler = Scheduler::new(fluxion);
+    let started = scheduler.trigger().await?;
+    tokio::select! {
+        _ = scheduler.wait_idle() => {}
+        _ = stop.cancelled() => scheduler.shutdown().await,
+    }
+    let status = scheduler.status().await?;
+    let view = match started.execution_id {
+        Some(id) => scheduler.fluxion().tracker_store().execution(id).await?,
+        None => None,
+    };
+    if args.json {
+        output::print_json(&serde_json::json!({
+            "execution_id": started.execution_id,
+            "execution": view,
+            "scheduler": status,
+        }))?;
+    } else {
+        let mut text = match &view {
+            Some(v) => format!(
+                "Daily run now: execution {} {} ({} store(s))\n",
+                v.id,
+                v.status,
+                v.tiendas_detail.len()
+            ),
+            None => "Daily run now: no execution could be opened\n".to_owned(),
+        };
+        text.push_str(&human_status(&status));
+        output::print(text)?;
+    }
+    Ok(match view.as_ref().map(|v| v.status.as_str()) {
+        Some("success") => Exit::Success,
+        Some("partial") => Exit::Partial,
+        _ => Exit::Failed,
+    })
 }
 
 async fn toggle_cmd(enable: bool, ctx: &Context) -> CliResult {

@@ -129,6 +129,30 @@ fn settings_are_validated_stored_and_used_by_the_preview() {
     assert!(preview.contains("DISABLED"), "{preview}");
 }
 
+/// "Run now" with one store whose KLK server is down: the run fails, the daily summary says so,
+/// and the store waits for a retry (a network error is retryable).
+#[test]
+fn trigger_runs_the_daily_job_and_records_its_summary() {
+    let sb = Sandbox::new();
+    let config = sb.dead_klk_config();
+    let config = config.to_str().unwrap();
+    let out = run(
+        sb.fluxion(),
+        &["schedule", "trigger", "--json", "--config", config],
+    )
+    .expect_code(1);
+    let json = out.json();
+    assert_eq!(json["execution"]["triggered_by"], "scheduler", "{json}");
+    assert_eq!(json["execution"]["status"], "failed", "{json}");
+    let summary = &json["scheduler"]["daily_summary"];
+    assert_eq!(summary["total"], 1, "{json}");
+    assert_eq!(summary["ok"], 0, "{json}");
+    assert_eq!(summary["pending_retries"], 1, "{json}");
+    assert_eq!(json["scheduler"]["pending_stores"][0], "tienda_01");
+    assert_eq!(json["scheduler"]["last_run"]["job"], "daily_trigger");
+    assert_eq!(json["scheduler"]["is_running"], false);
+}
+
 /// Kills the child if the test fails half-way.
 struct Reap(Child);
 
