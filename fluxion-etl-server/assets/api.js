@@ -121,9 +121,10 @@ export async function call(method, url, body) {
   return data;
 }
 
+/** The server's `{"error": "<code>", "detail": "<what is wrong>"}`: the detail is for people. */
 function errorMessage(data, text) {
   if (data && typeof data === "object") {
-    const msg = data.error ?? data.message ?? data.detail;
+    const msg = data.detail ?? data.message ?? data.error;
     if (typeof msg === "string") return msg;
     if (msg && typeof msg === "object" && typeof msg.message === "string") return msg.message;
   }

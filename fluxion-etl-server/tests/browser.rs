@@ -313,6 +313,57 @@ async fn control_centre_in_chromium() {
              exercised: {gaps}"
         );
     }
+    // --- Bad input is refused with a message beside the form, and nothing starts. --------
+    let submit = session.find("#run-submit").await;
+    let set_dates = "document.querySelector('#run-start').value = arguments[0]; \
+                     document.querySelector('#run-end').value = arguments[1];";
+    let form_error = "const m = document.querySelector('#run-message'); \
+                      return m.dataset.kind === 'error' ? m.textContent : null;";
+    session
+        .eval(set_dates, vec![json!("2026-01-10"), json!("2026-01-05")])
+        .await;
+    session.click(&submit).await;
+    let inverted = session
+        .wait_for("the inverted-range message", SHORT, form_error)
+        .await;
+    assert_eq!(
+        inverted,
+        json!("La fecha de inicio es posterior a la de fin.")
+    );
+    session
+        .eval(set_dates, vec![json!("2999-01-01"), json!("2999-01-02")])
+        .await;
+    session.click(&submit).await;
+    let future = session
+        .wait_for(
+            "the server's 422 beside the form",
+            SHORT,
+            "const m = document.querySelector('#run-message'); \
+             return m.dataset.kind === 'error' && m.textContent.includes('422') ? m.textContent : null;",
+        )
+        .await;
+    assert!(
+        future.as_str().unwrap_or_default().contains("future"),
+        "the server says what is wrong: {future}"
+    );
+    // The browser logs the refused request itself (and nothing else so far); reading the
+    // console clears it for the final check.
+    let so_far: Vec<Value> = session
+        .console()
+        .await
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(
+        so_far.iter().all(|e| e["source"] == "network"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("/api/etl/run") && m.contains("422"))),
+        "only the refused run was an error so far: {so_far:#?}"
+    );
+    let none = api_get(&server.base, &token, "/api/etl/history").await;
+    assert_eq!(none, json!([]), "refused runs left no execution");
+
     // One day keeps the run short: the recommendation's last day (yesterday, or the last open
     // day before it).
     let day = rec["fecha_fin"].as_str().expect("fecha_fin").to_owned();
@@ -326,7 +377,6 @@ async fn control_centre_in_chromium() {
         .await;
 
     // --- Start the run; its id comes back at once. ---------------------------------------
-    let submit = session.find("#run-submit").await;
     session.click(&submit).await;
     let id = session
         .wait_for(
