@@ -46,12 +46,7 @@ fn parse_kind(name: &str, value: &str) -> Result<DataKind, ApiError> {
     })
 }
 
-fn parse_int<T: std::str::FromStr>(
-    name: &str,
-    value: &str,
-    min: i64,
-    max: i64,
-) -> Result<T, ApiError> {
+fn parse_int<T: TryFrom<i64>>(name: &str, value: &str, min: i64, max: i64) -> Result<T, ApiError> {
     let n: i64 = value.trim().parse().map_err(|_| {
         ApiError::bad_request(format!("{name} must be a whole number, not `{value}`"))
     })?;
@@ -60,9 +55,7 @@ fn parse_int<T: std::str::FromStr>(
             "{name} must be between {min} and {max}, not {n}"
         )));
     }
-    n.to_string()
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("{name} is out of range")))
+    T::try_from(n).map_err(|_| ApiError::unprocessable(format!("{name} is out of range")))
 }
 
 /// A day: `2026-01-25`, or the date of `2026-01-25 10:00:00` / `2026-01-25T10:00:00Z`.
