@@ -123,7 +123,7 @@ async function guarded(context, fn) {
 // ---------------------------------------------------------------------------------------------
 // Badges: colour plus an icon and a word, so colour is never the only signal.
 
-const STATUS_ICON = { success: "✓", partial: "◐", failed: "✗", running: "●", skipped: "–" };
+const STATUS_ICON = { success: "✓", partial: "◐", failed: "✗", running: "●", skipped: "–", interrupted: "■" };
 
 function statusBadge(status) {
   const s = String(status || "").toLowerCase();
