@@ -450,6 +450,53 @@ async fn trigger_runs_the_daily_job_now_and_is_refused_while_one_runs() {
     assert_eq!(view.fecha_desde, Some(at("2025-11-17 00:00")));
     assert_eq!(view.triggered_by, "scheduler");
     let status = s.status().await.unwrap();
+    // The JSON of `GET /api/etl/scheduler/status` (the server and the page rely on it).
+    let json = serde_json::to_value(&status).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&json),
+        [
+            "config",
+            "daily_summary",
+            "enabled",
+            "is_running",
+            "last_run",
+            "next_retry_at",
+            "next_run",
+            "next_run_local",
+            "next_tick",
+            "next_tick_job",
+            "pending_retries",
+            "pending_stores",
+            "running_jobs"
+        ]
+    );
+    assert_eq!(
+        keys(&json["daily_summary"]),
+        [
+            "day",
+            "failed",
+            "failed_stores",
+            "ok",
+            "pending_retries",
+            "retries_done",
+            "started_at",
+            "total",
+            "updated_at"
+        ]
+    );
+    assert_eq!(json["daily_summary"]["day"], "2025-11-17");
+    assert_eq!(json["next_run"], "2025-11-19T09:00:00Z");
+    assert_eq!(json["next_run_local"], "2025-11-19T05:00:00");
+    assert_eq!(
+        json["last_run"]["execution_id"],
+        started.execution_id.unwrap()
+    );
+    assert_eq!(json["config"]["time_zone"], "America/Caracas");
     assert_eq!(status.last_run.unwrap().job, "daily_trigger");
     assert_eq!(status.daily_summary.unwrap().ok, 3);
 
