@@ -95,9 +95,19 @@ impl Drop for Server {
 }
 
 fn artifacts_dir() -> PathBuf {
+    // The workspace's target folder (a relative CARGO_TARGET_DIR is relative to the workspace,
+    // where cargo runs; a test runs in its crate's folder).
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .map(|t| {
+            if t.is_absolute() {
+                t
+            } else {
+                workspace.join(t)
+            }
+        })
+        .unwrap_or_else(|| workspace.join("target"));
     let dir = target.join("test-artifacts");
     std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
     dir
