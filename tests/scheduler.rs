@@ -929,3 +929,58 @@ async fn a_failure_right_after_claiming_gives_the_slot_back() {
     assert_eq!(job(&r, "daily").slot, at("2025-11-18 05:00"));
     assert_eq!(s.status().await.unwrap().daily_summary.unwrap().ok, 1);
 }
+
+/// The daily run's maintenance applies the history's retention (`retention_days`, 90 by
+/// default) as of the scheduler's clock: older executions go, recent ones stay.
+#[tokio::test]
+async fn the_daily_run_prunes_history_older_than_the_retention() {
+    use fluxion_etl::model::DataKind;
+    use fluxion_etl::tracker::{ExecutionTracker, NewExecution, RunMode};
+
+    let w = World::with_stores(Backend::Sqlite, 1).await;
+    let clock = ManualClock::new(at("2025-11-18 04:59"));
+    let s = w.scheduler(&clock, "maintenance").await;
+    let mut kept = Vec::new();
+    for started in ["2025-06-01 10:00", "2025-10-01 10:00"] {
+        let tracker = ExecutionTracker::start_execution(
+            s.fluxion().tracker_store(),
+            NewExecution {
+                etl_name: DataKind::Sales,
+                etl_type: "manual".into(),
+                mode: RunMode::Full,
+                triggered_by: TriggeredBy::Cli,
+                started_at: at(started),
+                fecha_desde: None,
+                fecha_hasta: None,
+                tiendas: Vec::new(),
+                source_system: None,
+                is_recovery: false,
+                recovered_gap_id: None,
+                host: None,
+                version: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
+        kept.push(tracker.id());
+        tracker.finish_execution().await.unwrap();
+    }
+    let old = kept.remove(0);
+
+    tick_at(&s, &clock, "2025-11-18 04:59").await;
+    let r = tick_at(&s, &clock, "2025-11-18 05:00").await;
+    assert_eq!(jobs(&r), vec!["daily"]);
+    let history = s
+        .fluxion()
+        .tracker_store()
+        .history(&HistoryFilter::default())
+        .await
+        .unwrap();
+    let ids: BTreeSet<i64> = history.iter().map(|e| e.id).collect();
+    assert!(!ids.contains(&old), "{ids:?}");
+    assert!(ids.contains(&kept[0]), "{ids:?}");
+    assert!(
+        ids.contains(&job(&r, "daily").execution_id.unwrap()),
+        "{ids:?}"
+    );
+}

@@ -278,6 +278,21 @@ impl Scheduler {
         &self.inner.fluxion
     }
 
+    /// Deletes executions started more than `[destination] retention_days` before `now`
+    /// (running ones are kept); a failure is logged, never fatal to the daily run.
+    async fn prune_history(&self, now: DateTime<Utc>) {
+        let fluxion = self.fluxion();
+        let days = fluxion.config().destination.retention_days;
+        let before = now - chrono::Duration::days(i64::from(days));
+        match fluxion.tracker_store().purge(before).await {
+            Ok(0) => {}
+            Ok(deleted) => {
+                tracing::info!(deleted, retention_days = days, "Execution history pruned.")
+            }
+            Err(e) => tracing::warn!(error = %e, "Cannot prune the execution history."),
+        }
+    }
+
     /// The persisted state.
     pub fn store(&self) -> Arc<dyn SchedulerStore> {
         self.inner.store.clone()
@@ -371,7 +386,8 @@ impl Scheduler {
             }
             let prepared = match job.kind {
                 JobKind::Daily => {
-                    // Once a day: finished claims older than a month only fill the table.
+                    // Once a day: finished claims older than a month only fill the table, and
+                    // the execution history keeps `retention_days` (seed 001: 90).
                     if let Err(e) = inner
                         .store
                         .prune_claims(now - chrono::Duration::days(CLAIM_RETENTION_DAYS))
@@ -379,6 +395,7 @@ impl Scheduler {
                     {
                         tracing::warn!(error = %e, "Cannot prune old scheduler claims.");
                     }
+                    self.prune_history(now).await;
                     self.begin_daily(&job, now).await
                 }
                 JobKind::DailyRetry { attempt } => match &persisted.daily {
