@@ -34,6 +34,11 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with(|_| {}).await
+}
+
+/// The harness with a change to the demo's configuration.
+async fn harness_with(adjust: impl FnOnce(&mut fluxion_etl_core::config::Config)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut klk = KlkSimConfig {
         lines_per_day: (40, 60),
@@ -52,7 +57,9 @@ async fn harness() -> Harness {
     options.stores = Some(vec!["tienda_01".into(), "tienda_08".into()]);
     options.klk = klk;
     let demo = Demo::start(options).await.unwrap();
-    let fluxion = Fluxion::from_config(demo.config().clone()).await.unwrap();
+    let mut config = demo.config().clone();
+    adjust(&mut config);
+    let fluxion = Fluxion::from_config(config).await.unwrap();
     // The scheduler's state and settings are served; its loop does not run here.
     let scheduler = Scheduler::new(fluxion.clone());
     let state = AppState::new(
@@ -972,4 +979,56 @@ async fn a_second_trigger_while_the_daily_run_holds_its_stores_is_a_conflict() {
             .contains("already in progress"),
         "{second}"
     );
+}
+
+#[tokio::test]
+async fn no_response_carries_a_credential_of_the_configuration() {
+    const SECRET: &str = "Sup3rS3cret";
+    // Credentials in the KLK URL (a gateway's basic auth), and nothing listening there: the
+    // connection errors quote the URL they failed on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let h = harness_with(|config| {
+        let klk = config.klk.as_mut().unwrap();
+        klk.base_url = format!("http://fluxion:{SECRET}@127.0.0.1:{port}");
+        config.batch.retry_delay_ms = 1;
+    })
+    .await;
+    let (s, started) = call(
+        &h.app,
+        "POST",
+        "/api/etl/run",
+        Some(ADMIN),
+        Some(yesterday_body()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{started}");
+    let id = started["execution_id"].as_i64().unwrap();
+    let detail = wait_finished(&h.app, id).await;
+    assert_eq!(detail["status"], "failed", "{detail}");
+    let message = detail["tiendas_detail"][0]["error_message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("127.0.0.1"),
+        "the message should quote the address: {message}"
+    );
+    let mut bodies = vec![detail.to_string()];
+    for path in [
+        "/api/etl/history".to_owned(),
+        "/api/etl/stats".to_owned(),
+        "/api/etl/ventas/status".to_owned(),
+        format!("/api/etl/ventas/logs?execution_id={id}"),
+        "/api/ventas/gaps".to_owned(),
+        "/api/etl/scheduler/status".to_owned(),
+        "/metrics".to_owned(),
+    ] {
+        let (s, body) = call(&h.app, "GET", &path, Some(ADMIN), None).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        bodies.push(body.to_string());
+    }
+    for body in bodies {
+        assert!(!body.contains(SECRET), "a credential leaked: {body}");
+    }
 }
