@@ -332,6 +332,30 @@ async fn every_endpoint_answers_the_seeds_json() {
     assert_eq!(filtered, json!([]));
     let (_, paged) = call(app, "GET", "/api/etl/history?offset=1", Some(ADMIN), None).await;
     assert_eq!(paged, json!([]));
+    // Every filter selects it or leaves it out.
+    let today = chrono::Utc::now().date_naive();
+    let (before, after) = (today.pred_opt().unwrap(), today.succ_opt().unwrap());
+    for (query, expected) in [
+        ("status=partial".to_owned(), 1),
+        ("status=success".to_owned(), 0),
+        ("etl_name=inventario".to_owned(), 0),
+        ("triggered_by=fluxion_admin".to_owned(), 1),
+        (format!("fecha_desde={before}&fecha_hasta={after}"), 1),
+        ("fecha_hasta=2020-01-01".to_owned(), 0),
+        (format!("fecha_desde={after}"), 0),
+        ("limit=1&offset=0".to_owned(), 1),
+    ] {
+        let (s, v) = call(
+            app,
+            "GET",
+            &format!("/api/etl/history?{query}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{query}: {v}");
+        assert_eq!(v.as_array().unwrap().len(), expected, "{query}: {v}");
+    }
 
     // GET /api/etl/stats (seed 003).
     let (s, stats) = call(app, "GET", "/api/etl/stats?dias=7", Some(ADMIN), None).await;
