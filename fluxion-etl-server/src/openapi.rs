@@ -1,4 +1,4 @@
-//! `GET /api/openapi.json`: an OpenAPI 3.0 document generated from [`ROUTES`](crate::ROUTES),
+//! `GET /api/openapi.json`: an OpenAPI 3.0 document generated from [`ROUTES`],
 //! so that it lists exactly the routes the router serves, with the role each needs, its
 //! parameters, its body and its answer's schema (field names of seeds 000 and 003).
 
