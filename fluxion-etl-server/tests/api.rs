@@ -1056,3 +1056,90 @@ async fn no_response_carries_a_credential_of_the_configuration() {
         assert!(!body.contains(SECRET), "a credential leaked: {body}");
     }
 }
+
+/// Reads an SSE body until `needle` appears (or 10 s pass).
+async fn read_until(
+    stream: &mut (impl futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
+    text: &mut String,
+    needle: &str,
+) {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !text.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("`{needle}` never came; got:\n{text}"))
+            .expect("the stream ended")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn the_stream_replays_after_since_then_follows_live_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = fluxion_etl_core::config::Config::empty();
+    config.destination.url = format!("sqlite://{}", dir.path().join("sse.db").display());
+    let fluxion = Arc::new(Fluxion::from_config(config).await.unwrap());
+    let hub = LogHub::new();
+    let app = app(AppState::new(
+        fluxion,
+        Auth::from_lists(ADMIN, VIEWER),
+        hub.clone(),
+        ServerOptions::default(),
+    ));
+    hub.push(5, "info", "line one", None); // id 1
+    hub.push(5, "info", "line two", None); // id 2
+    let open = |uri: &str, last_event_id: Option<&str>| {
+        let mut r = Request::get(uri).header("authorization", format!("Bearer {VIEWER}"));
+        if let Some(id) = last_event_id {
+            r = r.header("last-event-id", id);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+
+    // Every execution's lines after `since`: the backlog of the latest one, then live ones.
+    let res = app
+        .clone()
+        .oneshot(open("/api/etl/ventas/logs/stream?since=1", None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut all = res.into_body().into_data_stream();
+    let mut text = String::new();
+    read_until(&mut all, &mut text, "line two").await;
+    assert!(!text.contains("line one"), "{text}");
+    assert!(
+        text.contains("event: log") && text.contains("id: 2"),
+        "{text}"
+    );
+
+    // One execution's lines, resumed with Last-Event-ID.
+    let res = app
+        .clone()
+        .oneshot(open(
+            "/api/etl/ventas/logs/stream?execution_id=5",
+            Some("2"),
+        ))
+        .await
+        .unwrap();
+    let mut only5 = res.into_body().into_data_stream();
+    let mut text5 = String::new();
+    hub.push(6, "info", "another run", None); // id 3
+    hub.push(5, "success", "line three", None); // id 4
+    read_until(&mut all, &mut text, "line three").await;
+    assert!(text.contains("another run"), "{text}");
+    read_until(&mut only5, &mut text5, "line three").await;
+    assert!(!text5.contains("line two"), "{text5}");
+    assert!(!text5.contains("another run"), "{text5}");
+    let line: Value = serde_json::from_str(
+        text5
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["execution_id"], 5);
+    assert_eq!(line["level"], "success");
+    assert_eq!(line["id"], 4);
+}
