@@ -499,7 +499,18 @@ pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus
     let tiendas_count = match &active {
         Some(a) if a.execution_id == v.id => Some(a.tienda_ids.len() as i64),
         _ if !running => Some(v.tiendas_detail.len() as i64),
-        _ => None,
+        // A run this server did not start (the scheduler's): its history line knows.
+        _ => store
+            .history(&HistoryFilter {
+                etl_name: Some(DataKind::Sales),
+                status: Some(ExecutionStatus::Running),
+                limit: Some(HistoryFilter::MAX_LIMIT),
+                ..HistoryFilter::default()
+            })
+            .await?
+            .iter()
+            .find(|e| e.id == v.id)
+            .map(|e| e.tiendas_count),
     };
     let duration_seconds = v.duration_seconds.or_else(|| {
         running.then(|| (Utc::now() - v.started_at).num_milliseconds() as f64 / 1000.0)

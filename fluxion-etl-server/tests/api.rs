@@ -1003,6 +1003,12 @@ async fn a_second_trigger_while_the_daily_run_holds_its_stores_is_a_conflict() {
             .contains("already in progress"),
         "{second}"
     );
+    // The status shows the scheduler's run in progress, with its store count.
+    let (_, status) = call(&h.app, "GET", "/api/etl/ventas/status", Some(VIEWER), None).await;
+    assert_eq!(status["execution_id"], first["execution_id"], "{status}");
+    assert_eq!(status["running"], true);
+    assert_eq!(status["triggered_by"], "scheduler");
+    assert_eq!(status["tiendas_count"], 2);
 }
 
 #[tokio::test]
