@@ -1,6 +1,12 @@
 //! `GET /api/openapi.json`: an OpenAPI 3.0 document generated from [`ROUTES`],
 //! so that it lists exactly the routes the router serves, with the role each needs, its
 //! parameters, its body and its answer's schema (field names of seeds 000 and 003).
+//!
+//! ```
+//! let doc = fluxion_etl_server::openapi::document();
+//! assert_eq!(doc["openapi"], "3.0.3");
+//! assert_eq!(doc["paths"]["/api/etl/history"]["get"]["x-fluxion-role"], "admin");
+//! ```
 
 use serde_json::{json, Map, Value};
 

@@ -2,6 +2,23 @@
 //! once) and continues on a background task the server tracks, so that a shutdown can stop
 //! taking work, let running loads finish within a grace period, and have the rest closed as
 //! interrupted.
+//!
+//! ```no_run
+//! # async fn demo(fluxion: std::sync::Arc<fluxion_etl_core::Fluxion>) -> Result<(), fluxion_etl_server::error::ApiError> {
+//! use std::time::Duration;
+//! use fluxion_etl_core::{model::DataKind, tracker::TriggeredBy, RunRequest};
+//! use fluxion_etl_server::runs::Runs;
+//!
+//! let runs = Runs::new(fluxion);
+//! let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 25).unwrap();
+//! let run = runs
+//!     .start(RunRequest::days(DataKind::Sales, day, day).triggered_by(TriggeredBy::FluxionAdmin))
+//!     .await?;
+//! println!("execution {} is running", run.execution_id);
+//! let outcome = runs.shutdown(Duration::from_secs(30), Duration::from_secs(30)).await;
+//! assert_eq!(outcome.finished + outcome.interrupted, 1);
+//! # Ok(()) }
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
