@@ -242,15 +242,23 @@ async fn a_manual_run_over_http_with_its_logs_polled_and_streamed() {
     assert_eq!(list[0]["tiendas_exitosas"], 2);
 
     // Its log lines by polling: start, each store, finish; `since` then returns nothing new.
-    let logs: Value = http
-        .get(server.url(&format!("/api/etl/ventas/logs?execution_id={id}")))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The database says finished a moment before the tracker logs it: wait for the line.
+    let mut logs = Value::Null;
+    for _ in 0..200 {
+        logs = http
+            .get(server.url(&format!("/api/etl/ventas/logs?execution_id={id}")))
+            .bearer_auth(VIEWER)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if logs["running"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let messages: Vec<&str> = logs["logs"]
         .as_array()
         .unwrap()
@@ -310,16 +318,23 @@ async fn a_manual_run_over_http_with_its_logs_polled_and_streamed() {
         "{text}"
     );
 
-    // Metrics saw it.
-    let metrics = http
-        .get(server.url("/metrics"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Metrics saw it (counted once the finished execution is read back).
+    let mut metrics = String::new();
+    for _ in 0..200 {
+        metrics = http
+            .get(server.url("/metrics"))
+            .bearer_auth(VIEWER)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("fluxion_runs_total{") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert!(
         metrics.contains("fluxion_runs_total{etl_name=\"ventas\",status=\"success\"} 1"),
         "{metrics}"
