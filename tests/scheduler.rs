@@ -516,6 +516,7 @@ async fn trigger_runs_the_daily_job_now_and_is_refused_while_one_runs() {
         .await
         .unwrap());
     let err = s.trigger().await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
     assert!(err.to_string().contains("already in progress"), "{err}");
     assert!(s.status().await.unwrap().is_running);
 }

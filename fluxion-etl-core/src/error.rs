@@ -161,6 +161,10 @@ pub enum Error {
     /// A request is invalid (bad dates, unknown store).
     #[error("{0}")]
     InvalidRequest(String),
+    /// A request is valid but conflicts with work in progress (a daily run triggered while
+    /// another one holds its stores); trying again later can succeed.
+    #[error("{0}")]
+    Conflict(String),
     /// An I/O failure (reading a file).
     #[error("{context}: {source}")]
     Io {

@@ -781,16 +781,8 @@ pub async fn scheduler_trigger(
             "the server is shutting down and takes no new runs",
         ));
     }
-    let job = scheduler(&state)?.trigger().await.map_err(|e| match e {
-        // The scheduler refuses a second daily run while one holds the stores: a conflict with
-        // the server's state, not a malformed request.
-        fluxion_etl_core::Error::InvalidRequest(msg)
-            if msg.contains("already in progress") || msg.contains("just triggered") =>
-        {
-            ApiError::conflict(msg)
-        }
-        other => ApiError::from(other),
-    })?;
+    // A second daily run while one holds the stores is `Error::Conflict` → 409.
+    let job = scheduler(&state)?.trigger().await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(job)))
 }
 

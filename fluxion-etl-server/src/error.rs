@@ -107,6 +107,7 @@ impl From<fluxion_etl_core::Error> for ApiError {
         match e {
             fluxion_etl_core::Error::InvalidRequest(msg) => ApiError::unprocessable(msg),
             fluxion_etl_core::Error::NotFound(msg) => ApiError::not_found(msg),
+            fluxion_etl_core::Error::Conflict(msg) => ApiError::conflict(msg),
             other => ApiError::internal(other),
         }
     }

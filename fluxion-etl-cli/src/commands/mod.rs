@@ -238,6 +238,8 @@ impl From<Error> for CliError {
             Error::Config(_) => Exit::Config,
             Error::InvalidRequest(_) => Exit::Usage,
             Error::NotFound(_) => Exit::Failed,
+            // Work in progress holds what was asked for; the same command can succeed later.
+            Error::Conflict(_) => Exit::Unavailable,
             Error::Database(_) | Error::Migrate(_) | Error::Schema(_) => Exit::Unavailable,
             Error::Etl(_) => Exit::Failed,
             _ => Exit::Internal,
@@ -350,6 +352,7 @@ mod tests {
         assert_eq!(code(Error::InvalidRequest("x".into())), Exit::Usage);
         assert_eq!(code(Error::Schema("x".into())), Exit::Unavailable);
         assert_eq!(code(Error::NotFound("x".into())), Exit::Failed);
+        assert_eq!(code(Error::Conflict("x".into())), Exit::Unavailable);
         assert_eq!(code(Error::Config(ConfigError::Missing)), Exit::Usage);
         let invalid = ConfigError::Invalid {
             origin: "f".into(),

@@ -517,8 +517,8 @@ impl Scheduler {
     }
 
     /// Runs the daily job now ("Ejecutar Ahora"): yesterday's sales for every active store,
-    /// with retries and a daily summary as if it had been scheduled. Refused while a daily run
-    /// or retry is running.
+    /// with retries and a daily summary as if it had been scheduled. Refused with
+    /// [`Error::Conflict`] while a daily run or retry is running.
     pub async fn trigger(&self) -> Result<StartedJob> {
         let inner = &self.inner;
         let _guard = inner.evaluating.lock().await;
@@ -536,7 +536,7 @@ impl Scheduler {
             .into_iter()
             .find(|c| c.claim.holds_stores)
         {
-            return Err(Error::InvalidRequest(format!(
+            return Err(Error::Conflict(format!(
                 "the daily run is already in progress ({} for slot {}, on {})",
                 running.claim.job, running.claim.slot, running.claim.owner
             )));
@@ -547,7 +547,7 @@ impl Scheduler {
             .ok_or_else(|| Error::InvalidRequest("no day before the clock's date".into()))?;
         let job = daily_job(now, day, active);
         if !self.claim(TRIGGER_KEY, &job, now).await? {
-            return Err(Error::InvalidRequest(
+            return Err(Error::Conflict(
                 "the daily run was just triggered by another replica".into(),
             ));
         }
