@@ -7,6 +7,7 @@
 
 mod commands;
 mod output;
+mod progress;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

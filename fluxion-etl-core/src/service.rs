@@ -20,8 +20,8 @@ use crate::recovery::{
 };
 use crate::sources::{extractor_for, ExtractRequest};
 use crate::tracker::{
-    sanitize, ExecutionFinish, ExecutionStatus, ExecutionTracker, NewExecution, RunMode, StoreRef,
-    TrackerStore, TriggeredBy,
+    sanitize, ExecutionFinish, ExecutionObserver, ExecutionStatus, ExecutionTracker, NewExecution,
+    RunMode, StoreRef, TrackerStore, TriggeredBy,
 };
 
 /// Which stores a run covers.
@@ -113,6 +113,7 @@ pub struct Fluxion {
     destination: Destination,
     transformer: Arc<dyn Transformer>,
     environment: Environment,
+    observer: Option<Arc<dyn ExecutionObserver>>,
 }
 
 impl std::fmt::Debug for Fluxion {
@@ -143,6 +144,7 @@ impl Fluxion {
             config: Arc::new(config),
             destination,
             transformer: Arc::new(Identity),
+            observer: None,
         })
     }
 
@@ -158,12 +160,20 @@ impl Fluxion {
             config: Arc::new(config),
             destination,
             transformer: Arc::new(Identity),
+            observer: None,
         })
     }
 
     /// Replaces the transformer applied to every batch.
     pub fn with_transformer(mut self, transformer: Arc<dyn Transformer>) -> Self {
         self.transformer = transformer;
+        self
+    }
+
+    /// Reports the progress of every execution this `Fluxion` opens (its runs, recoveries and
+    /// the scheduler's jobs) to `observer`: a progress bar, a live view.
+    pub fn with_observer(mut self, observer: Arc<dyn ExecutionObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -456,7 +466,10 @@ impl Fluxion {
             host: hostname(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        let tracker = ExecutionTracker::start_execution(self.tracker_store(), spec).await?;
+        let mut tracker = ExecutionTracker::start_execution(self.tracker_store(), spec).await?;
+        if let Some(observer) = &self.observer {
+            tracker = tracker.with_observer(observer.clone());
+        }
 
         let snapshot_at = Utc::now();
         let extract = ExtractRequest {

@@ -1,6 +1,7 @@
 //! `fluxion demo`: the KLK simulator in-process, the chain's KLK stores, the last days of sales
 //! and current inventory into an embedded SQLite file — no setup.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use fluxion_etl_sim::demo::{Demo, DemoOptions};
 
 use super::{destination_error, CliError, CliResult, Context, Exit};
 use crate::output::{self, Align, Table};
+use crate::progress::StoreProgress;
 
 /// `fluxion demo`.
 #[derive(Debug, clap::Args)]
@@ -33,7 +35,7 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub async fn execute(args: Args, _ctx: &Context) -> CliResult {
+pub async fn execute(args: Args, ctx: &Context) -> CliResult {
     let started = Instant::now();
     let mut options = DemoOptions::new(&args.db);
     if !args.stores.is_empty() {
@@ -57,6 +59,11 @@ pub async fn execute(args: Args, _ctx: &Context) -> CliResult {
         );
     }
 
+    let progress = StoreProgress::new(
+        !args.json && ctx.verbose == 0 && std::io::stderr().is_terminal(),
+        "Loading".to_owned(),
+    );
+    let fluxion = fluxion.with_observer(progress.clone());
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let last = store_yesterday();
@@ -81,6 +88,7 @@ pub async fn execute(args: Args, _ctx: &Context) -> CliResult {
                 .await?,
         )
     };
+    progress.bar().finish_and_clear();
     demo.shutdown().await;
 
     let store = fluxion.tracker_store();

@@ -2,16 +2,16 @@
 //! result when it ends.
 
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use fluxion_etl_core::model::{utc_to_local, DataKind, Window};
 use fluxion_etl_core::tracker::ExecutionView;
 use fluxion_etl_core::{cancel_on_signals, CancellationToken, RunRequest, StoreSelection};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::{CliError, CliResult, Context, Exit, KindArg};
 use crate::output;
+use crate::progress::StoreProgress;
 
 /// `fluxion run`.
 #[derive(Debug, clap::Args)]
@@ -57,14 +57,12 @@ pub async fn execute(args: Args, ctx: &Context) -> CliResult {
     };
     let what = describe(&request);
     let show_progress = !args.json && ctx.verbose == 0 && std::io::stderr().is_terminal();
-    let progress = spinner(
-        show_progress,
-        format!("Running {what} for {store_count} store(s)"),
-    );
+    let progress = StoreProgress::new(show_progress, format!("Running {what}"));
+    let fluxion = fluxion.with_observer(progress.clone());
 
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
-    let watcher = tokio::spawn(watch_interrupts(cancel.clone(), progress.clone()));
+    let watcher = tokio::spawn(watch_interrupts(cancel.clone(), progress.bar().clone()));
     tracing::info!(
         run = %what,
         stores = store_count,
@@ -72,7 +70,7 @@ pub async fn execute(args: Args, ctx: &Context) -> CliResult {
     );
     let report = fluxion.run_with_cancel(request, &cancel).await;
     watcher.abort();
-    progress.finish_and_clear();
+    progress.bar().finish_and_clear();
     let report = report?;
 
     let view = fluxion
@@ -172,20 +170,6 @@ fn describe(request: &RunRequest) -> String {
         (DataKind::Sales, None) => "sales".to_owned(),
         (DataKind::Inventory, _) => "inventory".to_owned(),
     }
-}
-
-fn spinner(visible: bool, message: String) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message(message);
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 /// Says that the run is closing after the first Ctrl-C, and quits at once on the second

@@ -32,6 +32,33 @@ use crate::error::{EtlError, Result};
 use crate::model::{SourceSystem, StoreId, Window};
 use crate::pipeline::{ExtractStats, LoadStats, NetworkDiagnostics};
 
+/// Told about an execution's progress as the tracker records it: what a progress bar or a live
+/// view needs, without polling the history. Every method has an empty default; calls come from
+/// the stores' tasks, so they must be quick and must not block.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use fluxion_etl_core::tracker::{ExecutionObserver, StoreDetail};
+///
+/// #[derive(Default)]
+/// struct Done(AtomicUsize);
+///
+/// impl ExecutionObserver for Done {
+///     fn store_finished(&self, detail: &StoreDetail) {
+///         let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+///         eprintln!("{n} done; last {} ({})", detail.tienda_id, detail.status.as_str());
+///     }
+/// }
+/// ```
+pub trait ExecutionObserver: Send + Sync {
+    /// An execution was opened (before any of its stores start).
+    fn execution_started(&self, _execution_id: i64, _spec: &NewExecution) {}
+    /// A store's work started.
+    fn store_started(&self, _execution_id: i64, _store: &StoreRef) {}
+    /// A store's result was recorded: success, skipped or failed.
+    fn store_finished(&self, _detail: &StoreDetail) {}
+}
+
 /// Where executions are recorded and read back.
 ///
 /// Implemented by the SQLite and PostgreSQL destinations; the history and stats queries of the
@@ -217,6 +244,7 @@ pub struct ExecutionTracker {
     spec: NewExecution,
     started: Instant,
     agg: Mutex<Aggregate>,
+    observer: Option<Arc<dyn ExecutionObserver>>,
 }
 
 impl std::fmt::Debug for ExecutionTracker {
@@ -248,7 +276,22 @@ impl ExecutionTracker {
             spec,
             started: Instant::now(),
             agg: Mutex::new(Aggregate::default()),
+            observer: None,
         })
+    }
+
+    /// Reports this execution's progress to `observer` from now on (its
+    /// [`ExecutionObserver::execution_started`] is called at once).
+    pub fn with_observer(mut self, observer: Arc<dyn ExecutionObserver>) -> Self {
+        observer.execution_started(self.id, &self.spec);
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe_finished(&self, detail: &StoreDetail) {
+        if let Some(observer) = &self.observer {
+            observer.store_finished(detail);
+        }
     }
 
     /// The execution's id.
@@ -263,6 +306,9 @@ impl ExecutionTracker {
 
     /// Starts tracking one store.
     pub fn start_store(&self, store: StoreRef, window: Option<Window>) -> StoreTracker {
+        if let Some(observer) = &self.observer {
+            observer.store_started(self.id, &store);
+        }
         StoreTracker {
             store,
             window,
@@ -291,6 +337,7 @@ impl ExecutionTracker {
         }
         tracing::info!(execution_id = self.id, store = %detail.tienda_id, extracted = detail.records_extracted, loaded = detail.records_loaded, duplicates = detail.duplicates_skipped, deleted = detail.records_deleted, seconds = %format_args!("{:.1}", detail.duration_seconds), "Store finished.");
         self.lock().details.push(detail.clone());
+        self.observe_finished(&detail);
         Ok(detail)
     }
 
@@ -314,6 +361,7 @@ impl ExecutionTracker {
         self.store.insert_detail(&detail).await?;
         tracing::info!(execution_id = self.id, store = %detail.tienda_id, "Store skipped: {}", sanitize(reason));
         self.lock().details.push(detail.clone());
+        self.observe_finished(&detail);
         Ok(detail)
     }
 
@@ -334,9 +382,12 @@ impl ExecutionTracker {
         );
         self.store.insert_detail(&detail).await?;
         tracing::warn!(execution_id = self.id, store = %detail.tienda_id, phase = %error.phase(), category = %error.category(), retryable = error.is_retryable(), "Store failed: {}", error.message());
-        let mut agg = self.lock();
-        agg.details.push(detail.clone());
-        agg.error_sources.push(error.source_system());
+        {
+            let mut agg = self.lock();
+            agg.details.push(detail.clone());
+            agg.error_sources.push(error.source_system());
+        }
+        self.observe_finished(&detail);
         Ok(detail)
     }
 
@@ -588,6 +639,74 @@ mod tests {
         assert_eq!(fin.error_phase, Some(Phase::Extract));
         assert_eq!(fin.error_source.as_deref(), Some("klk_api"));
         assert_eq!(finishes.lock().unwrap().len(), 1);
+    }
+
+    /// Records what an observer is told, in order.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    impl ExecutionObserver for Seen {
+        fn execution_started(&self, id: i64, spec: &NewExecution) {
+            self.push(format!("execution {id} {} stores", spec.tiendas.len()));
+        }
+        fn store_started(&self, id: i64, store: &StoreRef) {
+            self.push(format!("{id} start {}", store.id));
+        }
+        fn store_finished(&self, detail: &StoreDetail) {
+            self.push(format!(
+                "{} done {} {}",
+                detail.execution_id,
+                detail.tienda_id,
+                detail.status.as_str()
+            ));
+        }
+    }
+
+    impl Seen {
+        fn push(&self, s: String) {
+            self.0.lock().unwrap().push(s);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_observer_sees_each_store_start_and_finish() {
+        let (mock, _) = recording_store();
+        let seen = Arc::new(Seen::default());
+        let t = ExecutionTracker::start_execution(Arc::new(mock), spec(&["a", "b", "c"]))
+            .await
+            .unwrap()
+            .with_observer(seen.clone());
+        let id = t.id();
+        let s = t.start_store(store("a"), None);
+        t.finish_store_success(s, LoadStats::default(), None, ExtractStats::default())
+            .await
+            .unwrap();
+        let s = t.start_store(store("b"), None);
+        t.finish_store_error(
+            s,
+            &err(ErrorCategory::ApiTimeout),
+            ExtractStats::default(),
+            None,
+        )
+        .await
+        .unwrap();
+        let s = t.start_store(store("c"), None);
+        t.finish_store_skipped(s, "another run holds it")
+            .await
+            .unwrap();
+        t.finish_execution().await.unwrap();
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            vec![
+                format!("execution {id} 3 stores"),
+                format!("{id} start a"),
+                format!("{id} done a success"),
+                format!("{id} start b"),
+                format!("{id} done b failed"),
+                format!("{id} start c"),
+                format!("{id} done c skipped"),
+            ]
+        );
     }
 
     #[tokio::test]
