@@ -14,6 +14,8 @@
 //! - [`gaps`]: what is missing per store (failed windows not yet recovered, coverage with its
 //!   recommendations, empty opening hours) under each store's calendar;
 //! - [`recovery`]: plans of gaps to run again, run as recovery executions;
+//! - [`schedule`]: the scheduler's pure policy and its runtime;
+//! - [`connectivity`]: whether each store's source can be reached right now;
 //! - [`Fluxion`]: everything wired from a configuration.
 //!
 //! ```no_run
@@ -29,6 +31,7 @@
 //! ```
 
 pub mod config;
+pub mod connectivity;
 mod error;
 pub mod gaps;
 pub mod loaders;

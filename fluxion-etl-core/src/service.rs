@@ -177,6 +177,23 @@ impl Fluxion {
         self
     }
 
+    /// Whether each selected store's source can be reached right now: a timed TCP connect
+    /// (`[batch] connect_timeout_secs`) to the KLK API or the store's Stellar database, failures
+    /// classified like an extraction's. See [`crate::connectivity`].
+    pub async fn connectivity(
+        &self,
+        stores: &StoreSelection,
+    ) -> Result<crate::connectivity::ConnectivityReport> {
+        let stores = self.select_stores(stores)?;
+        Ok(crate::connectivity::check(
+            &self.config,
+            &stores,
+            self.environment,
+            std::time::Duration::from_secs(self.config.batch.connect_timeout_secs),
+        )
+        .await)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config

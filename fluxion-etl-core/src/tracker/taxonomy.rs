@@ -230,7 +230,7 @@ impl NetFailure {
 
 /// The kind of source a network failure happened on; it decides between the `api_*` and
 /// `db_*` families of the taxonomy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceProtocol {
     /// An HTTP API (KLK).
     Http,
