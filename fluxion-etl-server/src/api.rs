@@ -11,6 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use fluxion_etl_core::connectivity::ConnectivityReport;
 use fluxion_etl_core::gaps::{GapQuery, GapReport};
 use fluxion_etl_core::model::{store_today, store_yesterday, DataKind, StoreId, Window};
 use fluxion_etl_core::schedule::{EffectiveSettings, ScheduleSettings, Scheduler, SchedulerStatus};
@@ -717,7 +718,17 @@ pub async fn ventas_gaps(
     State(state): State<AppState>,
     q: Result<Query<GapsQuery>, QueryRejection>,
 ) -> ApiResult<GapReport> {
-    let q = query(q)?;
+    let ids = selected_stores(&state, query(q)?)?;
+    let mut gap_query = GapQuery::sales(Utc::now());
+    if !ids.is_empty() {
+        gap_query = gap_query.with_stores(ids.into_iter().map(StoreId::new).collect());
+    }
+    Ok(Json(state.fluxion.gaps(&gap_query).await?))
+}
+
+/// The stores a `tienda_ids` / `tienda_id` query names (none: every store), each checked
+/// against the configuration.
+fn selected_stores(state: &AppState, q: GapsQuery) -> Result<Vec<String>, ApiError> {
     let mut ids: Vec<String> = q
         .tienda_ids
         .iter()
@@ -740,11 +751,26 @@ pub async fn ventas_gaps(
                 .join(", ")
         )));
     }
-    let mut gap_query = GapQuery::sales(Utc::now());
-    if !ids.is_empty() {
-        gap_query = gap_query.with_stores(ids.into_iter().map(StoreId::new).collect());
-    }
-    Ok(Json(state.fluxion.gaps(&gap_query).await?))
+    Ok(ids)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connectivity (seed 000's connectivity panel)
+
+/// `GET /api/etl/connectivity`: each store's source right now (a timed TCP connect to the KLK
+/// API or the Stellar database; failures classified, `vpn_*` on private addresses). Takes the
+/// same `tienda_ids` / `ubicacion_id` filter as the gaps; every active store by default.
+pub async fn connectivity(
+    State(state): State<AppState>,
+    q: Result<Query<GapsQuery>, QueryRejection>,
+) -> ApiResult<ConnectivityReport> {
+    let ids = selected_stores(&state, query(q)?)?;
+    let selection = if ids.is_empty() {
+        StoreSelection::AllActive
+    } else {
+        StoreSelection::Ids(ids)
+    };
+    Ok(Json(state.fluxion.connectivity(&selection).await?))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -252,6 +252,12 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r(
         "GET",
+        "/api/etl/connectivity",
+        Access::Viewer,
+        "Per store: whether its source (KLK API / Stellar database, on the VPN or not) answers a TCP connect right now, and in how many milliseconds.",
+    ),
+    r(
+        "GET",
         "/api/etl/scheduler/status",
         Access::Viewer,
         "Scheduler: enabled, running jobs, next run, last run, pending retries, last daily summary, settings.",
@@ -327,6 +333,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/etl/ventas/status", get(api::ventas_status))
         .route("/api/etl/ventas/logs", get(api::ventas_logs))
         .route("/api/ventas/gaps", get(api::ventas_gaps))
+        .route("/api/etl/connectivity", get(api::connectivity))
         .route("/api/etl/scheduler/status", get(api::scheduler_status))
         .route_layer(axum::middleware::from_fn_with_state(
             guard(&state, Role::Viewer, false),

@@ -148,6 +148,16 @@ fn schemas() -> Value {
             ("recomendaciones", "object"), ("fallos_por_recuperar", "[object]"),
             ("horas_sin_ventas", "[object]"),
         ]),
+        "StoreReachability": object(&[
+            ("tienda_id", "string"), ("tienda_nombre", "string"), ("source_system", "string"),
+            ("target", "string"), ("host", "string"), ("port", "integer"), ("ip?", "string"),
+            ("via_vpn", "boolean"), ("reachable", "boolean"), ("latency_ms?", "number"),
+            ("error_category?", "string"), ("error?", "string"),
+        ]),
+        "ConnectivityReport": object(&[
+            ("checked_at", "date-time"), ("reachable", "integer"), ("unreachable", "integer"),
+            ("tiendas", "[#StoreReachability]"),
+        ]),
         "GapReport": object(&[
             ("generado_en", "date-time"), ("etl_tipo", "string"), ("fecha_referencia", "string"),
             ("horas_ventana_fallos", "integer"), ("resumen", "object"),
@@ -260,6 +270,15 @@ fn details(method: &str, path: &str) -> (Vec<Value>, Option<Value>, &'static str
             None,
             "200",
             ok("GapReport"),
+        ),
+        ("GET", "/api/etl/connectivity") => (
+            vec![
+                query("tienda_ids", "string", "Only these stores, comma-separated"),
+                query("ubicacion_id", "string", "Only this store"),
+            ],
+            None,
+            "200",
+            ok("ConnectivityReport"),
         ),
         ("GET", "/api/etl/scheduler/status")
         | ("POST", "/api/etl/scheduler/enable")

@@ -1149,3 +1149,59 @@ async fn the_stream_replays_after_since_then_follows_live_lines() {
     assert_eq!(line["level"], "success");
     assert_eq!(line["id"], 4);
 }
+
+/// `GET /api/etl/connectivity`: every selected store's source dialled now — the KLK simulator
+/// on loopback answers; after it stops, the same stores are unreachable with a classified
+/// cause (loopback is not the VPN: `network_error`, not `vpn_*`).
+#[tokio::test]
+async fn connectivity_dials_each_store_source_now() {
+    let h = harness().await;
+    let (status, body) = call(&h.app, "GET", "/api/etl/connectivity", Some(VIEWER), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stores = body["tiendas"].as_array().unwrap();
+    let ids: Vec<&str> = stores
+        .iter()
+        .map(|s| s["tienda_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["tienda_01", "tienda_08"]);
+    assert_eq!(body["reachable"], 2, "{body}");
+    for s in stores {
+        assert_eq!(s["source_system"], "klk");
+        assert_eq!(s["target"], "api");
+        assert_eq!(s["reachable"], true, "{s}");
+        assert_eq!(s["via_vpn"], false, "{s}");
+        assert!(s["latency_ms"].as_f64().unwrap() >= 0.0, "{s}");
+        assert_eq!(s["ip"], "127.0.0.1", "{s}");
+    }
+
+    let (status, body) = call(
+        &h.app,
+        "GET",
+        "/api/etl/connectivity?tienda_ids=tienda_99",
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("tienda_99"), "{body}");
+
+    let Harness { app, demo, _dir } = h;
+    demo.shutdown().await;
+    let (status, body) = call(
+        &app,
+        "GET",
+        "/api/etl/connectivity?ubicacion_id=tienda_01",
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let s = &body["tiendas"][0];
+    assert_eq!(
+        (s["reachable"].as_bool(), body["unreachable"].as_u64()),
+        (Some(false), Some(1)),
+        "{body}"
+    );
+    assert_eq!(s["error_category"], "network_error", "{s}");
+    assert_eq!(s["error"], "the connection was refused", "{s}");
+}
