@@ -16,6 +16,7 @@ export const PATHS = {
   ventasLogs: "/api/etl/ventas/logs",
   ventasLogsStream: "/api/etl/ventas/logs/stream",
   gaps: "/api/ventas/gaps",
+  connectivity: "/api/etl/connectivity",
   history: "/api/etl/history",
   historyDetail: "/api/etl/history/{id}",
   stats: "/api/etl/stats",

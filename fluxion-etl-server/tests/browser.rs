@@ -229,6 +229,24 @@ async fn control_centre_in_chromium() {
         )
         .await;
     assert_eq!(tiles, json!(stores), "one connectivity tile per store");
+    // Dialled just now: the simulator answers for every store, and the page agrees with the API.
+    let live = api_get(&server.base, &token, "/api/etl/connectivity").await;
+    assert_eq!(live["reachable"], json!(stores.len()), "{live}");
+    let reachable = session
+        .wait_for(
+            "every store reachable",
+            SHORT,
+            &format!(
+                "const n = document.querySelectorAll(\"#conn-list li[data-reach='reachable']\").length; \
+                 return n === {} ? document.querySelector('#conn-summary').textContent : null;",
+                stores.len()
+            ),
+        )
+        .await;
+    assert_eq!(
+        reachable,
+        json!(format!("{} alcanzables · 0 sin conexión", stores.len()))
+    );
     let counted = session
         .eval(
             "return document.querySelector('#count-stores').textContent",
@@ -424,14 +442,20 @@ async fn control_centre_in_chromium() {
         log_text.as_str().unwrap_or_default().contains(&store),
         "the log names the store: {log_text}"
     );
-    // The run reached the store: its tile now shows the contact (address, latency).
+    // Refresh dials the stores again (one more request to the connectivity endpoint).
+    let probes = "return performance.getEntriesByType('resource') \
+                  .filter(e => new URL(e.name).pathname === '/api/etl/connectivity').length";
+    let before = session.eval(probes, vec![]).await.as_u64().unwrap_or(0);
+    let refresh = session.find("#conn-refresh").await;
+    session.click(&refresh).await;
     session
         .wait_for(
-            "the store's tile to show its contact",
+            "a second probe",
             SHORT,
             &format!(
-                "const li = document.querySelector(\"#conn-list li[data-store='{store}']\"); \
-                 return li && li.dataset.reach === 'reachable' && li.textContent.includes('#{id}');"
+                "const n = performance.getEntriesByType('resource') \
+                 .filter(e => new URL(e.name).pathname === '/api/etl/connectivity').length; \
+                 return n > {before} && !document.querySelector('#conn-refresh').disabled;"
             ),
         )
         .await;
@@ -646,17 +670,31 @@ async fn control_centre_in_chromium() {
         )
         .await;
 
-    // --- A viewer token: the gaps load, the admin-only parts say why they do not (403). --
+    // --- A viewer token: the sales panel works (status, gaps, connectivity are the viewer's);
+    // the history, admin only, says why it does not (403). ---------------------------------
     session
         .goto(&format!("{}/#token={viewer}", server.base))
         .await;
+    session
+        .wait_for(
+            "the sales panel for a viewer",
+            SHORT,
+            &format!(
+                "return document.querySelector('#banner').hidden && \
+                 document.querySelectorAll(\"#conn-list li[data-reach='reachable']\").length === {} && \
+                 document.querySelectorAll('#gaps-table tbody tr').length === {};",
+                stores.len(),
+                stores.len()
+            ),
+        )
+        .await;
+    let tab = session.find("#tab-history").await;
+    session.click(&tab).await;
     let banner = session
         .wait_for(
             "the 403 message",
             SHORT,
-            "const b = document.querySelector('#banner'); \
-             return !b.hidden && document.querySelectorAll('#gaps-table tbody tr').length > 0 \
-               ? b.textContent : null;",
+            "const b = document.querySelector('#banner'); return !b.hidden ? b.textContent : null;",
         )
         .await;
     assert!(

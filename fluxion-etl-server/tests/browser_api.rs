@@ -73,6 +73,7 @@ fn the_page_uses_only_documented_api_paths() {
         "/api/etl/ventas/status",
         "/api/etl/ventas/logs",
         "/api/ventas/gaps",
+        "/api/etl/connectivity",
         "/api/etl/history",
         "/api/etl/history/{id}",
         "/api/etl/stats",
