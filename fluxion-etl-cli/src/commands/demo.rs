@@ -5,6 +5,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use chrono::Utc;
+use fluxion_etl_core::gaps::{GapQuery, GapReport, StoreGaps};
 use fluxion_etl_core::model::{store_yesterday, DataKind};
 use fluxion_etl_core::tracker::{ExecutionView, TriggeredBy};
 use fluxion_etl_core::{cancel_on_signals, CancellationToken, Fluxion, RunRequest};
@@ -100,15 +102,19 @@ pub async fn execute(args: Args, ctx: &Context) -> CliResult {
         Some(r) => store.execution(r.execution_id).await?,
         None => None,
     };
+    // What is missing now that the days are loaded (the `fluxion gaps` report).
+    let gaps = fluxion.gaps(&GapQuery::sales(Utc::now())).await?;
     if args.json {
         output::print_json(&serde_json::json!({
             "sales": sales_view,
             "inventory": inventory_view,
+            "gaps": gaps,
         }))?;
     } else {
         print_summary(
             &sales_view,
             inventory_view.as_ref(),
+            &gaps,
             started.elapsed().as_secs_f64(),
         )?;
     }
@@ -129,6 +135,7 @@ pub async fn execute(args: Args, ctx: &Context) -> CliResult {
 fn print_summary(
     sales: &ExecutionView,
     inventory: Option<&ExecutionView>,
+    gaps: &GapReport,
     elapsed: f64,
 ) -> std::io::Result<()> {
     let mut table = Table::new(&[
@@ -141,6 +148,7 @@ fn print_summary(
         ("time", Align::Right),
         ("inventory", Align::Left),
         ("articles", Align::Right),
+        ("gaps", Align::Left),
     ]);
     for d in &sales.tiendas_detail {
         let inv =
@@ -171,6 +179,9 @@ fn print_summary(
             .unwrap_or_else(|| "-".into()),
             inv.map(|i| output::count(i.records_extracted))
                 .unwrap_or_else(|| "-".into()),
+            gaps.store(&d.tienda_id)
+                .map(store_gaps)
+                .unwrap_or_else(|| "-".into()),
         ]);
     }
     output::print(&table)?;
@@ -194,6 +205,16 @@ fn print_summary(
             output::count(inv.records_extracted)
         ))?;
     }
+    let r = &gaps.resumen;
+    output::print(format!(
+        "gaps: {} of {} stores up to date, {} behind ({} critical), {} with missing days, {} failed window(s) to recover — `fluxion gaps` for the detail",
+        r.al_dia,
+        r.total_tiendas,
+        r.desactualizadas,
+        r.criticas,
+        r.con_gaps_historicos,
+        r.fallos_por_recuperar
+    ))?;
     if sales.records_loaded == 0 && sales.duplicates_skipped > 0 {
         output::print(format!(
             "Nothing new: all {} sales rows were already loaded (duplicates skipped).",
@@ -208,4 +229,20 @@ fn print_summary(
         sales.id
     ))?;
     Ok(())
+}
+
+/// A store's gaps in a few words: its badge, days behind, missing days, failed windows.
+fn store_gaps(s: &StoreGaps) -> String {
+    let mut words = vec![super::gaps::badge(s).to_owned()];
+    if let Some(days) = s.dias_atraso.filter(|d| *d > 0) {
+        words.push(format!("{days} d behind"));
+    }
+    let missing: u32 = s.dias_faltantes.iter().map(|r| r.dias).sum();
+    if missing > 0 {
+        words.push(format!("{missing} d missing"));
+    }
+    if !s.fallos_por_recuperar.is_empty() {
+        words.push(format!("{} failed", s.fallos_por_recuperar.len()));
+    }
+    words.join(", ")
 }

@@ -63,7 +63,7 @@ pub async fn execute(args: Args, ctx: &Context) -> CliResult {
     Ok(Exit::Success)
 }
 
-fn badge(s: &StoreGaps) -> &'static str {
+pub(super) fn badge(s: &StoreGaps) -> &'static str {
     match s.estado {
         fluxion_etl_core::gaps::CoverageStatus::UpToDate => "up to date",
         fluxion_etl_core::gaps::CoverageStatus::Behind => "behind",

@@ -30,6 +30,14 @@ fn the_demo_loads_once_and_a_second_run_loads_nothing_new() {
     assert_eq!(sales["records_loaded"].as_i64().unwrap(), extracted);
     assert_eq!(first["inventory"]["status"], "success");
     assert!(first["inventory"]["records_extracted"].as_i64().unwrap() > 7_000);
+    // The gaps it sees: yesterday is loaded, so both stores are up to date.
+    let gaps = &first["gaps"];
+    assert_eq!(gaps["resumen"]["total_tiendas"], 2, "{gaps}");
+    assert_eq!(gaps["resumen"]["al_dia"], 2, "{gaps}");
+    for store in gaps["tiendas"].as_array().unwrap() {
+        assert_eq!(store["estado"], "al_dia", "{store}");
+        assert_eq!(store["dias_atraso"], 0, "{store}");
+    }
 
     // The same days again: everything is a duplicate, nothing is written, and it says so.
     let human = run(
@@ -45,6 +53,11 @@ fn the_demo_loads_once_and_a_second_run_loads_nothing_new() {
         ],
     )
     .expect_code(0);
+    assert!(
+        human.stdout.contains("gaps: 2 of 2 stores up to date"),
+        "the summary shows the gaps:\n{}",
+        human.stdout
+    );
     assert!(
         human.stdout.contains("Nothing new"),
         "the second run must say nothing was new:\n{}",
