@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use fluxion_etl_core::gaps::{GapQuery, GapReport, Recommendation, StoreGaps};
-use fluxion_etl_core::model::{DataKind, StoreId};
+use fluxion_etl_core::model::DataKind;
 use fluxion_etl_core::tracker::sanitize;
 
 use super::{CliResult, Context, Exit, KindArg};
@@ -41,17 +41,10 @@ pub struct Args {
 /// Runs the command.
 pub async fn execute(args: Args, ctx: &Context) -> CliResult {
     let fluxion = ctx.open_readonly(ctx.config()?).await?;
-    let stores: Vec<StoreId> = args
-        .stores
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .map(StoreId::new)
-        .collect();
     let query = GapQuery {
         now: args.at.unwrap_or_else(Utc::now),
         kind: DataKind::from(args.kind),
-        stores: (!stores.is_empty()).then_some(stores),
+        stores: super::store_ids(&args.stores),
         failed_within_hours: args.hours,
     };
     let report = fluxion.gaps(&query).await?;

@@ -25,6 +25,17 @@ use fluxion_etl_core::model::DataKind;
 use fluxion_etl_core::tracker::{sanitize, ExecutionStatus, TriggeredBy};
 use fluxion_etl_core::{Error, Fluxion};
 
+/// The stores a `--stores a,b` / `--store a` list names, trimmed; `None` when it names none.
+fn store_ids(args: &[String]) -> Option<Vec<fluxion_etl_core::model::StoreId>> {
+    let ids: Vec<_> = args
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(fluxion_etl_core::model::StoreId::new)
+        .collect();
+    (!ids.is_empty()).then_some(ids)
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

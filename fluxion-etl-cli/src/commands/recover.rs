@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::ValueEnum;
-use fluxion_etl_core::model::{DataKind, StoreId};
+use fluxion_etl_core::model::DataKind;
 use fluxion_etl_core::recovery::{
     RecoveryBehavior, RecoveryPlan, RecoveryReason, RecoveryReport, RecoveryRequest,
 };
@@ -83,18 +83,11 @@ pub async fn execute(args: Args, ctx: &Context) -> CliResult {
             )));
         }
     }
-    let stores: Vec<StoreId> = args
-        .stores
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .map(StoreId::new)
-        .collect();
     let request = RecoveryRequest {
         now: args.at.unwrap_or_else(Utc::now),
         kind: DataKind::from(args.kind),
         behavior: args.behavior.into(),
-        stores: (!stores.is_empty()).then_some(stores),
+        stores: super::store_ids(&args.stores),
         from: args.from,
         to: args.to,
         max: args.max.map(|m| m as usize),

@@ -151,7 +151,7 @@ fn store_today() -> NaiveDate {
 }
 
 /// `"YYYY-MM-DD HH:MM"` (seconds and a `T` separator are accepted too).
-fn parse_local(text: &str) -> Result<NaiveDateTime, String> {
+pub(super) fn parse_local(text: &str) -> Result<NaiveDateTime, String> {
     const FORMATS: [&str; 4] = [
         "%Y-%m-%d %H:%M",
         "%Y-%m-%d %H:%M:%S",

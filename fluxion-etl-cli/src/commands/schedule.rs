@@ -72,7 +72,7 @@ struct PreviewArgs {
     days: u32,
 
     /// Start from this store-local time instead of now: "YYYY-MM-DD HH:MM".
-    #[arg(long, value_name = "DATETIME", value_parser = parse_local)]
+    #[arg(long, value_name = "DATETIME", value_parser = super::run::parse_local)]
     from: Option<NaiveDateTime>,
 
     /// Print JSON instead of a table.
@@ -394,17 +394,4 @@ async fn run_cmd(ctx: &Context) -> CliResult {
     }
     eprintln!("Scheduler stopped.");
     Ok(Exit::Success)
-}
-
-fn parse_local(text: &str) -> Result<NaiveDateTime, String> {
-    const FORMATS: [&str; 4] = [
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-    ];
-    FORMATS
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text.trim(), f).ok())
-        .ok_or_else(|| format!("`{text}` is not a store-local time like \"2026-01-25 14:30\""))
 }
