@@ -35,7 +35,7 @@ use fluxion_etl::config::{
 use fluxion_etl::model::{StoreId, Window};
 use fluxion_etl::pipeline::Extractor;
 use fluxion_etl::sources::stellar::{
-    inventory_sql, sales_sql, StellarCredentials, StellarInventoryExtractor, StellarSalesExtractor,
+    inventory_sql, sales_articles_sql, sales_sql, StellarCredentials, StellarInventoryExtractor, StellarSalesExtractor,
 };
 use fluxion_etl_sim::stellar::{
     encode_result, SimParam, SimTables, StellarSim, StellarSimConfig, REFERENCE_SALES_SQL,
@@ -213,6 +213,35 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let stats = encode_result(&tables, &sales_sql_text, &sales_params).unwrap();
             assert_eq!(stats.rows, sales_rows);
+        })
+    });
+
+    // The extractor's other sales query: the window's articles, one row per distinct code, but
+    // every line of the day is joined to find them (counted per line of the day, like the rest).
+    let articles_sql_text = sales_articles_sql("VAD10", "VAD20");
+    let articles_params = [
+        SimParam::Str(DEPOT.into()),
+        SimParam::DateTime(window.from),
+        SimParam::DateTime(window.to),
+    ];
+    // What crosses the wire: tiberius' cost per row grows with the bytes it reads.
+    for (what, sql, params) in [
+        ("lines", &sales_sql_text, &sales_params[..]),
+        ("articles", &articles_sql_text, &articles_params[..]),
+    ] {
+        let stats = encode_result(&tables, sql, params).unwrap();
+        println!(
+            "{what} query: {} rows, {} bytes in {} packets ({:.0} bytes per line of the day)",
+            stats.rows,
+            stats.bytes,
+            stats.packets,
+            stats.bytes as f64 / sales_rows as f64
+        );
+    }
+    g.bench_function("sales_day/sim_encode_articles (baseline)", |b| {
+        b.iter(|| {
+            let stats = encode_result(&tables, &articles_sql_text, &articles_params).unwrap();
+            assert!(stats.rows > 0);
         })
     });
 
