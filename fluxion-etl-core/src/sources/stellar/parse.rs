@@ -370,7 +370,8 @@ pub(crate) fn article_from_row(row: Row, row_no: u64) -> Result<(String, Article
     };
     let scanned = c.required_text().map_err(|p| fail(None, p))?;
     // The row's key is only spelled out when something is wrong with it.
-    let article = convert_article(&mut c).map_err(|p| fail(Some(format!("Codigo {scanned}")), p))?;
+    let article =
+        convert_article(&mut c).map_err(|p| fail(Some(format!("Codigo {scanned}")), p))?;
     Ok((scanned, article))
 }
 
