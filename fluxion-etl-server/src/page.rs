@@ -205,11 +205,7 @@ mod tests {
             "/assets/index.html",
             "/assets/..%2FCargo.toml",
         ] {
-            assert_eq!(
-                get(path, None).await.status(),
-                StatusCode::NOT_FOUND,
-                "{path}"
-            );
+            assert_eq!(get(path, None).await.status(), StatusCode::NOT_FOUND, "{path}");
         }
     }
 
