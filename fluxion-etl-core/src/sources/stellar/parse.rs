@@ -363,30 +363,29 @@ impl Article {
 /// Converts one row of the articles query: the scanned code and its article.
 pub(crate) fn article_from_row(row: Row, row_no: u64) -> Result<(String, Article), RowError> {
     let mut c = Cells::new(row, &ARTICLE_COLUMNS);
-    let mut ident = None;
-    convert_article(&mut c, &mut ident).map_err(|problem| RowError {
+    let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
         ident,
         problem,
-    })
+    };
+    let scanned = c.required_text().map_err(|p| fail(None, p))?;
+    // The row's key is only spelled out when something is wrong with it.
+    let article =
+        convert_article(&mut c).map_err(|p| fail(Some(format!("Codigo {scanned}")), p))?;
+    Ok((scanned, article))
 }
 
-fn convert_article(c: &mut Cells, ident: &mut Option<String>) -> Conv<(String, Article)> {
-    let scanned = c.required_text()?;
-    *ident = Some(format!("Codigo {scanned}"));
-    Ok((
-        scanned,
-        Article {
-            code: c.required_text()?,
-            description: c.text()?,
-            category: c.text()?,
-            group_name: c.text()?,
-            subgroup: c.text()?,
-            brand: c.text()?,
-            model: c.text()?,
-            quadrant: c.text()?,
-        },
-    ))
+fn convert_article(c: &mut Cells) -> Conv<Article> {
+    Ok(Article {
+        code: c.required_text()?,
+        description: c.text()?,
+        category: c.text()?,
+        group_name: c.text()?,
+        subgroup: c.text()?,
+        brand: c.text()?,
+        model: c.text()?,
+        quadrant: c.text()?,
+    })
 }
 
 /// One converted sales row: its store-local time (exact, for the window check), the code that
@@ -407,61 +406,90 @@ pub(crate) fn line_from_row(
     row_no: u64,
 ) -> Result<LineRow, RowError> {
     let mut c = Cells::new(row, &LINE_COLUMNS);
-    let mut ident = None;
-    convert_line(&mut c, scope, &mut ident).map_err(|problem| RowError {
+    let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
         ident,
         problem,
-    })
-}
-
-fn convert_line(c: &mut Cells, scope: &SalesScope, ident: &mut Option<String>) -> Conv<LineRow> {
-    let numero = c.text()?;
-    let linea = c.int()?;
-    *ident = match (&numero, linea) {
-        (Some(n), Some(l)) => Some(format!("c_Numero {n}, n_Linea {l}")),
-        (Some(n), None) => Some(format!("c_Numero {n}")),
-        _ => None,
     };
-    let invoice_number = numero.ok_or(RowProblem::Missing("numero"))?;
-    let line_number = linea.ok_or(RowProblem::Missing("linea"))?;
-    let till = c.text()?;
-    let local = c.datetime()?.ok_or(RowProblem::Missing("fecha_hora"))?;
-    let barcode = Some(c.required_text()?);
-    let quantity = c.decimal()?;
-    let unit_price_bs = c.decimal()?;
-    let subtotal = c.decimal()?;
-    let discount_amount = c.decimal()?;
-    let tax_amount = c.decimal()?;
-    let total_bs = c.decimal()?;
-    let unit_cost_bs = c.decimal()?;
-    let concept = c.text()?;
-    let line_status = c.text()?;
-    let sold = truncate_to_micros(local);
+    let numero = c.text().map_err(|p| fail(None, p))?;
+    let linea = c.int().map_err(|p| fail(None, p))?;
+    // The row's key is only spelled out when something is wrong with it: formatting it for
+    // every line would be one allocation per line for nothing.
+    let Some(invoice_number) = numero else {
+        return Err(fail(None, RowProblem::Missing("numero")));
+    };
+    let Some(line_number) = linea else {
+        return Err(fail(
+            Some(format!("c_Numero {invoice_number}")),
+            RowProblem::Missing("linea"),
+        ));
+    };
+    let v = LineValues::read(&mut c).map_err(|p| {
+        fail(
+            Some(format!("c_Numero {invoice_number}, n_Linea {line_number}")),
+            p,
+        )
+    })?;
+    let sold = truncate_to_micros(v.local);
     Ok(LineRow {
-        local,
+        local: v.local,
         line: SaleLine {
             store_id: scope.store.clone(),
             invoice_number,
             line_number,
             sold_at: local_to_utc(sold),
             business_date: sold.date(),
-            barcode,
+            barcode: Some(v.barcode),
             warehouse_code: Some(scope.depot.clone()),
             warehouse_name: scope.depot_name.clone(),
-            quantity,
-            unit_cost_bs,
-            unit_price_bs,
-            tax_amount,
-            discount_amount,
-            subtotal,
-            total_bs,
-            till,
-            concept,
-            line_status,
+            quantity: v.quantity,
+            unit_cost_bs: v.unit_cost_bs,
+            unit_price_bs: v.unit_price_bs,
+            tax_amount: v.tax_amount,
+            discount_amount: v.discount_amount,
+            subtotal: v.subtotal,
+            total_bs: v.total_bs,
+            till: v.till,
+            concept: v.concept,
+            line_status: v.line_status,
             ..SaleLine::default()
         },
     })
+}
+
+/// A sales row's values after its key, in [`LINE_COLUMNS`] order.
+struct LineValues {
+    till: Option<String>,
+    local: NaiveDateTime,
+    barcode: String,
+    quantity: Option<Decimal>,
+    unit_price_bs: Option<Decimal>,
+    subtotal: Option<Decimal>,
+    discount_amount: Option<Decimal>,
+    tax_amount: Option<Decimal>,
+    total_bs: Option<Decimal>,
+    unit_cost_bs: Option<Decimal>,
+    concept: Option<String>,
+    line_status: Option<String>,
+}
+
+impl LineValues {
+    fn read(c: &mut Cells) -> Conv<Self> {
+        Ok(LineValues {
+            till: c.text()?,
+            local: c.datetime()?.ok_or(RowProblem::Missing("fecha_hora"))?,
+            barcode: c.required_text()?,
+            quantity: c.decimal()?,
+            unit_price_bs: c.decimal()?,
+            subtotal: c.decimal()?,
+            discount_amount: c.decimal()?,
+            tax_amount: c.decimal()?,
+            total_bs: c.decimal()?,
+            unit_cost_bs: c.decimal()?,
+            concept: c.text()?,
+            line_status: c.text()?,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,25 +514,32 @@ pub(crate) fn item_from_row(
     row_no: u64,
 ) -> Result<InventoryItem, RowError> {
     let mut c = Cells::new(row, &INVENTORY_COLUMNS);
-    let mut ident = None;
-    convert_item(&mut c, scope, &mut ident).map_err(|problem| RowError {
+    let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
         ident,
         problem,
-    })
+    };
+    // The depot column is the one filtered on; the unit's own spelling is what the loader
+    // expects, so the row's is only read past.
+    let _depot = c.text().map_err(|p| fail(None, p))?;
+    let warehouse_name = c.text().map_err(|p| fail(None, p))?;
+    let product_code = c.required_text().map_err(|p| fail(None, p))?;
+    // The row's key is only spelled out when something is wrong with it.
+    convert_item(&mut c, scope, warehouse_name)
+        .map_err(|p| fail(Some(format!("c_Codigo {product_code}")), p))
+        .map(|mut item| {
+            item.product_code = product_code;
+            item
+        })
 }
 
+/// The rest of an inventory row, after its key; `product_code` is left empty (the caller
+/// moves its own in).
 fn convert_item(
     c: &mut Cells,
     scope: &SnapshotScope,
-    ident: &mut Option<String>,
+    warehouse_name: Option<String>,
 ) -> Conv<InventoryItem> {
-    // The depot column is the one filtered on; the unit's own spelling is what the loader
-    // expects, so the row's is only read past.
-    let _depot = c.text()?;
-    let warehouse_name = c.text()?;
-    let product_code = c.required_text()?;
-    *ident = Some(format!("c_Codigo {product_code}"));
     let barcode = c.text()?;
     let description = c.text()?;
     let category_id = c.text()?;
@@ -527,7 +562,7 @@ fn convert_item(
         store_id: scope.store.clone(),
         warehouse_code: scope.depot.clone(),
         warehouse_name,
-        product_code,
+        product_code: String::new(),
         barcode,
         description,
         category_id,

@@ -947,7 +947,13 @@ fn emit(
     if plan.distinct {
         let mut h = FxHasher::default();
         for c in &plan.columns {
-            let v = cast(c.expr.eval(env)?, c.ty, c.ty)?;
+            let v = c.expr.eval(env)?;
+            // Text that already fits its column is what the cast would return: skip the cast
+            // (every line of a DISTINCT over a join comes through here).
+            let v = match (&v, c.ty) {
+                (Value::Str(s), SqlType::NVarChar(Some(n))) if s.len() <= usize::from(n) => v,
+                _ => cast(v, c.ty, c.ty)?,
+            };
             h.write_u64(hash_value(&v).unwrap_or(0x5eed));
         }
         if !seen.insert(h.finish()) {
