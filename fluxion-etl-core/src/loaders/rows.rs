@@ -308,7 +308,44 @@ impl Fnv {
 /// Formats a UTC instant with fixed width (`2025-11-17T16:19:56.000000Z`), so that text
 /// comparison in SQLite orders instants correctly.
 pub fn format_ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    }
+    // Written by hand: this runs once per loaded row, and `format` re-parses its pattern each
+    // time. Same text as the pattern above (`nanosecond` ≥ 1e9 is a leap second, which `%S`
+    // shows as 60 and `%.6f` as the fraction beyond it).
+    let (second, nanos) = match t.nanosecond() {
+        n if n >= 1_000_000_000 => (t.second() + 1, n - 1_000_000_000),
+        n => (t.second(), n),
+    };
+    let mut out = [0u8; 27];
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year as u32);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, second);
+    put(20, 6, nanos / 1_000);
+    for (at, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (26, b'Z'),
+    ] {
+        out[at] = c;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Parses what [`format_ts`] wrote (and RFC 3339 in general).
@@ -372,5 +409,19 @@ mod tests {
         assert_eq!(parse_ts(&format_ts(t)), Some(t));
         let later = parse_ts("2025-11-17T16:19:57Z").unwrap();
         assert!(format_ts(t) < format_ts(later));
+        for s in [
+            "2025-11-17T16:19:56.896614Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "2016-12-31T23:59:60.25Z",
+            "1999-02-03T04:05:06.000007Z",
+        ] {
+            let t = parse_ts(s).unwrap();
+            assert_eq!(
+                format_ts(t),
+                t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                "{s}"
+            );
+        }
     }
 }

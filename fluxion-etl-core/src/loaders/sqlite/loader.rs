@@ -1,15 +1,32 @@
 //! Staged, scoped merges into SQLite.
 //!
 //! Batches are staged in a per-connection temporary table (outside any transaction on the main
-//! database, so staging never holds SQLite's write lock). `finish` then takes the write lock
-//! once (`BEGIN IMMEDIATE`) and, in one transaction: counts unchanged rows, updates changed
-//! ones, inserts new ones, deletes rows of the scope the source no longer returns, appends the
-//! inventory history, and writes the store's tracker detail.
+//! database, so staging never holds SQLite's write lock while the source is still being read).
+//! `finish` then takes the write lock once (`BEGIN IMMEDIATE`) and, in one transaction that also
+//! writes the store's tracker detail, does one of three things — the same three as the
+//! PostgreSQL loader:
+//!
+//! 1. **Unchanged re-delivery** — the delivery's fingerprint (row count and the exact sums of
+//!    the high and low 32 bits of its row hashes, computed as the batches arrive) equals that of
+//!    the rows the sales window holds. Nothing is compared row by row and nothing is written.
+//! 2. **Direct insert** — the window holds no rows: the staged rows are inserted as they are,
+//!    nothing to compare or delete. Should a key already exist outside the window (a line whose
+//!    time moved across the window's edge), the insert is rolled back to a savepoint and the unit
+//!    is merged instead.
+//! 3. **Merge** — counts unchanged rows, updates changed ones, inserts new ones, deletes rows of
+//!    the scope the source no longer returns, and appends the inventory history.
+//!
+//! The sales staging table has no key while rows are appended (a B-tree insert per row was most
+//! of the staging cost); it gets its index, and repeated keys keep their last occurrence, only
+//! when a merge needs them.
+
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::tracker::insert_detail;
 use crate::error::EtlError;
@@ -17,9 +34,9 @@ use crate::loaders::classify_load_error;
 use crate::loaders::lease::{Leased, LocalLease};
 use crate::loaders::rows::{
     format_ts, inventory_values, row_hash, sale_values, ColumnType, Value, INVENTORY_COLUMNS,
-    SALES_COLUMNS,
+    INVENTORY_WIDTH, SALES_COLUMNS,
 };
-use crate::model::Batch;
+use crate::model::{Batch, Window};
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
 use crate::tracker::{apply_load_stats, ErrorCategory, ErrorSource, Phase, StoreDetail};
 
@@ -45,6 +62,9 @@ struct Table {
     columns: &'static [(&'static str, ColumnType)],
     /// Staging key within one unit (the store, and for inventory the warehouse, are fixed).
     stage_key: &'static [&'static str],
+    /// Whether the staging table is keyed while rows are appended (repeated keys replaced as
+    /// they arrive). Sales stage unkeyed and build [`SALES_STAGE_INDEX`] only for a merge.
+    keyed_stage: bool,
 }
 
 const SALES: Table = Table {
@@ -52,13 +72,18 @@ const SALES: Table = Table {
     target: "sales_lines",
     columns: SALES_COLUMNS,
     stage_key: &["invoice_number", "line_number"],
+    keyed_stage: false,
 };
+
+/// The index a sales merge builds on the staged rows' key (and `begin` drops again).
+const SALES_STAGE_INDEX: &str = "fluxion_stage_sales_key";
 
 const INVENTORY: Table = Table {
     stage: "temp.fluxion_stage_inventory",
     target: "inventory_current",
     columns: INVENTORY_COLUMNS,
     stage_key: &["product_code"],
+    keyed_stage: true,
 };
 
 fn table_for(unit: &LoadUnit) -> &'static Table {
@@ -93,16 +118,31 @@ impl Loader for SqliteLoader {
             .iter()
             .map(|(n, t)| format!("{n} {}", sqlite_type(*t)))
             .collect();
-        let create = format!(
-            "CREATE TABLE IF NOT EXISTS {} ({}, row_hash INTEGER NOT NULL, PRIMARY KEY ({}))",
-            table.stage,
-            columns.join(", "),
-            table.stage_key.join(", ")
-        );
+        let create = if table.keyed_stage {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} ({}, row_hash INTEGER NOT NULL, PRIMARY KEY ({}))",
+                table.stage,
+                columns.join(", "),
+                table.stage_key.join(", ")
+            )
+        } else {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} ({}, row_hash INTEGER NOT NULL)",
+                table.stage,
+                columns.join(", "),
+            )
+        };
         sqlx::query(&create)
             .execute(&mut *conn)
             .await
             .map_err(load_err("cannot create the staging table"))?;
+        if !table.keyed_stage {
+            // Appends stay cheap: the key index is built only when a merge needs it.
+            sqlx::query(&format!("DROP INDEX IF EXISTS temp.{SALES_STAGE_INDEX}"))
+                .execute(&mut *conn)
+                .await
+                .map_err(load_err("cannot reset the staging table"))?;
+        }
         sqlx::query(&format!("DELETE FROM {}", table.stage))
             .execute(&mut *conn)
             .await
@@ -112,6 +152,9 @@ impl Loader for SqliteLoader {
             unit: unit.clone(),
             table,
             received: 0,
+            fingerprint: Fingerprint::default(),
+            keys: HashSet::new(),
+            repeated: false,
         }))
     }
 
@@ -140,6 +183,43 @@ struct SqliteSession {
     unit: LoadUnit,
     table: &'static Table,
     received: u64,
+    /// The sales delivery's fingerprint, over every row received.
+    fingerprint: Fingerprint,
+    /// Hashes of the sales keys received, to notice a key delivered twice.
+    keys: HashSet<u64>,
+    /// Whether some sales key was delivered twice (or two keys' hashes collided): the
+    /// fingerprint and the direct insert assume distinct keys, so such a unit is merged.
+    repeated: bool,
+}
+
+/// Row count and the sums of the high (arithmetic shift) and low 32 bits of the row hashes:
+/// order-independent, exact in SQLite's 64-bit `SUM` for any realistic row count, and moved by
+/// a changed, added or missing row.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    rows: i64,
+    high: i64,
+    low: i64,
+}
+
+impl Fingerprint {
+    fn add(&mut self, hash: i64) {
+        self.rows += 1;
+        self.high += hash >> 32;
+        self.low += hash & 0xffff_ffff;
+    }
+}
+
+/// A hash of a sales line's key within its store, for noticing repeated keys.
+fn key_hash(invoice: &str, line: i32) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    invoice.hash(&mut h);
+    line.hash(&mut h);
+    h.finish()
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 fn push_value<'a>(
@@ -183,42 +263,35 @@ impl SqliteSession {
 
     async fn stage<'a, const N: usize>(
         &mut self,
-        rows: impl Iterator<Item = [Value<'a>; N]> + Clone,
-        count: usize,
+        rows: Vec<([Value<'a>; N], i64)>,
     ) -> Result<(), EtlError> {
         let table = self.table;
         let width = table.columns.len() + 1;
         let per_statement = (MAX_PARAMS / width).max(1);
         let names: Vec<&str> = table.columns.iter().map(|(n, _)| *n).collect();
         let head = format!(
-            "INSERT OR REPLACE INTO {} ({}, row_hash) ",
+            "INSERT {}INTO {} ({}, row_hash) ",
+            if table.keyed_stage { "OR REPLACE " } else { "" },
             table.stage,
             names.join(", ")
         );
         let conn = self.conn()?;
-        let mut rows = rows.peekable();
-        let mut done = 0;
-        while done < count {
-            let take = per_statement.min(count - done);
+        let mut rows = rows.into_iter();
+        while rows.len() > 0 {
             let mut qb: QueryBuilder<'a, Sqlite> = QueryBuilder::new(head.clone());
-            qb.push_values(rows.by_ref().take(take), |mut b, values| {
-                // Inventory hashes leave out `snapshot_at`, the last column.
-                let hashed = if table.target == "inventory_current" {
-                    &values[..N - 1]
-                } else {
-                    &values[..]
-                };
-                let hash = row_hash(hashed);
-                for v in values {
-                    push_value(&mut b, v);
-                }
-                b.push_bind(hash);
-            });
+            qb.push_values(
+                rows.by_ref().take(per_statement),
+                |mut b, (values, hash)| {
+                    for v in values {
+                        push_value(&mut b, v);
+                    }
+                    b.push_bind(hash);
+                },
+            );
             qb.build()
                 .execute(&mut **conn)
                 .await
                 .map_err(load_err("cannot stage a batch in SQLite"))?;
-            done += take;
         }
         Ok(())
     }
@@ -229,11 +302,41 @@ impl SqliteSession {
         let received = self.received;
         let store = unit.store.as_str().to_owned();
         let execution_id = detail.execution_id;
+        let (repeated, fingerprint) = (self.repeated, self.fingerprint);
         let conn = self.conn()?;
         let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(load_err("cannot start a SQLite write transaction"))?;
+
+        if let (LoadScope::SalesWindow(w), false) = (&unit.scope, repeated) {
+            let shortcut = fast_sales(&mut tx, &store, w, fingerprint, execution_id).await?;
+            if let Some(stats) = shortcut {
+                return record(tx, detail, stats).await;
+            }
+        }
+        if !table.keyed_stage {
+            // Repeated keys keep their last occurrence, as the keyed staging of inventory does.
+            if repeated {
+                sqlx::query(&format!(
+                    "DELETE FROM {stage} WHERE rowid NOT IN \
+                     (SELECT max(rowid) FROM {stage} GROUP BY {key})",
+                    stage = table.stage,
+                    key = table.stage_key.join(", "),
+                ))
+                .execute(&mut *tx)
+                .await
+                .map_err(load_err("cannot drop repeated staged rows"))?;
+            }
+            sqlx::query(&format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS temp.{SALES_STAGE_INDEX} ON {} ({})",
+                table.stage.trim_start_matches("temp."),
+                table.stage_key.join(", "),
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(load_err("cannot index the staged rows"))?;
+        }
 
         let staged: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", table.stage))
             .fetch_one(&mut *tx)
@@ -400,16 +503,108 @@ impl SqliteSession {
             unchanged: (unchanged + repeated).max(0) as u64,
             detail_recorded: true,
         };
-        let mut detail = detail.clone();
-        apply_load_stats(&mut detail, &stats);
-        detail.finished_at = Utc::now();
-        insert_detail(&mut tx, &detail)
-            .await
-            .map_err(load_err("cannot record the store's result"))?;
-        tx.commit()
-            .await
-            .map_err(load_err("cannot commit the load"))?;
-        Ok(stats)
+        record(tx, detail, stats).await
+    }
+}
+
+/// Writes the store's tracker detail and commits the unit's transaction.
+async fn record(
+    mut tx: Transaction<'_, Sqlite>,
+    detail: &StoreDetail,
+    stats: LoadStats,
+) -> Result<LoadStats, EtlError> {
+    let stats = LoadStats {
+        detail_recorded: true,
+        ..stats
+    };
+    let mut detail = detail.clone();
+    apply_load_stats(&mut detail, &stats);
+    detail.finished_at = Utc::now();
+    insert_detail(&mut tx, &detail)
+        .await
+        .map_err(load_err("cannot record the store's result"))?;
+    tx.commit()
+        .await
+        .map_err(load_err("cannot commit the load"))?;
+    Ok(stats)
+}
+
+/// The two ways a sales delivery with distinct keys skips the merge: it is exactly what the
+/// window holds (nothing written), or the window is empty (the staged rows inserted as they
+/// are). `None` when the unit must be merged.
+async fn fast_sales(
+    tx: &mut Transaction<'_, Sqlite>,
+    store: &str,
+    window: &Window,
+    delivery: Fingerprint,
+    execution_id: i64,
+) -> Result<Option<LoadStats>, EtlError> {
+    let (from, to) = (format_ts(window.from_utc()), format_ts(window.to_utc()));
+    let (rows, high, low): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), SUM(row_hash >> 32), SUM(row_hash & 4294967295) FROM sales_lines \
+         WHERE store_id = ?1 AND sold_at >= ?2 AND sold_at < ?3",
+    )
+    .bind(store)
+    .bind(&from)
+    .bind(&to)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(load_err("cannot fingerprint the window's rows"))?;
+    let live = Fingerprint {
+        rows,
+        high: high.unwrap_or(0),
+        low: low.unwrap_or(0),
+    };
+    let received = delivery.rows as u64;
+    if live == delivery {
+        tracing::debug!(store = %store, rows = received, "Window unchanged; no merge.");
+        return Ok(Some(LoadStats {
+            received,
+            unchanged: received,
+            ..LoadStats::default()
+        }));
+    }
+    if live.rows != 0 {
+        return Ok(None);
+    }
+    let names: Vec<&str> = SALES.columns.iter().map(|(n, _)| *n).collect();
+    let insert = format!(
+        "INSERT INTO {target} ({cols}, row_hash, execution_id, loaded_at) \
+         SELECT {cols}, row_hash, ?1, ?2 FROM {stage}",
+        target = SALES.target,
+        stage = SALES.stage,
+        cols = names.join(", "),
+    );
+    let mut savepoint = tx
+        .begin()
+        .await
+        .map_err(load_err("cannot open a savepoint"))?;
+    let inserted = sqlx::query(&insert)
+        .bind(execution_id)
+        .bind(format_ts(Utc::now()))
+        .execute(&mut *savepoint)
+        .await;
+    match inserted {
+        Ok(done) => {
+            savepoint
+                .commit()
+                .await
+                .map_err(load_err("cannot release a savepoint"))?;
+            Ok(Some(LoadStats {
+                received,
+                inserted: done.rows_affected(),
+                ..LoadStats::default()
+            }))
+        }
+        // A key of the delivery exists outside the window: merge.
+        Err(e) if is_unique_violation(&e) => {
+            savepoint
+                .rollback()
+                .await
+                .map_err(load_err("cannot roll back to a savepoint"))?;
+            Ok(None)
+        }
+        Err(e) => Err(load_err("cannot insert new rows")(e)),
     }
 }
 
@@ -419,10 +614,29 @@ impl LoadSession for SqliteSession {
         let n = batch.len();
         match (&batch, self.table.target) {
             (Batch::Sales(lines), "sales_lines") => {
-                self.stage(lines.iter().map(sale_values), n).await?;
+                let mut hashes = Vec::with_capacity(n);
+                for line in lines {
+                    let hash = row_hash(&sale_values(line));
+                    self.fingerprint.add(hash);
+                    if !self
+                        .keys
+                        .insert(key_hash(&line.invoice_number, line.line_number))
+                    {
+                        self.repeated = true;
+                    }
+                    hashes.push(hash);
+                }
+                let rows = lines.iter().map(sale_values).zip(hashes).collect();
+                self.stage(rows).await?;
             }
             (Batch::Inventory(items), "inventory_current") => {
-                self.stage(items.iter().map(inventory_values), n).await?;
+                // Inventory hashes leave out `snapshot_at`, the last column.
+                let rows = items.iter().map(|i| {
+                    let values = inventory_values(i);
+                    let hash = row_hash(&values[..INVENTORY_WIDTH - 1]);
+                    (values, hash)
+                });
+                self.stage(rows.collect()).await?;
             }
             _ => {
                 return Err(EtlError::new(
@@ -467,5 +681,37 @@ impl LoadSession for SqliteSession {
                 conn.close_on_drop();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fingerprint_matches_sqlite_arithmetic() {
+        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let hashes = [
+            i64::MIN,
+            -1,
+            0,
+            1,
+            i64::MAX,
+            -4_294_967_296,
+            0x1234_5678_9abc_def0,
+        ];
+        let mut ours = Fingerprint::default();
+        for h in hashes {
+            ours.add(h);
+        }
+        let list = hashes.map(|h| format!("({h})")).join(",");
+        let (rows, high, low): (i64, i64, i64) = sqlx::query_as(&format!(
+            "WITH t(row_hash) AS (VALUES {list}) \
+             SELECT COUNT(*), SUM(row_hash >> 32), SUM(row_hash & 4294967295) FROM t"
+        ))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(ours, Fingerprint { rows, high, low });
     }
 }
