@@ -274,7 +274,7 @@ pub fn row_hash(values: &[Value<'_>]) -> i64 {
             }
             Value::Date(d) => {
                 h.byte(6);
-                h.bytes(d.to_string().as_bytes());
+                hash_date(&mut h, *d);
             }
             Value::Text(None) | Value::Decimal(None) | Value::Int(None) | Value::Bool(None) => {
                 h.byte(0)
@@ -283,6 +283,32 @@ pub fn row_hash(values: &[Value<'_>]) -> i64 {
         h.byte(0xff);
     }
     h.finish() as i64
+}
+
+/// Hashes a date's ISO text (`2025-11-17`), as `to_string` spells it, without allocating it:
+/// the hash of a row is computed for every row delivered.
+fn hash_date(h: &mut Fnv, d: NaiveDate) {
+    use chrono::Datelike;
+    let year = d.year();
+    if !(0..=9999).contains(&year) {
+        // chrono writes a sign and at least five characters here; rare enough to allocate.
+        h.bytes(d.to_string().as_bytes());
+        return;
+    }
+    let (y, m, day) = (year as u32, d.month(), d.day());
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    h.bytes(&[
+        digit(y / 1000),
+        digit(y / 100),
+        digit(y / 10),
+        digit(y),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(day / 10),
+        digit(day),
+    ]);
 }
 
 struct Fnv(u64);
@@ -363,6 +389,32 @@ mod tests {
             row_hash(&[Value::Text(None), Value::Text(Some(""))]),
             row_hash(&[Value::Text(Some("")), Value::Text(None)])
         );
+    }
+
+    #[test]
+    fn dates_hash_as_their_iso_text() {
+        for (y, m, d) in [
+            (2025, 11, 17),
+            (1, 1, 1),
+            (0, 2, 29),
+            (9999, 12, 31),
+            (-1, 3, 4),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            let mut h = Fnv::new();
+            h.byte(6);
+            h.bytes(date.to_string().as_bytes());
+            h.byte(0xff);
+            assert_eq!(row_hash(&[Value::Date(date)]), h.finish() as i64, "{date}");
+        }
+        for y in [10000, 123456] {
+            let date = NaiveDate::from_ymd_opt(y, 1, 2).unwrap();
+            let mut h = Fnv::new();
+            h.byte(6);
+            h.bytes(date.to_string().as_bytes());
+            h.byte(0xff);
+            assert_eq!(row_hash(&[Value::Date(date)]), h.finish() as i64, "{date}");
+        }
     }
 
     #[test]

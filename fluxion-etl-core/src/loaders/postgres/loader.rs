@@ -44,6 +44,7 @@
 //! and records the store as skipped.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -133,7 +134,7 @@ impl PostgresLoader {
             buf: Vec::new(),
             received: 0,
             hash_sum: 0,
-            keys: HashSet::new(),
+            keys: KeySet::default(),
             repeated: false,
         }
     }
@@ -201,6 +202,32 @@ impl Table {
 }
 
 const STAGE: &str = "fluxion_stage";
+
+/// The keys seen in a unit, as 64-bit hashes: they are hashes already, so the set only needs
+/// their bits spread (SipHash, the default, cost more than the FNV that made them).
+type KeySet = HashSet<u64, BuildHasherDefault<KeyHasher>>;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // FNV's low bits see only the inputs' low bits; a multiply and a fold mix the high ones
+        // into the bucket index (low bits) and keep them in the control byte (top bits).
+        let x = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 fn load_err(context: &str) -> impl FnOnce(sqlx::Error) -> EtlError + '_ {
     move |e| classify_load_error(e, ErrorSource::Postgresql, context)
@@ -293,7 +320,7 @@ struct PgSession {
     received: u64,
     /// The delivery's fingerprint: `received` and the exact sum of its row hashes.
     hash_sum: i128,
-    keys: HashSet<u64>,
+    keys: KeySet,
     /// Whether some key was delivered twice (or two keys' hashes collided).
     repeated: bool,
 }
@@ -680,7 +707,9 @@ impl PgSession {
             .map_err(load_err("cannot read the window's fingerprint"))?;
             if stored.as_ref().is_none_or(|s| *s == ours) {
                 let live: (i64, String) = sqlx::query_as(
-                    "SELECT count(*), COALESCE(sum(row_hash::numeric), 0)::text FROM sales_lines \
+                    // sum(bigint) is exact (a numeric result) and accumulates in 128-bit integers;
+                    // casting each hash to numeric first made the scan's cost numeric additions.
+                    "SELECT count(*), COALESCE(sum(row_hash), 0)::text FROM sales_lines \
                      WHERE store_id = $1 AND sold_at >= $2 AND sold_at < $3",
                 )
                 .bind(&store)
@@ -942,7 +971,7 @@ impl PgSession {
             let _ = conn.close().await;
         }
         self.spill = Spill::default();
-        self.keys = HashSet::new();
+        self.keys = KeySet::default();
     }
 }
 
