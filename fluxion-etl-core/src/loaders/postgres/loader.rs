@@ -58,7 +58,8 @@ use super::tracker::insert_detail;
 use crate::error::EtlError;
 use crate::loaders::classify_load_error;
 use crate::loaders::rows::{
-    inventory_values, row_hash, sale_values, ColumnType, Value, INVENTORY_COLUMNS, SALES_COLUMNS,
+    inventory_values, row_hash, sale_values, ColumnType, RowHasher, Value, INVENTORY_COLUMNS,
+    SALES_COLUMNS,
 };
 use crate::model::Batch;
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
@@ -135,6 +136,7 @@ impl PostgresLoader {
             received: 0,
             hash_sum: 0,
             keys: KeySet::default(),
+            hasher: RowHasher::default(),
             repeated: false,
         }
     }
@@ -321,6 +323,7 @@ struct PgSession {
     /// The delivery's fingerprint: `received` and the exact sum of its row hashes.
     hash_sum: i128,
     keys: KeySet,
+    hasher: RowHasher,
     /// Whether some key was delivered twice (or two keys' hashes collided).
     repeated: bool,
 }
@@ -510,15 +513,42 @@ impl PgSession {
     /// Hashes and encodes a batch into `self.buf`.
     fn encode<'a, const N: usize>(&mut self, rows: impl Iterator<Item = [Value<'a>; N]>) {
         self.buf.clear();
-        let (format, table, execution_id) = (self.loader.format, self.table, self.execution_id);
-        for values in rows {
-            let hash = row_hash(table.hashed(&values));
-            self.hash_sum += i128::from(hash);
-            if !self.keys.insert(table.key_of(&values)) {
-                self.repeated = true;
+        let table = self.table;
+        let mut rows = rows.peekable();
+        let mut four: Vec<[Value<'a>; N]> = Vec::with_capacity(4);
+        while rows.peek().is_some() {
+            four.clear();
+            four.extend(rows.by_ref().take(4));
+            if let [a, b, c, d] = four.as_slice() {
+                let hashes = self.hasher.hash4([
+                    table.hashed(a),
+                    table.hashed(b),
+                    table.hashed(c),
+                    table.hashed(d),
+                ]);
+                for (values, hash) in four.iter().zip(hashes) {
+                    self.encode_row(values, hash);
+                }
+            } else {
+                for values in &four {
+                    self.encode_row(values, row_hash(table.hashed(values)));
+                }
             }
-            encode_row(format, &mut self.buf, &values, hash, execution_id);
         }
+    }
+
+    fn encode_row(&mut self, values: &[Value<'_>], hash: i64) {
+        self.hash_sum += i128::from(hash);
+        if !self.keys.insert(self.table.key_of(values)) {
+            self.repeated = true;
+        }
+        encode_row(
+            self.loader.format,
+            &mut self.buf,
+            values,
+            hash,
+            self.execution_id,
+        );
     }
 
     /// COPYs the whole spill into `into` (the target, or the staging table).
