@@ -248,6 +248,69 @@ fn opt(s: &Option<String>) -> Option<&str> {
 /// hash stored by one build compares equal in the next.
 pub fn row_hash(values: &[Value<'_>]) -> i64 {
     let mut h = Fnv::new();
+    feed(&mut h, values);
+    h.finish() as i64
+}
+
+/// Hashes rows four at a time: the same values as [`row_hash`], faster. FNV-1a is one multiply
+/// per byte, each waiting for the last, so one row's hash runs at the multiplier's latency;
+/// four rows' bytes, laid out first and then hashed side by side, keep it busy.
+#[derive(Debug, Default)]
+pub struct RowHasher {
+    lanes: [Vec<u8>; 4],
+}
+
+impl RowHasher {
+    /// The [`row_hash`] of each of four rows.
+    pub fn hash4(&mut self, rows: [&[Value<'_>]; 4]) -> [i64; 4] {
+        for (lane, values) in self.lanes.iter_mut().zip(rows) {
+            lane.clear();
+            feed(lane, values);
+        }
+        let [a, b, c, d] = &self.lanes;
+        let common = a.len().min(b.len()).min(c.len()).min(d.len());
+        let mut h = [Fnv::new(), Fnv::new(), Fnv::new(), Fnv::new()];
+        for i in 0..common {
+            h[0].byte(a[i]);
+            h[1].byte(b[i]);
+            h[2].byte(c[i]);
+            h[3].byte(d[i]);
+        }
+        let mut out = [0i64; 4];
+        for ((o, h), lane) in out.iter_mut().zip(h.iter_mut()).zip(&self.lanes) {
+            h.bytes(&lane[common..]);
+            *o = h.finish() as i64;
+        }
+        out
+    }
+}
+
+/// Where the bytes of a row's hash go: straight into the hash, or laid out for [`RowHasher`].
+/// One function ([`feed`]) writes them for both, so the two cannot disagree.
+trait ByteSink {
+    fn byte(&mut self, b: u8);
+    fn bytes(&mut self, bs: &[u8]);
+}
+
+impl ByteSink for Vec<u8> {
+    fn byte(&mut self, b: u8) {
+        self.push(b);
+    }
+    fn bytes(&mut self, bs: &[u8]) {
+        self.extend_from_slice(bs);
+    }
+}
+
+impl ByteSink for Fnv {
+    fn byte(&mut self, b: u8) {
+        Fnv::byte(self, b);
+    }
+    fn bytes(&mut self, bs: &[u8]) {
+        Fnv::bytes(self, bs);
+    }
+}
+
+fn feed(h: &mut impl ByteSink, values: &[Value<'_>]) {
     for v in values {
         match v {
             Value::Text(Some(s)) => {
@@ -274,7 +337,7 @@ pub fn row_hash(values: &[Value<'_>]) -> i64 {
             }
             Value::Date(d) => {
                 h.byte(6);
-                h.bytes(d.to_string().as_bytes());
+                hash_date(h, *d);
             }
             Value::Text(None) | Value::Decimal(None) | Value::Int(None) | Value::Bool(None) => {
                 h.byte(0)
@@ -282,7 +345,32 @@ pub fn row_hash(values: &[Value<'_>]) -> i64 {
         }
         h.byte(0xff);
     }
-    h.finish() as i64
+}
+
+/// Hashes a date's ISO text (`2025-11-17`), as `to_string` spells it, without allocating it:
+/// the hash of a row is computed for every row delivered.
+fn hash_date(h: &mut impl ByteSink, d: NaiveDate) {
+    use chrono::Datelike;
+    let year = d.year();
+    if !(0..=9999).contains(&year) {
+        // chrono writes a sign and at least five characters here; rare enough to allocate.
+        h.bytes(d.to_string().as_bytes());
+        return;
+    }
+    let (y, m, day) = (year as u32, d.month(), d.day());
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    h.bytes(&[
+        digit(y / 1000),
+        digit(y / 100),
+        digit(y / 10),
+        digit(y),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(day / 10),
+        digit(day),
+    ]);
 }
 
 struct Fnv(u64);
@@ -360,6 +448,9 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
+    // Computed outside Rust from the FNV-1a definition and the byte layout `row_hash` documents.
+    const STABLE_HASH: i64 = -1_953_581_730_140_302_899;
+
     #[test]
     fn widths_match_column_lists() {
         assert_eq!(SALES_COLUMNS.len(), SALES_WIDTH);
@@ -400,6 +491,87 @@ mod tests {
             row_hash(&[Value::Text(None), Value::Text(Some(""))]),
             row_hash(&[Value::Text(Some("")), Value::Text(None)])
         );
+    }
+
+    #[test]
+    fn dates_hash_as_their_iso_text() {
+        for (y, m, d) in [
+            (2025, 11, 17),
+            (1, 1, 1),
+            (0, 2, 29),
+            (9999, 12, 31),
+            (-1, 3, 4),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            let mut h = Fnv::new();
+            h.byte(6);
+            h.bytes(date.to_string().as_bytes());
+            h.byte(0xff);
+            assert_eq!(row_hash(&[Value::Date(date)]), h.finish() as i64, "{date}");
+        }
+        for y in [10000, 123456] {
+            let date = NaiveDate::from_ymd_opt(y, 1, 2).unwrap();
+            let mut h = Fnv::new();
+            h.byte(6);
+            h.bytes(date.to_string().as_bytes());
+            h.byte(0xff);
+            assert_eq!(row_hash(&[Value::Date(date)]), h.finish() as i64, "{date}");
+        }
+    }
+
+    #[test]
+    fn four_rows_at_once_hash_as_one_at_a_time() {
+        let texts = ["", "a", "NECTAR DE PERA NATULAC 1L", "tab\there"];
+        let rows: Vec<Vec<Value<'_>>> = (0..23)
+            .map(|i: usize| {
+                let mut row = vec![
+                    Value::Text(Some(texts[i % 4])),
+                    Value::Int(Some(i as i64 - 7)),
+                    Value::Decimal(Some(Decimal::new(i as i64 * 1250, (i % 5) as u32))),
+                    Value::Timestamp(parse_ts("2025-11-17T16:19:56.5Z").unwrap()),
+                    Value::Date(NaiveDate::from_ymd_opt(2025, 1, 1 + i as u32).unwrap()),
+                ];
+                // Rows of different lengths, and NULLs of each kind.
+                for _ in 0..i % 3 {
+                    row.push(Value::Text(Some(texts[(i + 1) % 4])));
+                }
+                if i % 2 == 0 {
+                    row.extend([
+                        Value::Text(None),
+                        Value::Decimal(None),
+                        Value::Int(None),
+                        Value::Bool(Some(i % 4 == 0)),
+                    ]);
+                }
+                row
+            })
+            .collect();
+        let mut hasher = RowHasher::default();
+        for w in rows.windows(4) {
+            let got = hasher.hash4([&w[0], &w[1], &w[2], &w[3]]);
+            let want = [
+                row_hash(&w[0]),
+                row_hash(&w[1]),
+                row_hash(&w[2]),
+                row_hash(&w[3]),
+            ];
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn row_hashes_are_stable() {
+        // Values stored by earlier builds must keep comparing equal.
+        let row = [
+            Value::Text(Some("tienda_01")),
+            Value::Int(Some(3)),
+            Value::Decimal(Some(Decimal::from_str("1.50").unwrap())),
+            Value::Timestamp(parse_ts("2025-11-17T16:19:56.5Z").unwrap()),
+            Value::Date(NaiveDate::from_ymd_opt(2025, 11, 17).unwrap()),
+            Value::Bool(Some(false)),
+            Value::Text(None),
+        ];
+        assert_eq!(row_hash(&row), STABLE_HASH);
     }
 
     #[test]

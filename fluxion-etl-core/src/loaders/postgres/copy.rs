@@ -241,9 +241,17 @@ fn binary_numeric(out: &mut Vec<u8>, d: &Decimal) {
     let fraction_groups = ((scale + pad) / 4) as i32;
     let mut groups = [0u16; 34];
     let mut n = 0;
-    while mantissa > 0 {
+    // u128 division is a library call; nearly every amount fits 64 bits, where dividing by a
+    // constant is a multiplication.
+    while mantissa > u128::from(u64::MAX) {
         groups[n] = (mantissa % 10_000) as u16;
         mantissa /= 10_000;
+        n += 1;
+    }
+    let mut small = mantissa as u64;
+    while small > 0 {
+        groups[n] = (small % 10_000) as u16;
+        small /= 10_000;
         n += 1;
     }
     // groups[0..n] is least significant first; drop trailing zero groups (PostgreSQL would).
@@ -407,6 +415,15 @@ mod tests {
         assert_eq!(words(&numeric("0.000001")), vec![1, -2, 0, 6, 100]);
         assert_eq!(words(&numeric("100000000")), vec![1, 2, 0, 0, 1]);
         assert_eq!(words(&numeric("0.50")), vec![1, -1, 0, 2, 5000]);
+        // Mantissas beyond 64 bits.
+        assert_eq!(
+            words(&numeric("79228162514264337593543950335")),
+            vec![8, 7, 0, 0, 7, 9228, 1625, 1426, 4337, 5935, 4395, 335]
+        );
+        assert_eq!(
+            words(&numeric("-184467440737.09551616")),
+            vec![5, 2, 0x4000, 8, 1844, 6744, 737, 955, 1616]
+        );
     }
 
     #[test]

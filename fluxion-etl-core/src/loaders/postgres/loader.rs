@@ -13,8 +13,10 @@
 //!    nothing to delete: a first load costs one COPY.
 //! 2. **Unchanged re-delivery** — the delivery's fingerprint (row count and the exact sum of
 //!    its row hashes: order-independent, and a changed, added or missing row moves it) is
-//!    compared with the *live* rows of the scope (`count(*)`, `sum(row_hash)`, an index-only
-//!    scan). Equal means a merge would change nothing, so none runs and no row is sent. The
+//!    compared with the *live* rows of the scope (`count(*)`, `sum(row_hash)` summed as
+//!    `bigint` into an exact 128-bit accumulator — about 0.3 µs a row in `EXPLAIN ANALYZE`,
+//!    an index scan of the window, index-only once the table is vacuumed). Equal means a merge
+//!    would change nothing, so none runs and no row is sent. The
 //!    fingerprint each window last received is also kept in `etl_load_fingerprints`, but only
 //!    as a hint: when it differs from the delivery the live comparison is skipped (the content
 //!    changed; merge), when it matches the live rows still decide — a stored fingerprint alone
@@ -44,6 +46,7 @@
 //! and records the store as skipped.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,7 +60,8 @@ use super::tracker::insert_detail;
 use crate::error::EtlError;
 use crate::loaders::classify_load_error;
 use crate::loaders::rows::{
-    inventory_values, row_hash, sale_values, ColumnType, Value, INVENTORY_COLUMNS, SALES_COLUMNS,
+    inventory_values, row_hash, sale_values, ColumnType, RowHasher, Value, INVENTORY_COLUMNS,
+    SALES_COLUMNS,
 };
 use crate::model::Batch;
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
@@ -133,7 +137,8 @@ impl PostgresLoader {
             buf: Vec::new(),
             received: 0,
             hash_sum: 0,
-            keys: HashSet::new(),
+            keys: KeySet::default(),
+            hasher: RowHasher::default(),
             repeated: false,
         }
     }
@@ -201,6 +206,32 @@ impl Table {
 }
 
 const STAGE: &str = "fluxion_stage";
+
+/// The keys seen in a unit, as 64-bit hashes: they are hashes already, so the set only needs
+/// their bits spread (SipHash, the default, cost more than the FNV that made them).
+type KeySet = HashSet<u64, BuildHasherDefault<KeyHasher>>;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // FNV's low bits see only the inputs' low bits; a multiply and a fold mix the high ones
+        // into the bucket index (low bits) and keep them in the control byte (top bits).
+        let x = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 fn load_err(context: &str) -> impl FnOnce(sqlx::Error) -> EtlError + '_ {
     move |e| classify_load_error(e, ErrorSource::Postgresql, context)
@@ -293,7 +324,8 @@ struct PgSession {
     received: u64,
     /// The delivery's fingerprint: `received` and the exact sum of its row hashes.
     hash_sum: i128,
-    keys: HashSet<u64>,
+    keys: KeySet,
+    hasher: RowHasher,
     /// Whether some key was delivered twice (or two keys' hashes collided).
     repeated: bool,
 }
@@ -483,15 +515,42 @@ impl PgSession {
     /// Hashes and encodes a batch into `self.buf`.
     fn encode<'a, const N: usize>(&mut self, rows: impl Iterator<Item = [Value<'a>; N]>) {
         self.buf.clear();
-        let (format, table, execution_id) = (self.loader.format, self.table, self.execution_id);
-        for values in rows {
-            let hash = row_hash(table.hashed(&values));
-            self.hash_sum += i128::from(hash);
-            if !self.keys.insert(table.key_of(&values)) {
-                self.repeated = true;
+        let table = self.table;
+        let mut rows = rows.peekable();
+        let mut four: Vec<[Value<'a>; N]> = Vec::with_capacity(4);
+        while rows.peek().is_some() {
+            four.clear();
+            four.extend(rows.by_ref().take(4));
+            if let [a, b, c, d] = four.as_slice() {
+                let hashes = self.hasher.hash4([
+                    table.hashed(a),
+                    table.hashed(b),
+                    table.hashed(c),
+                    table.hashed(d),
+                ]);
+                for (values, hash) in four.iter().zip(hashes) {
+                    self.encode_row(values, hash);
+                }
+            } else {
+                for values in &four {
+                    self.encode_row(values, row_hash(table.hashed(values)));
+                }
             }
-            encode_row(format, &mut self.buf, &values, hash, execution_id);
         }
+    }
+
+    fn encode_row(&mut self, values: &[Value<'_>], hash: i64) {
+        self.hash_sum += i128::from(hash);
+        if !self.keys.insert(self.table.key_of(values)) {
+            self.repeated = true;
+        }
+        encode_row(
+            self.loader.format,
+            &mut self.buf,
+            values,
+            hash,
+            self.execution_id,
+        );
     }
 
     /// COPYs the whole spill into `into` (the target, or the staging table).
@@ -680,7 +739,9 @@ impl PgSession {
             .map_err(load_err("cannot read the window's fingerprint"))?;
             if stored.as_ref().is_none_or(|s| *s == ours) {
                 let live: (i64, String) = sqlx::query_as(
-                    "SELECT count(*), COALESCE(sum(row_hash::numeric), 0)::text FROM sales_lines \
+                    // sum(bigint) is exact (a numeric result) and accumulates in 128-bit integers;
+                    // casting each hash to numeric first made the scan's cost numeric additions.
+                    "SELECT count(*), COALESCE(sum(row_hash), 0)::text FROM sales_lines \
                      WHERE store_id = $1 AND sold_at >= $2 AND sold_at < $3",
                 )
                 .bind(&store)
@@ -942,7 +1003,7 @@ impl PgSession {
             let _ = conn.close().await;
         }
         self.spill = Spill::default();
-        self.keys = HashSet::new();
+        self.keys = KeySet::default();
     }
 }
 
