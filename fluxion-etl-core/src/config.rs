@@ -677,6 +677,26 @@ impl Config {
         self.stores.iter().find(|s| s.id.as_str() == id)
     }
 
+    /// The stores `ids` name, in that order; an unknown id is an
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) that lists the configured ones.
+    pub fn stores_named<S: AsRef<str>>(&self, ids: &[S]) -> crate::Result<Vec<&StoreConfig>> {
+        ids.iter()
+            .map(|id| {
+                let id = id.as_ref();
+                self.store(id).ok_or_else(|| {
+                    crate::Error::InvalidRequest(format!(
+                        "unknown store `{id}`; configured stores: {}",
+                        self.stores
+                            .iter()
+                            .map(|s| s.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            })
+            .collect()
+    }
+
     /// Active stores.
     pub fn active_stores(&self) -> impl Iterator<Item = &StoreConfig> {
         self.stores.iter().filter(|s| s.active)

@@ -58,6 +58,12 @@ impl StoreId {
     }
 }
 
+impl AsRef<str> for StoreId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for StoreId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -535,22 +535,7 @@ impl Fluxion {
     fn select_stores(&self, selection: &StoreSelection) -> Result<Vec<&StoreConfig>> {
         match selection {
             StoreSelection::AllActive => Ok(self.config.active_stores().collect()),
-            StoreSelection::Ids(ids) => ids
-                .iter()
-                .map(|id| {
-                    self.config.store(id).ok_or_else(|| {
-                        Error::InvalidRequest(format!(
-                            "unknown store `{id}`; configured stores: {}",
-                            self.config
-                                .stores
-                                .iter()
-                                .map(|s| s.id.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    })
-                })
-                .collect(),
+            StoreSelection::Ids(ids) => self.config.stores_named(ids),
         }
     }
 }

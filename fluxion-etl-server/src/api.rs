@@ -718,7 +718,7 @@ pub async fn ventas_gaps(
     State(state): State<AppState>,
     q: Result<Query<GapsQuery>, QueryRejection>,
 ) -> ApiResult<GapReport> {
-    let ids = selected_stores(&state, query(q)?)?;
+    let ids = selected_stores(query(q)?);
     let mut gap_query = GapQuery::sales(Utc::now());
     if !ids.is_empty() {
         gap_query = gap_query.with_stores(ids.into_iter().map(StoreId::new).collect());
@@ -726,9 +726,9 @@ pub async fn ventas_gaps(
     Ok(Json(state.fluxion.gaps(&gap_query).await?))
 }
 
-/// The stores a `tienda_ids` / `tienda_id` query names (none: every store), each checked
-/// against the configuration.
-fn selected_stores(state: &AppState, q: GapsQuery) -> Result<Vec<String>, ApiError> {
+/// The stores a `tienda_ids` / `tienda_id` query names (none: every store); the library checks
+/// them against the configuration (an unknown one is a 422 naming it).
+fn selected_stores(q: GapsQuery) -> Vec<String> {
     let mut ids: Vec<String> = q
         .tienda_ids
         .iter()
@@ -739,19 +739,7 @@ fn selected_stores(state: &AppState, q: GapsQuery) -> Result<Vec<String>, ApiErr
         .map(str::to_owned)
         .collect();
     ids.dedup();
-    let config = state.fluxion.config();
-    if let Some(unknown) = ids.iter().find(|id| config.store(id).is_none()) {
-        return Err(ApiError::unprocessable(format!(
-            "unknown store `{unknown}`; configured stores: {}",
-            config
-                .stores
-                .iter()
-                .map(|s| s.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    Ok(ids)
+    ids
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -764,7 +752,7 @@ pub async fn connectivity(
     State(state): State<AppState>,
     q: Result<Query<GapsQuery>, QueryRejection>,
 ) -> ApiResult<ConnectivityReport> {
-    let ids = selected_stores(&state, query(q)?)?;
+    let ids = selected_stores(query(q)?);
     let selection = if ids.is_empty() {
         StoreSelection::AllActive
     } else {

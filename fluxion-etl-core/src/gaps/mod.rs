@@ -54,7 +54,7 @@ pub use calendar::StoreCalendar;
 pub use compute::{coverage, empty_hours, failed_windows, Coverage};
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{utc_to_local, DataKind, SourceSystem, StoreId, Window};
 use crate::tracker::{ErrorCategory, Phase};
 
@@ -410,22 +410,7 @@ pub(crate) async fn analyze_parts(
 ) -> Result<GapReport> {
     let stores: Vec<&crate::config::StoreConfig> = match &query.stores {
         None => config.active_stores().collect(),
-        Some(ids) => ids
-            .iter()
-            .map(|id| {
-                config.store(id.as_str()).ok_or_else(|| {
-                    Error::InvalidRequest(format!(
-                        "unknown store `{id}`; configured stores: {}",
-                        config
-                            .stores
-                            .iter()
-                            .map(|s| s.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?,
+        Some(ids) => config.stores_named(ids)?,
     };
     let hours = query
         .failed_within_hours
