@@ -21,7 +21,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -78,7 +78,7 @@ pub struct StoreReachability {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
     /// The resolved address.
-    pub ip: Option<IpAddr>,
+    pub addr: Option<SocketAddr>,
     /// Connect time in milliseconds, when it connected.
     pub latency_ms: Option<f64>,
     /// Why it did not connect.
@@ -94,7 +94,7 @@ pub async fn probe(host: &str, port: u16, timeout: Duration) -> Probe {
     };
     let Some(addr) = addr else {
         return Probe {
-            ip: None,
+            addr: None,
             latency_ms: None,
             failure: Some(NetFailure::Dns),
         };
@@ -105,18 +105,18 @@ pub async fn probe(host: &str, port: u16, timeout: Duration) -> Probe {
             let ms = started.elapsed().as_secs_f64() * 1e3;
             drop(stream);
             Probe {
-                ip: Some(addr.ip()),
+                addr: Some(addr),
                 latency_ms: Some(ms),
                 failure: None,
             }
         }
         Ok(Err(e)) => Probe {
-            ip: Some(addr.ip()),
+            addr: Some(addr),
             latency_ms: None,
             failure: Some(NetFailure::from_io(e.kind(), true)),
         },
         Err(_) => Probe {
-            ip: Some(addr.ip()),
+            addr: Some(addr),
             latency_ms: None,
             failure: Some(NetFailure::ConnectTimeout),
         },
@@ -140,15 +140,10 @@ fn target_of(config: &Config, store: &StoreConfig, env: Environment) -> Result<T
                 .ok_or_else(|| "no [klk] section configures the API's address".to_owned())?;
             let url = reqwest::Url::parse(&klk.base_url)
                 .map_err(|e| format!("the KLK base URL is invalid: {e}"))?;
-            let host = url
-                .host_str()
-                .unwrap_or_default()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
+            let (host, port) = crate::sources::klk::host_and_port(&url);
             Ok(Target {
                 host,
-                port: url.port_or_known_default().unwrap_or(80),
+                port,
                 protocol: SourceProtocol::Http,
             })
         }
@@ -213,10 +208,11 @@ pub async fn check(
                 },
                 Ok(t) => {
                     let probe = results.get(t).cloned().unwrap_or(Probe {
-                        ip: None,
+                        addr: None,
                         latency_ms: None,
                         failure: Some(NetFailure::Other),
                     });
+                    let ip = probe.addr.map(|a| a.ip());
                     StoreReachability {
                         tienda_id: store.id.clone(),
                         tienda_nombre: store.name.clone(),
@@ -224,13 +220,11 @@ pub async fn check(
                         target: target_name,
                         host: t.host.clone(),
                         port: t.port,
-                        ip: probe.ip,
-                        via_vpn: probe.ip.is_some_and(is_private),
+                        ip,
+                        via_vpn: ip.is_some_and(is_private),
                         reachable: probe.failure.is_none(),
                         latency_ms: probe.latency_ms,
-                        error_category: probe
-                            .failure
-                            .map(|f| classify_network(f, probe.ip, t.protocol)),
+                        error_category: probe.failure.map(|f| classify_network(f, ip, t.protocol)),
                         error: probe.failure.map(|f| describe(f).to_owned()),
                     }
                 }

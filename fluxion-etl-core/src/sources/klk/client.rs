@@ -32,7 +32,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT};
@@ -288,6 +288,18 @@ fn config_error(message: String) -> EtlError {
     )
 }
 
+/// The host (bare, as the resolver wants it: IPv6 literals come bracketed in URLs) and the
+/// port of a KLK base URL.
+pub(crate) fn host_and_port(url: &Url) -> (String, u16) {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    (host, url.port_or_known_default().unwrap_or(80))
+}
+
 impl KlkClient {
     /// Prepares a client; reads the auth header's value from its environment variable. Does
     /// not connect.
@@ -302,14 +314,7 @@ impl KlkClient {
             .with_cause(e)
             .retryable(false)
         })?;
-        // IPv6 literals come bracketed in URLs; the resolver wants them bare.
-        let host = base_url
-            .host_str()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = base_url.port_or_known_default().unwrap_or(80);
+        let (host, port) = host_and_port(&base_url);
         let domain = host.parse::<IpAddr>().is_err().then(|| host.clone());
         let auth = match (&klk.auth_header, &klk.auth_env) {
             (Some(name), Some(env)) => {
@@ -419,54 +424,20 @@ impl KlkClient {
         })
     }
 
-    /// See the module docs. Returns the address the client must use.
+    /// See the module docs. Returns the address the client must use (resolved even when the
+    /// connect probe failed: the request then fails with its own, classified error).
     async fn probe(&mut self) -> Option<SocketAddr> {
-        let lookup = tokio::time::timeout(
-            self.connect_timeout,
-            tokio::net::lookup_host((self.host.as_str(), self.port)),
-        )
-        .await;
-        let addr = match lookup {
-            Ok(Ok(mut addrs)) => addrs.next(),
-            Ok(Err(e)) => {
-                debug!(host = %self.host, error = %e, "KLK host does not resolve.");
-                None
-            }
-            Err(_) => None,
-        };
-        let Some(addr) = addr else {
-            self.diagnostics = Some(NetworkDiagnostics {
-                ip: None,
-                port: Some(self.port),
-                latency_ms: None,
-            });
-            return None;
-        };
-        self.peer = Some(addr.ip());
-        let started = Instant::now();
-        let connect =
-            tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(addr)).await;
-        let latency_ms = match connect {
-            Ok(Ok(stream)) => {
-                let ms = started.elapsed().as_secs_f64() * 1e3;
-                drop(stream);
-                Some(ms)
-            }
-            Ok(Err(e)) => {
-                debug!(peer = %addr, error = %e, "KLK connect probe failed.");
-                None
-            }
-            Err(_) => {
-                debug!(peer = %addr, "KLK connect probe timed out.");
-                None
-            }
-        };
+        let probe = crate::connectivity::probe(&self.host, self.port, self.connect_timeout).await;
+        if let Some(failure) = probe.failure {
+            debug!(host = %self.host, port = self.port, ?failure, "KLK connect probe failed.");
+        }
+        self.peer = probe.addr.map(|a| a.ip());
         self.diagnostics = Some(NetworkDiagnostics {
-            ip: Some(addr.ip()),
-            port: Some(addr.port()),
-            latency_ms,
+            ip: probe.addr.map(|a| a.ip()),
+            port: Some(probe.addr.map_or(self.port, |a| a.port())),
+            latency_ms: probe.latency_ms,
         });
-        Some(addr)
+        probe.addr
     }
 
     /// Sends one POST and returns the response once its status is a success; the body is left

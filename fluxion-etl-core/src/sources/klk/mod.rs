@@ -11,6 +11,7 @@ mod client;
 mod extractor;
 mod parse;
 
+pub(crate) use client::host_and_port;
 pub use client::USER_AGENT;
 pub use extractor::{
     KlkInventoryExtractor, KlkSalesExtractor, KlkStoreRef, INVENTORY_PATH, SALES_PATH,
