@@ -76,11 +76,11 @@ fn lines(n: usize) -> Vec<SaleLine> {
                 .unwrap();
             SaleLine {
                 store_id: StoreId::new(STORE),
-                invoice_number: format!("C10-01-{:09}", i / 4),
+                invoice_number: format!("C10-01-{:09}", i / 4).into(),
                 line_number: (i % 4) as i32 + 1,
                 sold_at: local_to_utc(at),
                 business_date: day(),
-                product_code: format!("{:06}", i % 4000),
+                product_code: format!("{:06}", i % 4000).into(),
                 description: Some("NECTAR DE PERA NATULAC 1L".into()),
                 brand: Some("NATULAC".into()),
                 category: Some("NECTARES Y JUGOS".into()),

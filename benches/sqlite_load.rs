@@ -36,11 +36,11 @@ fn store_day(store: &str) -> Vec<SaleLine> {
                 .unwrap();
             SaleLine {
                 store_id: StoreId::new(store),
-                invoice_number: format!("C10-01-{:08}", i / 4),
+                invoice_number: format!("C10-01-{:08}", i / 4).into(),
                 line_number: (i % 4) as i32 + 1,
                 sold_at: local_to_utc(at),
                 business_date: day(),
-                product_code: format!("{:06}", i % 4000),
+                product_code: format!("{:06}", i % 4000).into(),
                 description: Some("NECTAR DE PERA NATULAC 1L".into()),
                 brand: Some("NATULAC".into()),
                 category: Some("NECTARES Y JUGOS".into()),
@@ -149,10 +149,10 @@ fn bench(c: &mut Criterion) {
                         "INSERT INTO baseline (invoice, line, sold_at, product, qty, price, total, description) ",
                     );
                     qb.push_values(chunk, |mut b, l| {
-                        b.push_bind(&l.invoice_number)
+                        b.push_bind(&*l.invoice_number)
                             .push_bind(l.line_number)
                             .push_bind(l.sold_at.to_rfc3339())
-                            .push_bind(&l.product_code)
+                            .push_bind(&*l.product_code)
                             .push_bind(l.quantity.map(|d| d.to_string()))
                             .push_bind(l.unit_price_usd.map(|d| d.to_string()))
                             .push_bind(l.total_usd.map(|d| d.to_string()))

@@ -33,7 +33,7 @@ impl Extractor for EveryMinute {
                 let at = self.day.and_hms_opt(8 + i / 60, i % 60, 0)?;
                 Some(SaleLine {
                     store_id: StoreId::new("tienda_01"),
-                    invoice_number: format!("EX-{i:06}"),
+                    invoice_number: format!("EX-{i:06}").into(),
                     line_number: 1,
                     sold_at: local_to_utc(at),
                     business_date: self.day,
@@ -83,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(match batch {
             Batch::Sales(mut lines) => {
                 for l in &mut lines {
-                    l.description = Some(l.description.take().unwrap_or_default().to_uppercase());
+                    l.description = l.description.take().map(|d| d.to_uppercase().into());
                 }
                 Batch::Sales(lines)
             }

@@ -527,8 +527,8 @@ async fn start_sim(config: KlkSimConfig) -> KlkSim {
         .unwrap()
 }
 
-fn opt_text(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
+fn opt_text(s: &str) -> Option<Arc<str>> {
+    (!s.is_empty()).then(|| s.into())
 }
 
 /// What the extractor must make of one simulated line (the mapping of `KLK_API.md`).
@@ -540,11 +540,11 @@ fn expected_line(store: &str, s: &SimSale) -> SaleLine {
     let local = s.fecha.and_time(hora);
     SaleLine {
         store_id: StoreId::new(store),
-        invoice_number: s.numero_factura.clone(),
+        invoice_number: s.numero_factura.as_str().into(),
         line_number: s.linea as i32,
         sold_at: local_to_utc(local),
         business_date: s.fecha,
-        product_code: s.codigo_producto.clone(),
+        product_code: s.codigo_producto.as_str().into(),
         description: opt_text(&s.descripcion_producto),
         brand: s.marca_producto.as_deref().and_then(opt_text),
         model: opt_text(&s.modelo_producto),
@@ -727,9 +727,9 @@ async fn inventory_matches_the_simulator_in_both_shapes() {
         let (result, _) = drain(e).await;
         let got = items_of(result.unwrap());
         assert_eq!(got.len(), want.len(), "legacy {legacy}");
-        let na = |s: &str| (!s.is_empty() && s != "N/A").then(|| s.to_owned());
+        let na = |s: &str| (!s.is_empty() && s != "N/A").then(|| Arc::<str>::from(s));
         let by_code: BTreeMap<&str, &InventoryItem> =
-            got.iter().map(|i| (i.product_code.as_str(), i)).collect();
+            got.iter().map(|i| (&*i.product_code, i)).collect();
         for a in &want {
             let i = by_code[a.codigo.as_str()];
             assert_eq!(i.stock, a.stock.unwrap());
@@ -742,7 +742,7 @@ async fn inventory_matches_the_simulator_in_both_shapes() {
             assert_eq!(i.group_name, na(&a.descripcion_categoria));
             assert_eq!(i.category_id, na(&a.categoria));
             assert_eq!(i.subcategory_id, na(&a.subcategoria));
-            assert_eq!((i.warehouse_code.as_str(), i.snapshot_at), ("APP-TPF", at));
+            assert_eq!((&*i.warehouse_code, i.snapshot_at), ("APP-TPF", at));
         }
         assert!(got.iter().any(|i| i.stock < Decimal::ZERO));
         assert!(got.iter().any(|i| i.product_code.starts_with('0')));

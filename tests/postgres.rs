@@ -1078,7 +1078,7 @@ async fn an_unchanged_redelivery_never_masks_changes_made_since() {
 
     // Someone deletes a line by hand: the same delivery must bring it back.
     sqlx::query("DELETE FROM sales_lines WHERE invoice_number = $1 AND line_number = 1")
-        .bind(&lines[4].invoice_number)
+        .bind(&*lines[4].invoice_number)
         .execute(pool(&destination))
         .await
         .unwrap();
@@ -1101,7 +1101,7 @@ async fn an_unchanged_redelivery_never_masks_changes_made_since() {
 
     // Someone edits a line (and, as any writer of this table must, its hash).
     sqlx::query("UPDATE sales_lines SET quantity = 99, row_hash = row_hash + 1 WHERE invoice_number = $1 AND line_number = 2")
-        .bind(&lines[7].invoice_number)
+        .bind(&*lines[7].invoice_number)
         .execute(pool(&destination))
         .await
         .unwrap();
@@ -1135,8 +1135,8 @@ async fn both_copy_formats_store_the_same_values() {
     let mut rich = lines_in("tienda_01", w, 6);
     let quantities = ["-3", "0", "0.000001", "123456789012.123456", "1.50", "-0.5"];
     for (i, l) in rich.iter_mut().enumerate() {
-        l.description = Some(format!("TAB\there\\back\nslash «ñ» {i}"));
-        l.brand = Some(String::new());
+        l.description = Some(format!("TAB\there\\back\nslash «ñ» {i}").into());
+        l.brand = Some("".into());
         l.quantity = Some(dec(quantities[i]));
         l.unit_cost_bs = Some(dec("79228162514264.337593543950335"));
         l.gross_profit_usd = Some(dec("-12345.6789"));

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
@@ -144,9 +144,9 @@ fn items_of(batches: Vec<Batch>) -> Vec<InventoryItem> {
 }
 
 /// Text as the extractor keeps it: trailing blanks dropped, empty is None.
-fn text(s: &str) -> Option<String> {
+fn text(s: &str) -> Option<Arc<str>> {
     let t = s.trim_end();
-    (!t.is_empty()).then(|| t.to_owned())
+    (!t.is_empty()).then(|| t.into())
 }
 
 fn float(f: f64) -> Decimal {
@@ -165,11 +165,11 @@ fn expected_line(sim: &StellarSim, store: &str, r: &ExpectedSalesRow) -> SaleLin
     let p = sim.tables().product(&r.article).unwrap();
     SaleLine {
         store_id: StoreId::new(store),
-        invoice_number: r.receipt.clone(),
+        invoice_number: r.receipt.as_str().into(),
         line_number: r.line,
         sold_at: local_to_utc(r.datetime),
         business_date: r.datetime.date(),
-        product_code: r.article.clone(),
+        product_code: r.article.as_str().into(),
         description: text(&r.description),
         brand: text(&r.brand),
         model: text(&p.model),
@@ -178,7 +178,7 @@ fn expected_line(sim: &StellarSim, store: &str, r: &ExpectedSalesRow) -> SaleLin
         subgroup: r.subgroup.as_deref().and_then(text),
         barcode: text(&r.scanned_code),
         quadrant: p.quadrant.as_deref().and_then(text),
-        warehouse_code: Some(r.depot.clone()),
+        warehouse_code: Some(r.depot.as_str().into()),
         warehouse_name: text(&depot_name(sim, &r.depot)),
         quantity: Some(r.quantity),
         unit_price_bs: Some(r.price),
@@ -227,9 +227,9 @@ fn expected_item(
         .unwrap();
     InventoryItem {
         store_id: StoreId::new(store),
-        warehouse_code: r.depot.clone(),
+        warehouse_code: r.depot.as_str().into(),
         warehouse_name: text(&depot_name(sim, &r.depot)),
-        product_code: r.article.clone(),
+        product_code: r.article.as_str().into(),
         barcode: text(&r.barcode),
         description: text(&r.description),
         category_id: text(&p.department),

@@ -4,6 +4,7 @@
 //! [`SaleLine`] or [`InventoryItem`] is UTC, and [`Window`] converts between the two.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -42,14 +43,17 @@ pub fn store_yesterday() -> NaiveDate {
 }
 
 /// A store's identifier in the chain's configuration, e.g. `tienda_01` or `cedi_seco`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Shared text: every record of a store carries its id, so a clone is a reference-count
+/// increment, not a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct StoreId(pub String);
+pub struct StoreId(Arc<str>);
 
 impl StoreId {
     /// Creates a store id.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
+    pub fn new(id: impl AsRef<str>) -> Self {
+        Self(id.as_ref().into())
     }
 
     /// The id as text.
@@ -58,8 +62,20 @@ impl StoreId {
     }
 }
 
+impl Default for StoreId {
+    fn default() -> Self {
+        Self("".into())
+    }
+}
+
 impl AsRef<str> for StoreId {
     fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for StoreId {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
@@ -72,7 +88,13 @@ impl fmt::Display for StoreId {
 
 impl From<&str> for StoreId {
     fn from(s: &str) -> Self {
-        Self(s.to_owned())
+        Self(s.into())
+    }
+}
+
+impl From<String> for StoreId {
+    fn from(s: String) -> Self {
+        Self(s.into())
     }
 }
 
@@ -224,12 +246,32 @@ impl fmt::Display for Window {
 /// Identity is (`store_id`, `invoice_number`, `line_number`): KLK invoice numbers are unique per
 /// store only. Money is exact ([`Decimal`]); any numeric the source may send as `null` is an
 /// `Option`. Fields a source does not provide stay `None`.
+///
+/// Texts are shared (`Arc<str>`): a day's lines repeat each article's description, brand,
+/// category and the like thousands of times, and the sources give the lines of one article one
+/// allocation of each (a clone is a reference-count increment). Build one from a `&str` or a
+/// `String` with `.into()`:
+///
+/// ```
+/// use fluxion_etl_core::model::{SaleLine, StoreId};
+///
+/// let line = SaleLine {
+///     store_id: StoreId::new("tienda_01"),
+///     invoice_number: "F-000123".into(),
+///     line_number: 1,
+///     product_code: "000417".into(),
+///     description: Some("HARINA DE MAIZ 1KG".into()),
+///     ..SaleLine::default()
+/// };
+/// assert_eq!(&*line.product_code, "000417");
+/// assert_eq!(line.description.as_deref(), Some("HARINA DE MAIZ 1KG"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SaleLine {
     /// The store the line was sold in.
     pub store_id: StoreId,
     /// Invoice (KLK `numero_factura`) or receipt (Stellar `c_Numero`) number.
-    pub invoice_number: String,
+    pub invoice_number: Arc<str>,
     /// Line number within the invoice.
     pub line_number: i32,
     /// When the line was sold, UTC.
@@ -237,33 +279,33 @@ pub struct SaleLine {
     /// The store-local business day of the sale.
     pub business_date: NaiveDate,
     /// Article code (SKU), leading zeros kept.
-    pub product_code: String,
+    pub product_code: Arc<str>,
     /// Article description.
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
     /// Brand.
-    pub brand: Option<String>,
+    pub brand: Option<Arc<str>>,
     /// Model.
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// Category (KLK `categoria_producto`, Stellar department).
-    pub category: Option<String>,
+    pub category: Option<Arc<str>>,
     /// Article group.
-    pub group_name: Option<String>,
+    pub group_name: Option<Arc<str>>,
     /// Article subgroup.
-    pub subgroup: Option<String>,
+    pub subgroup: Option<Arc<str>>,
     /// KLK `categoria_nombre`.
-    pub category_name: Option<String>,
+    pub category_name: Option<Arc<str>>,
     /// Barcode (KLK `codigo_barras`, Stellar scanned code).
-    pub barcode: Option<String>,
+    pub barcode: Option<Arc<str>>,
     /// Serial number, when the article has one.
-    pub serial: Option<String>,
+    pub serial: Option<Arc<str>>,
     /// IMEI, when the article has one.
-    pub imei: Option<String>,
+    pub imei: Option<Arc<str>>,
     /// Shelf quadrant (KLK `cuadrante_producto`, Stellar `Text2`).
-    pub quadrant: Option<String>,
+    pub quadrant: Option<Arc<str>>,
     /// Warehouse the goods left from.
-    pub warehouse_code: Option<String>,
+    pub warehouse_code: Option<Arc<str>>,
     /// Warehouse name.
-    pub warehouse_name: Option<String>,
+    pub warehouse_name: Option<Arc<str>>,
     /// Quantity sold; fractional for goods sold by weight, negative for returns.
     pub quantity: Option<Decimal>,
     /// Unit weight.
@@ -273,7 +315,7 @@ pub struct SaleLine {
     /// Unit volume.
     pub unit_volume: Option<Decimal>,
     /// Sales unit of measure (e.g. `UNIDAD`, `KILO`).
-    pub sale_unit: Option<String>,
+    pub sale_unit: Option<Arc<str>>,
     /// Factor of the unit of measure.
     pub unit_factor: Option<Decimal>,
     /// Total quantity in the unit of measure.
@@ -325,15 +367,15 @@ pub struct SaleLine {
     /// Whether the invoice is non-fiscal.
     pub non_fiscal: Option<bool>,
     /// Promotion flag as the source sends it (KLK sends a string).
-    pub promotion: Option<String>,
+    pub promotion: Option<Arc<str>>,
     /// Promotion code.
-    pub promotion_code: Option<String>,
+    pub promotion_code: Option<Arc<str>>,
     /// Till (Stellar `c_Caja`).
-    pub till: Option<String>,
+    pub till: Option<Arc<str>>,
     /// Concept (Stellar `c_Concepto`: `VEN` sale, `DEV` return).
-    pub concept: Option<String>,
+    pub concept: Option<Arc<str>>,
     /// Line status (Stellar `Estatus`).
-    pub line_status: Option<String>,
+    pub line_status: Option<Arc<str>>,
 }
 
 /// One article's stock in one warehouse at a moment.
@@ -342,31 +384,31 @@ pub struct InventoryItem {
     /// The store the warehouse belongs to.
     pub store_id: StoreId,
     /// Warehouse or depot code (KLK `CodigoAlmacen`, Stellar `c_coddeposito`).
-    pub warehouse_code: String,
+    pub warehouse_code: Arc<str>,
     /// Warehouse or depot name.
-    pub warehouse_name: Option<String>,
+    pub warehouse_name: Option<Arc<str>>,
     /// Article code (SKU), leading zeros kept.
-    pub product_code: String,
+    pub product_code: Arc<str>,
     /// Barcode.
-    pub barcode: Option<String>,
+    pub barcode: Option<Arc<str>>,
     /// Article description.
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
     /// Category id (KLK `Categoria`, Stellar department code).
-    pub category_id: Option<String>,
+    pub category_id: Option<Arc<str>>,
     /// Category name.
-    pub category: Option<String>,
+    pub category: Option<Arc<str>>,
     /// Group name.
-    pub group_name: Option<String>,
+    pub group_name: Option<Arc<str>>,
     /// Subcategory id (KLK `Subcategoria`).
-    pub subcategory_id: Option<String>,
+    pub subcategory_id: Option<Arc<str>>,
     /// Subgroup name.
-    pub subgroup: Option<String>,
+    pub subgroup: Option<Arc<str>>,
     /// Brand.
-    pub brand: Option<String>,
+    pub brand: Option<Arc<str>>,
     /// Shelf quadrant.
-    pub quadrant: Option<String>,
+    pub quadrant: Option<Arc<str>>,
     /// Presentation.
-    pub presentation: Option<String>,
+    pub presentation: Option<Arc<str>>,
     /// Current cost.
     pub cost: Option<Decimal>,
     /// Price.

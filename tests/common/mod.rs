@@ -34,11 +34,11 @@ pub fn dec(s: &str) -> Decimal {
 pub fn line(store: &str, invoice: u32, line_no: i32, at: NaiveDateTime, qty: &str) -> SaleLine {
     SaleLine {
         store_id: StoreId::new(store),
-        invoice_number: format!("C10-01-{invoice:08}"),
+        invoice_number: format!("C10-01-{invoice:08}").into(),
         line_number: line_no,
         sold_at: local_to_utc(at),
         business_date: at.date(),
-        product_code: format!("{:06}", invoice % 4000),
+        product_code: format!("{:06}", invoice % 4000).into(),
         description: Some("NECTAR DE PERA".into()),
         warehouse_code: Some("APP-TPF".into()),
         quantity: Some(dec(qty)),
@@ -65,8 +65,8 @@ pub fn item(store: &str, warehouse: &str, code: u32, stock: &str) -> InventoryIt
     InventoryItem {
         store_id: StoreId::new(store),
         warehouse_code: warehouse.into(),
-        product_code: format!("{code:06}"),
-        description: Some(format!("ARTICLE {code}")),
+        product_code: format!("{code:06}").into(),
+        description: Some(format!("ARTICLE {code}").into()),
         price: Some(dec("12.08")),
         stock: dec(stock),
         snapshot_at: Utc::now(),

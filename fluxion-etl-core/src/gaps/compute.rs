@@ -50,7 +50,7 @@ pub fn failed_windows(
 
     let mut groups: BTreeMap<GroupKey, FailedWindow> = BTreeMap::new();
     for f in failures {
-        let key = (f.store_id.0.clone(), f.window_from, f.window_to);
+        let key = (f.store_id.as_str().to_owned(), f.window_from, f.window_to);
         let failed_at = f.ended_at();
         let hours_since = ((now - failed_at).num_seconds() as f64 / 3600.0 * 100.0).round() / 100.0;
         let phase = f.error_phase.as_deref().and_then(Phase::parse);

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use std::sync::Arc;
 
 use crate::model::{InventoryItem, SaleLine};
 
@@ -239,7 +240,7 @@ pub fn inventory_values(i: &InventoryItem) -> [Value<'_>; INVENTORY_WIDTH] {
     ]
 }
 
-fn opt(s: &Option<String>) -> Option<&str> {
+fn opt(s: &Option<Arc<str>>) -> Option<&str> {
     s.as_deref()
 }
 

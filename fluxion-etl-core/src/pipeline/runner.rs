@@ -386,7 +386,7 @@ fn check_batch(unit: &LoadUnit, batch: Batch) -> Result<Batch, EtlError> {
         (LoadScope::InventorySnapshot { warehouse, .. }, Batch::Inventory(items)) => {
             if let Some(i) = items
                 .iter()
-                .find(|i| i.store_id != unit.store || &i.warehouse_code != warehouse)
+                .find(|i| i.store_id != unit.store || *i.warehouse_code != **warehouse)
             {
                 return Err(invalid(format!(
                     "inventory item {} of {}/{} does not belong to the unit {}/{}",

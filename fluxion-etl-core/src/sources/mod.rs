@@ -6,6 +6,9 @@
 
 pub mod klk;
 pub mod stellar;
+mod texts;
+
+pub(crate) use texts::TextPool;
 
 use chrono::{DateTime, Utc};
 

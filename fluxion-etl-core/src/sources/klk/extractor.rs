@@ -39,6 +39,7 @@ use crate::config::{BatchConfig, KlkConfig};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
 use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
+use crate::sources::TextPool;
 use crate::tracker::{ErrorCategory, ErrorSource};
 
 /// The sales endpoint.
@@ -74,7 +75,7 @@ trait Feed: Send + Sync + 'static {
     const ARRAY_KEY: &'static str;
     const BARE_ARRAY: bool;
     fn parse(
-        &self,
+        &mut self,
         r: &mut Reader<'_>,
         element: u64,
         piece: &Piece,
@@ -86,6 +87,7 @@ trait Feed: Send + Sync + 'static {
 
 struct SalesFeed {
     store: StoreId,
+    texts: TextPool,
 }
 
 impl Feed for SalesFeed {
@@ -94,12 +96,18 @@ impl Feed for SalesFeed {
     const ARRAY_KEY: &'static str = "ventas";
     const BARE_ARRAY: bool = false;
     fn parse(
-        &self,
+        &mut self,
         r: &mut Reader<'_>,
         element: u64,
         piece: &Piece,
     ) -> Result<Result<Option<SaleLine>, RowError>, PErr> {
-        sale_element(r, element, &self.store, piece.window.as_ref())
+        sale_element(
+            r,
+            element,
+            &self.store,
+            piece.window.as_ref(),
+            &mut self.texts,
+        )
     }
     fn fold_key(l: &SaleLine, hash: u64) -> u64 {
         fnv(
@@ -114,6 +122,7 @@ impl Feed for SalesFeed {
 
 struct InventoryFeed {
     scope: SnapshotScope,
+    texts: TextPool,
 }
 
 impl Feed for InventoryFeed {
@@ -122,12 +131,12 @@ impl Feed for InventoryFeed {
     const ARRAY_KEY: &'static str = "articulos";
     const BARE_ARRAY: bool = true;
     fn parse(
-        &self,
+        &mut self,
         r: &mut Reader<'_>,
         element: u64,
         _piece: &Piece,
     ) -> Result<Result<Option<InventoryItem>, RowError>, PErr> {
-        article_element(r, element, &self.scope).map(|res| res.map(Some))
+        article_element(r, element, &self.scope, &mut self.texts).map(|res| res.map(Some))
     }
     fn fold_key(i: &InventoryItem, hash: u64) -> u64 {
         fnv(hash, i.product_code.as_bytes())
@@ -245,7 +254,7 @@ impl<F: Feed> Stream<F> {
                 }
                 continue;
             };
-            let feed = &self.feed;
+            let feed = &mut self.feed;
             let piece = &cur.piece;
             let step = cur.parser.next(|r, i| feed.parse(r, i, piece));
             let failure = match step {
@@ -507,6 +516,7 @@ impl KlkSalesExtractor {
             inner: Stream {
                 feed: SalesFeed {
                     store: store.id.clone(),
+                    texts: TextPool::default(),
                 },
                 client: KlkClient::new(klk, batch)?,
                 what: "sales",
@@ -567,9 +577,10 @@ impl KlkInventoryExtractor {
                 feed: InventoryFeed {
                     scope: SnapshotScope {
                         store: store.id.clone(),
-                        warehouse: store.warehouse.clone(),
+                        warehouse: store.warehouse.as_str().into(),
                         snapshot_at,
                     },
+                    texts: TextPool::default(),
                 },
                 client: KlkClient::new(klk, batch)?,
                 what: "inventory",

@@ -34,11 +34,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::model::{local_to_utc, InventoryItem, SaleLine, StoreId, Window};
+use crate::sources::TextPool;
 
 /// Nesting deeper than this inside one element is refused (it is not KLK data).
 const MAX_DEPTH: usize = 64;
@@ -1167,26 +1169,31 @@ impl<'a, const N: usize> Obj<'a, '_, N> {
         Ok((!s.is_empty()).then_some(s))
     }
 
-    /// Optional text: `""` (KLK's way of saying "none") and `null` become `None`.
-    fn text(&self, i: usize) -> Conv<Option<String>> {
-        Ok(self.str(i)?.map(str::to_owned))
-    }
-
     /// Optional text of the inventory endpoint, where `"N/A"` stands for null as well.
-    fn text_na(&self, i: usize) -> Conv<Option<String>> {
-        Ok(self.str(i)?.filter(|s| *s != "N/A").map(str::to_owned))
+    fn str_na(&self, i: usize) -> Conv<Option<&str>> {
+        Ok(self.str(i)?.filter(|s| *s != "N/A"))
     }
 
     /// An id some servers send as a number (`Categoria`): kept as its text.
-    fn id_text(&self, i: usize) -> Conv<Option<String>> {
+    fn id_str(&self, i: usize) -> Conv<Option<&str>> {
         match self.vals[i] {
-            Val::Num(n, _) => Ok(Some(n.to_owned())),
-            _ => self.text_na(i),
+            Val::Num(n, _) => Ok(Some(n)),
+            _ => self.str_na(i),
         }
     }
 
-    fn required_text(&self, i: usize) -> Conv<String> {
-        self.text(i)?.ok_or(RowProblem::Missing(self.name(i)))
+    fn required_str(&self, i: usize) -> Conv<&str> {
+        self.str(i)?.ok_or(RowProblem::Missing(self.name(i)))
+    }
+
+    /// Optional text shared through `pool` (texts that repeat across records).
+    fn text(&self, i: usize, pool: &mut TextPool) -> Conv<Option<Arc<str>>> {
+        Ok(pool.get_opt(self.str(i)?))
+    }
+
+    /// Optional text of its own (texts that rarely repeat: serial numbers, IMEIs).
+    fn own_text(&self, i: usize) -> Conv<Option<Arc<str>>> {
+        Ok(self.str(i)?.map(Arc::from))
     }
 
     fn decimal(&self, i: usize) -> Conv<Option<Decimal>> {
@@ -1415,6 +1422,7 @@ fn convert_sale(
     escaped: &[String],
     store: &StoreId,
     window: Option<&Window>,
+    pool: &mut TextPool,
 ) -> Conv<Option<SaleLine>> {
     let top = Obj {
         vals: &s.top,
@@ -1452,12 +1460,12 @@ fn convert_sale(
         names: financiero::NAMES,
         escaped,
     };
-    let invoice_number = top.required_text(venta::numero_factura)?;
+    let invoice_number = pool.repeated(top.required_str(venta::numero_factura)?);
     let line_number = top.integer(venta::linea)?;
-    let product_code = p.required_text(producto::codigo_producto)?;
-    let quadrant = match p.text(producto::cuadrante_producto)? {
+    let product_code = pool.get(p.required_str(producto::codigo_producto)?);
+    let quadrant = match p.text(producto::cuadrante_producto, pool)? {
         Some(q) => Some(q),
-        None => top.text(venta::cuadrante_producto)?,
+        None => top.text(venta::cuadrante_producto, pool)?,
     };
     Ok(Some(SaleLine {
         store_id: store.clone(),
@@ -1466,24 +1474,24 @@ fn convert_sale(
         sold_at: local_to_utc(local),
         business_date: local.date(),
         product_code,
-        description: p.text(producto::descripcion_producto)?,
-        brand: p.text(producto::marca_producto)?,
-        model: p.text(producto::modelo_producto)?,
-        category: p.text(producto::categoria_producto)?,
-        group_name: p.text(producto::grupo_articulo)?,
-        subgroup: p.text(producto::subgrupo_producto)?,
-        category_name: p.text(producto::categoria_nombre)?,
-        barcode: p.text(producto::codigo_barras)?,
-        serial: p.text(producto::serial)?,
-        imei: p.text(producto::imei)?,
+        description: p.text(producto::descripcion_producto, pool)?,
+        brand: p.text(producto::marca_producto, pool)?,
+        model: p.text(producto::modelo_producto, pool)?,
+        category: p.text(producto::categoria_producto, pool)?,
+        group_name: p.text(producto::grupo_articulo, pool)?,
+        subgroup: p.text(producto::subgrupo_producto, pool)?,
+        category_name: p.text(producto::categoria_nombre, pool)?,
+        barcode: p.text(producto::codigo_barras, pool)?,
+        serial: p.own_text(producto::serial)?,
+        imei: p.own_text(producto::imei)?,
         quadrant,
-        warehouse_code: c.text(cantidad::codigo_almacen)?,
-        warehouse_name: c.text(cantidad::nombre_almacen)?,
+        warehouse_code: c.text(cantidad::codigo_almacen, pool)?,
+        warehouse_name: c.text(cantidad::nombre_almacen, pool)?,
         quantity: c.decimal(cantidad::cantidad_vendida)?,
         unit_weight: c.decimal(cantidad::peso_unitario)?,
         gross_weight: c.decimal(cantidad::peso_bruto)?,
         unit_volume: c.decimal(cantidad::volumen_unitario)?,
-        sale_unit: c.text(cantidad::unidad_medida_venta)?,
+        sale_unit: c.text(cantidad::unidad_medida_venta, pool)?,
         unit_factor: c.decimal(cantidad::factor_unidad_medida)?,
         total_unit_quantity: c.decimal(cantidad::total_cantidad_por_unidad_medida)?,
         computed_weight: c.decimal(cantidad::peso_calculado)?,
@@ -1509,8 +1517,8 @@ fn convert_sale(
         invoice_total: top.decimal(venta::total_factura)?,
         usd_rate: top.decimal(venta::tasa_usd)?,
         non_fiscal: top.boolean(venta::es_no_fiscal)?,
-        promotion: top.text(venta::tiene_promocion)?,
-        promotion_code: top.text(venta::codigo_promocion)?,
+        promotion: top.text(venta::tiene_promocion, pool)?,
+        promotion_code: top.text(venta::codigo_promocion, pool)?,
         till: None,
         concept: None,
         line_status: None,
@@ -1563,12 +1571,13 @@ pub(crate) fn sale_element(
     element: u64,
     store: &StoreId,
     window: Option<&Window>,
+    pool: &mut TextPool,
 ) -> R<Result<Option<SaleLine>, RowError>> {
     r.escaped.clear();
     let mut raw = RawSale::new();
     read_sale(r, &mut raw)?;
     Ok(
-        convert_sale(&raw, &r.escaped, store, window).map_err(|problem| RowError {
+        convert_sale(&raw, &r.escaped, store, window, pool).map_err(|problem| RowError {
             element,
             ident: ident_of_sale(&raw, &r.escaped),
             problem,
@@ -1594,7 +1603,7 @@ pub(crate) struct SnapshotScope {
     /// The store.
     pub store: StoreId,
     /// The store's warehouse (the one requested).
-    pub warehouse: String,
+    pub warehouse: Arc<str>,
     /// When the snapshot was taken.
     pub snapshot_at: DateTime<Utc>,
 }
@@ -1604,6 +1613,7 @@ pub(crate) fn article_element(
     r: &mut Reader<'_>,
     element: u64,
     scope: &SnapshotScope,
+    pool: &mut TextPool,
 ) -> R<Result<InventoryItem, RowError>> {
     r.escaped.clear();
     let mut vals = [Val::Absent; articulo::N];
@@ -1613,24 +1623,29 @@ pub(crate) fn article_element(
         names: articulo::NAMES,
         escaped: &r.escaped,
     };
-    Ok(convert_article(&a, scope).map_err(|problem| RowError {
-        element,
-        ident: a
-            .str(articulo::Codigo)
-            .ok()
-            .flatten()
-            .map(|c| format!("Codigo {c}")),
-        problem,
-    }))
+    Ok(
+        convert_article(&a, scope, pool).map_err(|problem| RowError {
+            element,
+            ident: a
+                .str(articulo::Codigo)
+                .ok()
+                .flatten()
+                .map(|c| format!("Codigo {c}")),
+            problem,
+        }),
+    )
 }
 
 fn convert_article<const N: usize>(
     a: &Obj<'_, '_, N>,
     scope: &SnapshotScope,
+    pool: &mut TextPool,
 ) -> Conv<InventoryItem> {
-    let product_code = a
-        .text_na(articulo::Codigo)?
-        .ok_or(RowProblem::Missing("Codigo"))?;
+    // An article's code, barcode and name are its own; its category, group and brand repeat.
+    let product_code: Arc<str> = a
+        .str_na(articulo::Codigo)?
+        .ok_or(RowProblem::Missing("Codigo"))?
+        .into();
     let stock = a
         .decimal(articulo::stock)?
         .ok_or(RowProblem::Missing("stock"))?;
@@ -1639,14 +1654,14 @@ fn convert_article<const N: usize>(
         warehouse_code: scope.warehouse.clone(),
         warehouse_name: None,
         product_code,
-        barcode: a.text_na(articulo::Barra)?,
-        description: a.text_na(articulo::NombreProducto)?,
-        category_id: a.id_text(articulo::Categoria)?,
-        category: a.text_na(articulo::Descripcion)?,
-        group_name: a.text_na(articulo::Descripcion_categoria)?,
-        subcategory_id: a.id_text(articulo::Subcategoria)?,
+        barcode: a.str_na(articulo::Barra)?.map(Arc::from),
+        description: a.str_na(articulo::NombreProducto)?.map(Arc::from),
+        category_id: pool.get_opt(a.id_str(articulo::Categoria)?),
+        category: pool.get_opt(a.str_na(articulo::Descripcion)?),
+        group_name: pool.get_opt(a.str_na(articulo::Descripcion_categoria)?),
+        subcategory_id: pool.get_opt(a.id_str(articulo::Subcategoria)?),
         subgroup: None,
-        brand: a.text_na(articulo::Marca)?,
+        brand: pool.get_opt(a.str_na(articulo::Marca)?),
         quadrant: None,
         presentation: None,
         cost: None,
@@ -1676,11 +1691,12 @@ mod tests {
     fn run_sales(chunks: &[&[u8]]) -> (Vec<SaleLine>, Vec<RowError>, Result<DocSummary, DocError>) {
         let store = StoreId::from("tienda_01");
         let mut p = DocParser::new("ventas", false);
+        let mut pool = TextPool::default();
         let mut lines = Vec::new();
         let mut rows = Vec::new();
         let mut feed = chunks.iter();
         loop {
-            match p.next(|r, i| sale_element(r, i, &store, None)) {
+            match p.next(|r, i| sale_element(r, i, &store, None, &mut pool)) {
                 Ok(Step::Item(Ok(l))) => lines.extend(l),
                 Ok(Step::Item(Err(e))) => rows.push(e),
                 Ok(Step::NeedMore) => match feed.next() {
@@ -1750,7 +1766,7 @@ mod tests {
         assert!(s.error.is_none());
         assert_eq!(lines.len(), 3);
         let l = &lines[0];
-        assert_eq!(l.invoice_number, "C10-01-1");
+        assert_eq!(&*l.invoice_number, "C10-01-1");
         assert_eq!(l.sold_at.to_rfc3339(), "2025-11-17T16:19:56.896614+00:00");
         assert_eq!(
             l.business_date,
@@ -1917,13 +1933,14 @@ mod tests {
         );
         let store = StoreId::from("tienda_01");
         let mut p = DocParser::new("ventas", false);
+        let mut pool = TextPool::default();
         p.feed(body.as_bytes());
         p.finish();
         let mut kept = Vec::new();
         let mut dropped = 0;
         loop {
             match p
-                .next(|r, i| sale_element(r, i, &store, Some(&window)))
+                .next(|r, i| sale_element(r, i, &store, Some(&window), &mut pool))
                 .unwrap()
             {
                 Step::Item(Ok(Some(l))) => kept.push(l.line_number),
@@ -1950,7 +1967,7 @@ mod tests {
         assert_eq!(l.gross_weight, Some(dec("100")));
         assert_eq!(l.total_bs, Some(dec("123456789012345678901.25")));
         assert_eq!(l.total_cost_usd, Some(Decimal::ZERO));
-        assert_eq!(l.product_code, "01");
+        assert_eq!(&*l.product_code, "01");
     }
 
     #[test]
@@ -2048,12 +2065,13 @@ mod tests {
             snapshot_at: DateTime::from_timestamp(1_763_400_000, 0).unwrap(),
         };
         let mut p = DocParser::new("articulos", true);
+        let mut pool = TextPool::default();
         p.feed(body.as_bytes());
         p.finish();
         let mut items = Vec::new();
         let mut rows = Vec::new();
         loop {
-            match p.next(|r, i| article_element(r, i, &scope)) {
+            match p.next(|r, i| article_element(r, i, &scope, &mut pool)) {
                 Ok(Step::Item(Ok(l))) => items.push(l),
                 Ok(Step::Item(Err(e))) => rows.push(e),
                 Ok(Step::NeedMore) => unreachable!("finished"),
@@ -2078,13 +2096,13 @@ mod tests {
             assert!(rows.is_empty());
             assert_eq!(end.unwrap().elements, 1);
             let i = &items[0];
-            assert_eq!(i.product_code, "000002");
+            assert_eq!(&*i.product_code, "000002");
             assert_eq!(i.barcode.as_deref(), Some("00010"));
             assert_eq!(i.category, None);
             assert_eq!(i.brand, None);
             assert_eq!(i.category_id.as_deref(), Some("99"));
             assert_eq!(i.stock, dec("-2.375"));
-            assert_eq!(i.warehouse_code, "APP-TPF");
+            assert_eq!(&*i.warehouse_code, "APP-TPF");
         }
         let (_, rows, _) = run_inventory(r#"[{"Codigo":"1","stock":null},{"stock":1}]"#);
         assert_eq!(rows[0].problem, RowProblem::Missing("stock"));

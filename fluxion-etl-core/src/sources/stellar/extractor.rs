@@ -313,13 +313,13 @@ struct SalesFeed {
     /// Whether `articles` holds the window's articles.
     ready: bool,
     /// What each code scanned in the window resolves to.
-    articles: HashMap<String, Article>,
+    articles: HashMap<Arc<str>, Article>,
     /// Lines whose scanned code is not (yet) in `articles`.
     pending: Vec<SaleLine>,
     /// Lines dropped because their code resolves to no article (as production's inner join).
     unresolved: u64,
     /// The last key received: receipt and line number.
-    last: Option<(String, i32)>,
+    last: Option<(Arc<str>, i32)>,
 }
 
 impl SalesFeed {
@@ -328,7 +328,7 @@ impl SalesFeed {
         q.bind(
             self.locality
                 .clone()
-                .unwrap_or_else(|| self.scope.depot.clone()),
+                .unwrap_or_else(|| self.scope.depot.to_string()),
         );
         q.bind(self.window.from);
         q.bind(self.window.to);
@@ -338,7 +338,7 @@ impl SalesFeed {
     /// Reads the depot's locality and name.
     async fn load_depot(&mut self, client: &mut TdsClient, shared: &Shared) -> Result<(), Failure> {
         let mut q = Query::new(self.depot_sql.clone());
-        q.bind(self.scope.depot.clone());
+        q.bind(self.scope.depot.to_string());
         let rows = rows_of(client, q, shared).await?;
         let depot = &self.scope.depot;
         let unknown = |what: &str| {
@@ -368,7 +368,7 @@ impl SalesFeed {
         let Some(locality) = text(0) else {
             return Err(unknown("has no locality (c_codlocalidad) in MA_DEPOSITO"));
         };
-        self.scope.depot_name = text(1);
+        self.scope.depot_name = text(1).map(Arc::from);
         self.locality = Some(locality);
         Ok(())
     }
@@ -524,7 +524,7 @@ impl Feed for SalesFeed {
         let mut q = self.window_query(sql);
         q.bind(top);
         if let Some((numero, linea)) = &self.last {
-            q.bind(numero.clone());
+            q.bind(numero.to_string());
             q.bind(*linea);
         }
         q
@@ -548,14 +548,7 @@ impl Feed for SalesFeed {
     }
 
     fn remember(&mut self, l: &SaleLine) {
-        match &mut self.last {
-            Some((n, i)) => {
-                n.clear();
-                n.push_str(&l.invoice_number);
-                *i = l.line_number;
-            }
-            None => self.last = Some((l.invoice_number.clone(), l.line_number)),
-        }
+        self.last = Some((Arc::clone(&l.invoice_number), l.line_number));
     }
 
     fn duplicate(&self, l: &SaleLine) -> Option<Failure> {
@@ -639,7 +632,7 @@ struct InventoryFeed {
     first_sql: String,
     resume_sql: String,
     /// The last article code received.
-    last: Option<String>,
+    last: Option<Arc<str>>,
 }
 
 #[async_trait]
@@ -675,10 +668,10 @@ impl Feed for InventoryFeed {
             Some(_) => &self.resume_sql,
         };
         let mut q = Query::new(sql.clone());
-        q.bind(self.scope.depot.clone());
+        q.bind(self.scope.depot.to_string());
         q.bind(top);
         if let Some(code) = &self.last {
-            q.bind(code.clone());
+            q.bind(code.to_string());
         }
         q
     }
@@ -693,17 +686,11 @@ impl Feed for InventoryFeed {
     }
 
     fn same_key(&self, i: &InventoryItem) -> bool {
-        self.last.as_deref() == Some(i.product_code.as_str())
+        self.last.as_deref() == Some(&*i.product_code)
     }
 
     fn remember(&mut self, i: &InventoryItem) {
-        match &mut self.last {
-            Some(code) => {
-                code.clear();
-                code.push_str(&i.product_code);
-            }
-            None => self.last = Some(i.product_code.clone()),
-        }
+        self.last = Some(Arc::clone(&i.product_code));
     }
 
     fn duplicate(&self, _i: &InventoryItem) -> Option<Failure> {
@@ -1234,7 +1221,7 @@ impl StellarSalesExtractor {
         let feed = SalesFeed {
             scope: SalesScope {
                 store: store.clone(),
-                depot: stellar.depot.clone(),
+                depot: stellar.depot.as_str().into(),
                 depot_name: None,
             },
             window,
@@ -1305,7 +1292,7 @@ impl StellarInventoryExtractor {
         let feed = InventoryFeed {
             scope: SnapshotScope {
                 store: store.clone(),
-                depot: stellar.depot.clone(),
+                depot: stellar.depot.as_str().into(),
                 snapshot_at,
             },
             first_sql: inventory_sql(&database, false),
@@ -1434,7 +1421,7 @@ mod tests {
             shared: None,
             ready: true,
             articles: HashMap::from([(
-                "7591".to_owned(),
+                "7591".into(),
                 Article {
                     code: "000042".into(),
                     brand: Some("LA GRANJA".into()),
@@ -1453,7 +1440,7 @@ mod tests {
         let mut out = Vec::new();
         feed.admit(line("7591"), &mut out).unwrap();
         let known = out.pop().unwrap();
-        assert_eq!(known.product_code, "000042");
+        assert_eq!(&*known.product_code, "000042");
         assert_eq!(known.brand.as_deref(), Some("LA GRANJA"));
         assert_eq!(known.barcode.as_deref(), Some("7591"));
         feed.admit(line("9999"), &mut out).unwrap();

@@ -37,9 +37,9 @@
 //!   number (receipt numbers repeating across tills, say) rather than let the destination keep
 //!   one of them silently.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use rust_decimal::Decimal;
@@ -215,19 +215,18 @@ impl Cells {
         (self.values.next().unwrap_or(ColumnData::I32(None)), name)
     }
 
-    fn text(&mut self) -> Conv<Option<String>> {
+    fn text(&mut self) -> Conv<Option<Arc<str>>> {
         match self.take() {
             (ColumnData::String(s), _) => Ok(s.and_then(|s| {
-                let mut s = Cow::into_owned(s);
-                s.truncate(s.trim_end().len());
-                (!s.is_empty()).then_some(s)
+                let s = s.trim_end();
+                (!s.is_empty()).then(|| Arc::from(s))
             })),
             (ColumnData::I32(None), _) => Ok(None),
             (other, name) => Err(wrong_type(name, &other, "text")),
         }
     }
 
-    fn required_text(&mut self) -> Conv<String> {
+    fn required_text(&mut self) -> Conv<Arc<str>> {
         let name = self.columns.get(self.next).map_or("?", |c| c.alias);
         self.text()?.ok_or(RowProblem::Missing(name))
     }
@@ -320,30 +319,30 @@ pub(crate) struct SalesScope {
     /// The store.
     pub store: StoreId,
     /// The depot (warehouse) of the store.
-    pub depot: String,
+    pub depot: Arc<str>,
     /// The depot's name, once known.
-    pub depot_name: Option<String>,
+    pub depot_name: Option<Arc<str>>,
 }
 
 /// An article as a sales line shows it (what a scanned code resolves to).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Article {
     /// `c_Codigo`.
-    pub code: String,
+    pub code: Arc<str>,
     /// `c_Descri`.
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
     /// The department's description ('CB' shown as 'CANASTA BASICA').
-    pub category: Option<String>,
+    pub category: Option<Arc<str>>,
     /// The group's description.
-    pub group_name: Option<String>,
+    pub group_name: Option<Arc<str>>,
     /// The subgroup's description.
-    pub subgroup: Option<String>,
+    pub subgroup: Option<Arc<str>>,
     /// `c_Marca`.
-    pub brand: Option<String>,
+    pub brand: Option<Arc<str>>,
     /// `c_Modelo`.
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// `Text2`.
-    pub quadrant: Option<String>,
+    pub quadrant: Option<Arc<str>>,
 }
 
 impl Article {
@@ -361,7 +360,7 @@ impl Article {
 }
 
 /// Converts one row of the articles query: the scanned code and its article.
-pub(crate) fn article_from_row(row: Row, row_no: u64) -> Result<(String, Article), RowError> {
+pub(crate) fn article_from_row(row: Row, row_no: u64) -> Result<(Arc<str>, Article), RowError> {
     let mut c = Cells::new(row, &ARTICLE_COLUMNS);
     let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
@@ -459,9 +458,9 @@ pub(crate) fn line_from_row(
 
 /// A sales row's values after its key, in [`LINE_COLUMNS`] order.
 struct LineValues {
-    till: Option<String>,
+    till: Option<Arc<str>>,
     local: NaiveDateTime,
-    barcode: String,
+    barcode: Arc<str>,
     quantity: Option<Decimal>,
     unit_price_bs: Option<Decimal>,
     subtotal: Option<Decimal>,
@@ -469,8 +468,8 @@ struct LineValues {
     tax_amount: Option<Decimal>,
     total_bs: Option<Decimal>,
     unit_cost_bs: Option<Decimal>,
-    concept: Option<String>,
-    line_status: Option<String>,
+    concept: Option<Arc<str>>,
+    line_status: Option<Arc<str>>,
 }
 
 impl LineValues {
@@ -502,7 +501,7 @@ pub(crate) struct SnapshotScope {
     /// The store.
     pub store: StoreId,
     /// The depot asked for (the unit's warehouse).
-    pub depot: String,
+    pub depot: Arc<str>,
     /// When the snapshot was taken.
     pub snapshot_at: DateTime<Utc>,
 }
@@ -538,7 +537,7 @@ pub(crate) fn item_from_row(
 fn convert_item(
     c: &mut Cells,
     scope: &SnapshotScope,
-    warehouse_name: Option<String>,
+    warehouse_name: Option<Arc<str>>,
 ) -> Conv<InventoryItem> {
     let barcode = c.text()?;
     let description = c.text()?;
@@ -562,7 +561,7 @@ fn convert_item(
         store_id: scope.store.clone(),
         warehouse_code: scope.depot.clone(),
         warehouse_name,
-        product_code: String::new(),
+        product_code: Arc::default(),
         barcode,
         description,
         category_id,
@@ -602,7 +601,7 @@ mod tests {
     }
 
     fn s(v: &str) -> ColumnData<'static> {
-        ColumnData::String(Some(Cow::Owned(v.to_owned())))
+        ColumnData::String(Some(std::borrow::Cow::Owned(v.to_owned())))
     }
     fn null_s() -> ColumnData<'static> {
         ColumnData::String(None)
@@ -686,10 +685,10 @@ mod tests {
             1,
         )
         .unwrap();
-        assert_eq!(scanned, "7591234567890");
+        assert_eq!(&*scanned, "7591234567890");
         let mut r = line_from_row(row(&LINE_COLUMNS, line_cells()), &scope(), 1).unwrap();
         assert_eq!(r.line.barcode.as_deref(), Some("7591234567890"));
-        assert_eq!(r.line.product_code, "");
+        assert_eq!(&*r.line.product_code, "");
         article.fill(&mut r.line);
         let local = chrono::NaiveDate::from_ymd_opt(2025, 11, 17)
             .unwrap()
