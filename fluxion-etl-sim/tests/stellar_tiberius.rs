@@ -749,6 +749,49 @@ async fn stellar_select_features_over_the_tables() {
         got,
         vec!["VIVERES", "CHARCUTERIA", "CANASTA BASICA", "PROCURA"]
     );
+    // DISTINCT over a join compares values, not joined rows: every code of every article
+    // collapses to the article's brand and group (many articles, one brand), and a brand
+    // spelt in another case is the same brand (case-insensitive collation).
+    let got = rows(
+        &mut c,
+        "SELECT DISTINCT UPPER(C.c_Descripcion) AS kind, P.c_Marca, LOWER(P.c_Marca) AS lower_brand, P.c_Grupo \
+         FROM VAD10.dbo.MA_CODIGOS C INNER JOIN VAD10.dbo.MA_PRODUCTOS P ON P.c_Codigo = C.c_CodNasa",
+    )
+    .await;
+    let mut got: Vec<(String, String, String)> = got
+        .iter()
+        .map(|r| {
+            (
+                r.get::<&str, _>(0).unwrap().to_owned(),
+                r.get::<&str, _>(1).unwrap().trim_end().to_uppercase(),
+                r.get::<&str, _>(3).unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String, String)> = t
+        .codes()
+        .iter()
+        .map(|code| {
+            let p = t.products().iter().find(|p| p.code == code.article).unwrap();
+            (
+                code.kind.to_uppercase(),
+                p.brand.trim_end().to_uppercase(),
+                p.group.clone(),
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    want.sort();
+    assert!(
+        want.len() < t.codes().len(),
+        "joined rows repeat another's values: {} of {}",
+        want.len(),
+        t.codes().len()
+    );
+    assert_eq!(got, want);
+
     let like = rows(
         &mut c,
         "SELECT COUNT(*) FROM VAD10.dbo.MA_PRODUCTOS WHERE c_Descri LIKE 'arroz%'",

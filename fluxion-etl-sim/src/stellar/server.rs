@@ -3,7 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +42,8 @@ struct Shared {
     listening: watch::Sender<bool>,
     queries: AtomicU64,
     next_spid: AtomicU16,
+    /// The packet size granted at the latest login.
+    packet_size: AtomicUsize,
 }
 
 impl Shared {
@@ -98,6 +100,7 @@ impl StellarSim {
             listening,
             queries: AtomicU64::new(0),
             next_spid: AtomicU16::new(51),
+            packet_size: AtomicUsize::new(0),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(
@@ -163,6 +166,12 @@ impl StellarSim {
     /// Number of SQL batches and RPCs received since the start.
     pub fn queries(&self) -> u64 {
         self.shared.queries.load(Ordering::Relaxed)
+    }
+
+    /// The TDS packet size granted at the latest successful login (what the client asked for,
+    /// or the configured `packet_size`); 0 before any.
+    pub fn last_packet_size(&self) -> usize {
+        self.shared.packet_size.load(Ordering::Relaxed)
     }
 
     /// Stops listening and closes every connection.
@@ -444,6 +453,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream) -> io::Result
     writer.settle();
     wr.write_all(writer.finish()).await?;
     writer.set_packet_size(packet_size);
+    shared.packet_size.store(packet_size, Ordering::Relaxed);
     debug!(user = %login.user, app = %login.app, spid, packet_size, "Stellar login accepted.");
 
     // From here on the reader runs on its own, so ATTENTION is seen while results stream.

@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use super::catalog::{self, PartKey, Partitioning, ProbeRow, RowSet, TableDef};
 use super::error::SqlError;
 use super::expr::{const_value, decimal_to_f64, CmpOp, Env, Expr, RowRef, SlotRows};
-use super::plan::{monotone, AggFunc, AggPlan, JoinKind, SelectPlan};
+use super::plan::{monotone, AggFunc, AggPlan, JoinKind, OutputColumn, SelectPlan};
 use super::value::{cast, compare, hash_value, FxHasher, SqlType, Value};
 use crate::stellar::data::SimTables;
 use crate::stellar::protocol::framing::PacketWriter;
@@ -156,6 +156,68 @@ struct Memo {
 
 const UNKNOWN: u64 = u64::MAX;
 
+/// Slots a [`DistinctMemo`] can key on (the planner's joins stay well below).
+const MEMO_SLOTS: usize = 8;
+
+/// DISTINCT's hashes of the output columns that read only joined slots (not the base table, not
+/// a group), memoized by the rows of those slots. A DISTINCT over a join of every sales line to
+/// its article evaluates, casts and hashes the article's texts once per article instead of once
+/// per line; the hash stored is the same hash of the same values, so which rows are distinct
+/// does not change.
+struct DistinctMemo {
+    /// Per output column: whether it reads only joined slots.
+    joined: Vec<bool>,
+    /// The slots those columns read.
+    slots: Vec<usize>,
+    hashes: HashMap<[RowRef; MEMO_SLOTS], u64, BuildHasherDefault<FxHasher>>,
+}
+
+impl DistinctMemo {
+    fn new(plan: &SelectPlan) -> Option<DistinctMemo> {
+        if !plan.distinct || plan.aggregate.is_some() {
+            return None;
+        }
+        let mut slots = Vec::new();
+        let joined: Vec<bool> = plan
+            .columns
+            .iter()
+            .map(|c| {
+                let mut reads = Vec::new();
+                c.expr.visit_slots(&mut |s| reads.push(s));
+                let only_joined = !reads.is_empty()
+                    && !c.expr.reads_group()
+                    && reads.iter().all(|&s| s != 0 && s < plan.slots.len());
+                if only_joined {
+                    for s in reads {
+                        if !slots.contains(&s) {
+                            slots.push(s);
+                        }
+                    }
+                }
+                only_joined
+            })
+            .collect();
+        if !joined.iter().any(|j| *j) || slots.len() > MEMO_SLOTS {
+            return None;
+        }
+        slots.sort_unstable();
+        Some(DistinctMemo {
+            joined,
+            slots,
+            hashes: HashMap::default(),
+        })
+    }
+}
+
+/// The value DISTINCT compares: text that already fits its column is what the cast would
+/// return, so the cast is skipped (every line of a DISTINCT over a join comes through here).
+fn distinct_value<'v>(v: Value<'v>, ty: SqlType) -> Result<Value<'v>, SqlError> {
+    match (&v, ty) {
+        (Value::Str(s), SqlType::NVarChar(Some(n))) if s.len() <= usize::from(n) => Ok(v),
+        _ => cast(v, ty, ty),
+    }
+}
+
 /// What one call of [`QueryCursor::fill`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fill {
@@ -180,6 +242,8 @@ pub(crate) struct QueryCursor {
     /// Rows sent so far.
     pub rows_sent: u64,
     seen: HashSet<u64>,
+    /// DISTINCT's memo of joined columns, when the plan has some.
+    distinct_memo: Option<DistinctMemo>,
     started: bool,
 }
 
@@ -212,6 +276,7 @@ impl QueryCursor {
             }
         }
         let memos = (0..n).map(|k| memo_for(&plan, k, &slots)).collect();
+        let distinct_memo = DistinctMemo::new(&plan);
         QueryCursor {
             plan,
             params,
@@ -223,6 +288,7 @@ impl QueryCursor {
             skipped: 0,
             rows_sent: 0,
             seen: HashSet::new(),
+            distinct_memo,
             started: false,
         }
     }
@@ -907,7 +973,14 @@ impl QueryCursor {
                         params: &self.params,
                         group: &[],
                     };
-                    let sent = emit(&self.plan, &env, out, &mut self.seen, &mut self.skipped)?;
+                    let sent = emit(
+                        &self.plan,
+                        &env,
+                        out,
+                        &mut self.seen,
+                        self.distinct_memo.as_mut(),
+                        &mut self.skipped,
+                    )?;
                     if sent {
                         self.rows_sent += 1;
                         return Ok(Step::Sent);
@@ -924,7 +997,14 @@ impl QueryCursor {
                         params: &self.params,
                         group: &rows[i],
                     };
-                    let sent = emit(&self.plan, &env, out, &mut self.seen, &mut self.skipped)?;
+                    let sent = emit(
+                        &self.plan,
+                        &env,
+                        out,
+                        &mut self.seen,
+                        None,
+                        &mut self.skipped,
+                    )?;
                     if sent {
                         self.rows_sent += 1;
                         return Ok(Step::Sent);
@@ -942,19 +1022,47 @@ fn emit(
     env: &Env<'_, '_>,
     out: &mut PacketWriter,
     seen: &mut HashSet<u64>,
+    memo: Option<&mut DistinctMemo>,
     skipped: &mut u64,
 ) -> Result<bool, SqlError> {
     if plan.distinct {
+        let column_hash = |c: &OutputColumn| -> Result<u64, SqlError> {
+            let v = distinct_value(c.expr.eval(env)?, c.ty)?;
+            Ok(hash_value(&v).unwrap_or(0x5eed))
+        };
         let mut h = FxHasher::default();
-        for c in &plan.columns {
-            let v = c.expr.eval(env)?;
-            // Text that already fits its column is what the cast would return: skip the cast
-            // (every line of a DISTINCT over a join comes through here).
-            let v = match (&v, c.ty) {
-                (Value::Str(s), SqlType::NVarChar(Some(n))) if s.len() <= usize::from(n) => v,
-                _ => cast(v, c.ty, c.ty)?,
-            };
-            h.write_u64(hash_value(&v).unwrap_or(0x5eed));
+        match memo {
+            Some(memo) if env.tuple.len() >= plan.slots.len() => {
+                // The columns of the base row in order, then the joined ones (memoized).
+                let mut key = [RowRef::NULL; MEMO_SLOTS];
+                for (k, &s) in key.iter_mut().zip(&memo.slots) {
+                    *k = env.tuple[s];
+                }
+                for (c, joined) in plan.columns.iter().zip(&memo.joined) {
+                    if !joined {
+                        h.write_u64(column_hash(c)?);
+                    }
+                }
+                let joined = match memo.hashes.get(&key) {
+                    Some(j) => *j,
+                    None => {
+                        let mut jh = FxHasher::default();
+                        for (c, joined) in plan.columns.iter().zip(&memo.joined) {
+                            if *joined {
+                                jh.write_u64(column_hash(c)?);
+                            }
+                        }
+                        memo.hashes.insert(key, jh.finish());
+                        jh.finish()
+                    }
+                };
+                h.write_u64(joined);
+            }
+            _ => {
+                for c in &plan.columns {
+                    h.write_u64(column_hash(c)?);
+                }
+            }
         }
         if !seen.insert(h.finish()) {
             return Ok(false);

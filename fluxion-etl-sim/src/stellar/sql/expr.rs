@@ -16,7 +16,7 @@ use super::error::SqlError;
 use super::value::{self, arith, cast, compare, like, ArithOp, SqlType, Value};
 
 /// A reference to one row of a slot: partition and row; `NULL_ROW` for the NULL side of a LEFT JOIN.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub(crate) struct RowRef {
     pub part: u32,
     pub row: u32,
@@ -296,7 +296,7 @@ impl Expr {
         constant && !self.reads_group()
     }
 
-    fn reads_group(&self) -> bool {
+    pub(crate) fn reads_group(&self) -> bool {
         match self {
             Expr::Group(_) => true,
             Expr::Column { .. } | Expr::Const(_) | Expr::Param(_) => false,
