@@ -72,6 +72,7 @@ use crate::config::{BatchConfig, Environment, StellarStore};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
 use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
+use crate::sources::TextPool;
 use crate::tracker::{ErrorCategory, ErrorSource, Phase};
 
 /// How long a cancelled query may take to acknowledge its ATTENTION before the connection is
@@ -235,7 +236,7 @@ trait Feed: Send + Sync + 'static {
     ) -> Result<(), Failure>;
     /// The next chunk's query: from the start, or at the last key received.
     fn chunk(&self, top: i32) -> Query<'static>;
-    fn convert(&self, row: Row, row_no: u64) -> Result<Converted<Self::Record>, Failure>;
+    fn convert(&mut self, row: Row, row_no: u64) -> Result<Converted<Self::Record>, Failure>;
     /// Whether the record's key is the last key received.
     fn same_key(&self, record: &Self::Record) -> bool;
     /// Makes the record's key the last key received.
@@ -320,6 +321,9 @@ struct SalesFeed {
     unresolved: u64,
     /// The last key received: receipt and line number.
     last: Option<(Arc<str>, i32)>,
+    /// The texts of the unit's lines and articles, shared (a line's scanned code is its
+    /// article's key).
+    texts: TextPool,
 }
 
 impl SalesFeed {
@@ -386,10 +390,11 @@ impl SalesFeed {
     /// Takes the rows of the articles query into `articles`.
     fn merge_articles(&mut self, rows: Vec<Row>, shared: &Shared) -> Result<(), Failure> {
         for (i, row) in rows.into_iter().enumerate() {
-            let (scanned, article) = article_from_row(row, i as u64 + 1).map_err(|first| {
-                update(shared, |p| p.stats.rows_rejected += 1);
-                Failure::Rows { first, rejected: 1 }
-            })?;
+            let (scanned, article) =
+                article_from_row(row, i as u64 + 1, &mut self.texts).map_err(|first| {
+                    update(shared, |p| p.stats.rows_rejected += 1);
+                    Failure::Rows { first, rejected: 1 }
+                })?;
             match self.articles.get(&scanned) {
                 Some(known) if known.code != article.code => {
                     return Err(Failure::Classified(EtlError::new(
@@ -530,8 +535,8 @@ impl Feed for SalesFeed {
         q
     }
 
-    fn convert(&self, row: Row, row_no: u64) -> Result<Converted<SaleLine>, Failure> {
-        let r = line_from_row(row, &self.scope, row_no)
+    fn convert(&mut self, row: Row, row_no: u64) -> Result<Converted<SaleLine>, Failure> {
+        let r = line_from_row(row, &self.scope, row_no, &mut self.texts)
             .map_err(|first| Failure::Rows { first, rejected: 1 })?;
         // The server filtered on the window already; the contract wants it exact on our side
         // whatever the server's idea of the bounds.
@@ -633,6 +638,8 @@ struct InventoryFeed {
     resume_sql: String,
     /// The last article code received.
     last: Option<Arc<str>>,
+    /// The texts of the unit's rows, shared.
+    texts: TextPool,
 }
 
 #[async_trait]
@@ -676,8 +683,8 @@ impl Feed for InventoryFeed {
         q
     }
 
-    fn convert(&self, row: Row, row_no: u64) -> Result<Converted<InventoryItem>, Failure> {
-        let record = item_from_row(row, &self.scope, row_no)
+    fn convert(&mut self, row: Row, row_no: u64) -> Result<Converted<InventoryItem>, Failure> {
+        let record = item_from_row(row, &self.scope, row_no, &mut self.texts)
             .map_err(|first| Failure::Rows { first, rejected: 1 })?;
         Ok(Converted {
             record,
@@ -1102,6 +1109,7 @@ fn target_of(
         credentials,
         connect_timeout: batch.connect_timeout(),
         command_timeout,
+        packet_size: stellar.packet_size,
     }
 }
 
@@ -1238,6 +1246,7 @@ impl StellarSalesExtractor {
             pending: Vec::new(),
             unresolved: 0,
             last: None,
+            texts: TextPool::default(),
         };
         let context = format!(
             "Stellar sales of {store} (depot {}) {window}",
@@ -1298,6 +1307,7 @@ impl StellarInventoryExtractor {
             first_sql: inventory_sql(&database, false),
             resume_sql: inventory_sql(&database, true),
             last: None,
+            texts: TextPool::default(),
         };
         let context = format!("Stellar inventory of {store} (depot {})", stellar.depot);
         Ok(Self {
@@ -1411,6 +1421,7 @@ mod tests {
                     encrypt: Default::default(),
                     chunk_rows: 20_000,
                     connection_per_chunk: true,
+                    packet_size: 32_767,
                 },
                 Environment::Local,
                 StellarCredentials::new("u", "p"),
@@ -1431,6 +1442,7 @@ mod tests {
             pending: Vec::new(),
             unresolved: 0,
             last: None,
+            texts: TextPool::default(),
         };
         let line = |code: &str| SaleLine {
             invoice_number: "1".into(),

@@ -46,6 +46,7 @@ use rust_decimal::Decimal;
 use tiberius::{ColumnData, FromSql, Row};
 
 use crate::model::{local_to_utc, InventoryItem, SaleLine, StoreId};
+use crate::sources::TextPool;
 use crate::tracker::ErrorCategory;
 
 /// One column of a query: the expression and the alias it is read as.
@@ -191,19 +192,23 @@ impl fmt::Display for RowError {
 
 type Conv<T> = Result<T, RowProblem>;
 
-/// A row's cells, read one after the other in query order.
-struct Cells {
+/// A row's cells, read one after the other in query order. Texts come out of `pool`: a day's
+/// lines repeat a few hundred tills, codes and statuses, so most texts cost a lookup, not an
+/// allocation (tiberius' own `String` is dropped either way).
+struct Cells<'p> {
     values: std::vec::IntoIter<ColumnData<'static>>,
     columns: &'static [Column],
     next: usize,
+    pool: &'p mut TextPool,
 }
 
-impl Cells {
-    fn new(row: Row, columns: &'static [Column]) -> Self {
+impl<'p> Cells<'p> {
+    fn new(row: Row, columns: &'static [Column], pool: &'p mut TextPool) -> Self {
         Cells {
             values: row.into_iter(),
             columns,
             next: 0,
+            pool,
         }
     }
 
@@ -216,10 +221,20 @@ impl Cells {
     }
 
     fn text(&mut self) -> Conv<Option<Arc<str>>> {
+        self.text_with(TextPool::get)
+    }
+
+    /// A text that repeats on consecutive rows and rarely after (a receipt number across its
+    /// lines): shared while it repeats, never pooled.
+    fn repeated_text(&mut self) -> Conv<Option<Arc<str>>> {
+        self.text_with(TextPool::repeated)
+    }
+
+    fn text_with(&mut self, share: fn(&mut TextPool, &str) -> Arc<str>) -> Conv<Option<Arc<str>>> {
         match self.take() {
             (ColumnData::String(s), _) => Ok(s.and_then(|s| {
                 let s = s.trim_end();
-                (!s.is_empty()).then(|| Arc::from(s))
+                (!s.is_empty()).then(|| share(self.pool, s))
             })),
             (ColumnData::I32(None), _) => Ok(None),
             (other, name) => Err(wrong_type(name, &other, "text")),
@@ -360,8 +375,12 @@ impl Article {
 }
 
 /// Converts one row of the articles query: the scanned code and its article.
-pub(crate) fn article_from_row(row: Row, row_no: u64) -> Result<(Arc<str>, Article), RowError> {
-    let mut c = Cells::new(row, &ARTICLE_COLUMNS);
+pub(crate) fn article_from_row(
+    row: Row,
+    row_no: u64,
+    pool: &mut TextPool,
+) -> Result<(Arc<str>, Article), RowError> {
+    let mut c = Cells::new(row, &ARTICLE_COLUMNS, pool);
     let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
         ident,
@@ -374,7 +393,7 @@ pub(crate) fn article_from_row(row: Row, row_no: u64) -> Result<(Arc<str>, Artic
     Ok((scanned, article))
 }
 
-fn convert_article(c: &mut Cells) -> Conv<Article> {
+fn convert_article(c: &mut Cells<'_>) -> Conv<Article> {
     Ok(Article {
         code: c.required_text()?,
         description: c.text()?,
@@ -403,14 +422,15 @@ pub(crate) fn line_from_row(
     row: Row,
     scope: &SalesScope,
     row_no: u64,
+    pool: &mut TextPool,
 ) -> Result<LineRow, RowError> {
-    let mut c = Cells::new(row, &LINE_COLUMNS);
+    let mut c = Cells::new(row, &LINE_COLUMNS, pool);
     let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
         ident,
         problem,
     };
-    let numero = c.text().map_err(|p| fail(None, p))?;
+    let numero = c.repeated_text().map_err(|p| fail(None, p))?;
     let linea = c.int().map_err(|p| fail(None, p))?;
     // The row's key is only spelled out when something is wrong with it: formatting it for
     // every line would be one allocation per line for nothing.
@@ -473,7 +493,7 @@ struct LineValues {
 }
 
 impl LineValues {
-    fn read(c: &mut Cells) -> Conv<Self> {
+    fn read(c: &mut Cells<'_>) -> Conv<Self> {
         Ok(LineValues {
             till: c.text()?,
             local: c.datetime()?.ok_or(RowProblem::Missing("fecha_hora"))?,
@@ -511,8 +531,9 @@ pub(crate) fn item_from_row(
     row: Row,
     scope: &SnapshotScope,
     row_no: u64,
+    pool: &mut TextPool,
 ) -> Result<InventoryItem, RowError> {
-    let mut c = Cells::new(row, &INVENTORY_COLUMNS);
+    let mut c = Cells::new(row, &INVENTORY_COLUMNS, pool);
     let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
         ident,
@@ -522,7 +543,11 @@ pub(crate) fn item_from_row(
     // expects, so the row's is only read past.
     let _depot = c.text().map_err(|p| fail(None, p))?;
     let warehouse_name = c.text().map_err(|p| fail(None, p))?;
-    let product_code = c.required_text().map_err(|p| fail(None, p))?;
+    // One row per article (two for an article with two interchange barcodes, side by side).
+    let product_code = c
+        .repeated_text()
+        .and_then(|t| t.ok_or(RowProblem::Missing("codigo")))
+        .map_err(|p| fail(None, p))?;
     // The row's key is only spelled out when something is wrong with it.
     convert_item(&mut c, scope, warehouse_name)
         .map_err(|p| fail(Some(format!("c_Codigo {product_code}")), p))
@@ -535,7 +560,7 @@ pub(crate) fn item_from_row(
 /// The rest of an inventory row, after its key; `product_code` is left empty (the caller
 /// moves its own in).
 fn convert_item(
-    c: &mut Cells,
+    c: &mut Cells<'_>,
     scope: &SnapshotScope,
     warehouse_name: Option<Arc<str>>,
 ) -> Conv<InventoryItem> {
@@ -683,10 +708,26 @@ mod tests {
                 ],
             ),
             1,
+            &mut TextPool::default(),
         )
         .unwrap();
         assert_eq!(&*scanned, "7591234567890");
-        let mut r = line_from_row(row(&LINE_COLUMNS, line_cells()), &scope(), 1).unwrap();
+        let mut pool = TextPool::default();
+        let mut r =
+            line_from_row(row(&LINE_COLUMNS, line_cells()), &scope(), 1, &mut pool).unwrap();
+        // The next line of the receipt shares its texts with this one: no allocation per text.
+        let mut next = line_cells();
+        next[1] = ColumnData::I32(Some(4));
+        let r2 = line_from_row(row(&LINE_COLUMNS, next), &scope(), 2, &mut pool).unwrap();
+        assert!(Arc::ptr_eq(&r.line.invoice_number, &r2.line.invoice_number));
+        for (a, b) in [
+            (&r.line.barcode, &r2.line.barcode),
+            (&r.line.till, &r2.line.till),
+            (&r.line.concept, &r2.line.concept),
+            (&r.line.line_status, &r2.line.line_status),
+        ] {
+            assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
+        }
         assert_eq!(r.line.barcode.as_deref(), Some("7591234567890"));
         assert_eq!(&*r.line.product_code, "");
         article.fill(&mut r.line);
@@ -732,7 +773,13 @@ mod tests {
         // (the bug of `Numeric::to_string` in older tiberius).
         let mut cells = line_cells();
         cells[5] = n(-5, 3);
-        let r = line_from_row(row(&LINE_COLUMNS, cells), &scope(), 1).unwrap();
+        let r = line_from_row(
+            row(&LINE_COLUMNS, cells),
+            &scope(),
+            1,
+            &mut TextPool::default(),
+        )
+        .unwrap();
         assert_eq!(r.line.quantity, Some(dec("-0.005")));
         assert_eq!(r.line.quantity.unwrap().to_string(), "-0.005");
     }
@@ -741,7 +788,13 @@ mod tests {
     fn broken_sales_rows_name_the_row_and_the_column() {
         let mut cells = line_cells();
         cells[4] = null_s();
-        let e = line_from_row(row(&LINE_COLUMNS, cells), &scope(), 41).unwrap_err();
+        let e = line_from_row(
+            row(&LINE_COLUMNS, cells),
+            &scope(),
+            41,
+            &mut TextPool::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.problem, RowProblem::Missing("codigo_escaneado"));
         assert_eq!(e.category(), ErrorCategory::MissingFields);
         assert_eq!(
@@ -750,7 +803,13 @@ mod tests {
         );
         let mut cells = line_cells();
         cells[6] = s("230,35");
-        let e = line_from_row(row(&LINE_COLUMNS, cells), &scope(), 2).unwrap_err();
+        let e = line_from_row(
+            row(&LINE_COLUMNS, cells),
+            &scope(),
+            2,
+            &mut TextPool::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.category(), ErrorCategory::DataFormat);
         assert!(
             e.to_string()
@@ -759,7 +818,13 @@ mod tests {
         );
         let mut cells = line_cells();
         cells[3] = ColumnData::DateTime2(None);
-        let e = line_from_row(row(&LINE_COLUMNS, cells), &scope(), 2).unwrap_err();
+        let e = line_from_row(
+            row(&LINE_COLUMNS, cells),
+            &scope(),
+            2,
+            &mut TextPool::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.problem, RowProblem::Missing("fecha_hora"));
     }
 
@@ -794,7 +859,13 @@ mod tests {
             ColumnData::F64(Some(0.0)),
             ColumnData::F64(None),
         ];
-        let item = item_from_row(row(&INVENTORY_COLUMNS, cells), &scope, 1).unwrap();
+        let item = item_from_row(
+            row(&INVENTORY_COLUMNS, cells),
+            &scope,
+            1,
+            &mut TextPool::default(),
+        )
+        .unwrap();
         let want = InventoryItem {
             store_id: StoreId::new("cedi_frio"),
             warehouse_code: "1710".into(),
