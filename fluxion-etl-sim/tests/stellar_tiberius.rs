@@ -773,7 +773,11 @@ async fn stellar_select_features_over_the_tables() {
         .codes()
         .iter()
         .map(|code| {
-            let p = t.products().iter().find(|p| p.code == code.article).unwrap();
+            let p = t
+                .products()
+                .iter()
+                .find(|p| p.code == code.article)
+                .unwrap();
             (
                 code.kind.to_uppercase(),
                 p.brand.trim_end().to_uppercase(),

@@ -65,14 +65,13 @@ use tracing::{debug, info, warn};
 
 use super::client::{self, Failure, StellarCredentials, Target, TdsClient};
 use super::parse::{
-    article_from_row, item_from_row, line_from_row, select_list, Article, SalesScope,
+    article_from_row, item_from_row, line_from_row, select_list, Article, RowTexts, SalesScope,
     SnapshotScope, ARTICLE_COLUMNS, INVENTORY_COLUMNS, LINE_COLUMNS, LINE_TIME_EXPR,
 };
 use crate::config::{BatchConfig, Environment, StellarStore};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
 use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
-use crate::sources::TextPool;
 use crate::tracker::{ErrorCategory, ErrorSource, Phase};
 
 /// How long a cancelled query may take to acknowledge its ATTENTION before the connection is
@@ -323,7 +322,7 @@ struct SalesFeed {
     last: Option<(Arc<str>, i32)>,
     /// The texts of the unit's lines and articles, shared (a line's scanned code is its
     /// article's key).
-    texts: TextPool,
+    texts: RowTexts,
 }
 
 impl SalesFeed {
@@ -484,9 +483,37 @@ impl SalesFeed {
     }
 
     /// Places the held-back lines again (after the articles arrived or were read again).
+    ///
+    /// Most of a chunk can be held back while the articles are read, and a line is a few
+    /// hundred bytes: the lines are completed where they lie and the whole vector is handed
+    /// on, rather than moved one by one into `out`.
     fn release(&mut self, out: &mut Vec<SaleLine>) {
-        for line in std::mem::take(&mut self.pending) {
-            self.place(line, out);
+        if !self.ready {
+            return;
+        }
+        let mut held = std::mem::take(&mut self.pending);
+        let mut unknown = 0usize;
+        for line in &mut held {
+            match line.barcode.as_deref().and_then(|c| self.articles.get(c)) {
+                Some(a) => a.fill(line),
+                None => unknown += 1,
+            }
+        }
+        if unknown > 0 {
+            // Codes scanned after the articles were read (rare): they stay held back.
+            let (known, unknown): (Vec<SaleLine>, Vec<SaleLine>) =
+                held.into_iter().partition(|l| {
+                    l.barcode
+                        .as_deref()
+                        .is_some_and(|c| self.articles.contains_key(c))
+                });
+            held = known;
+            self.pending = unknown;
+        }
+        if out.is_empty() {
+            *out = held;
+        } else {
+            out.append(&mut held);
         }
     }
 }
@@ -639,7 +666,7 @@ struct InventoryFeed {
     /// The last article code received.
     last: Option<Arc<str>>,
     /// The texts of the unit's rows, shared.
-    texts: TextPool,
+    texts: RowTexts,
 }
 
 #[async_trait]
@@ -1246,7 +1273,7 @@ impl StellarSalesExtractor {
             pending: Vec::new(),
             unresolved: 0,
             last: None,
-            texts: TextPool::default(),
+            texts: RowTexts::default(),
         };
         let context = format!(
             "Stellar sales of {store} (depot {}) {window}",
@@ -1307,7 +1334,7 @@ impl StellarInventoryExtractor {
             first_sql: inventory_sql(&database, false),
             resume_sql: inventory_sql(&database, true),
             last: None,
-            texts: TextPool::default(),
+            texts: RowTexts::default(),
         };
         let context = format!("Stellar inventory of {store} (depot {})", stellar.depot);
         Ok(Self {
@@ -1442,7 +1469,7 @@ mod tests {
             pending: Vec::new(),
             unresolved: 0,
             last: None,
-            texts: TextPool::default(),
+            texts: RowTexts::default(),
         };
         let line = |code: &str| SaleLine {
             invoice_number: "1".into(),

@@ -192,23 +192,51 @@ impl fmt::Display for RowError {
 
 type Conv<T> = Result<T, RowProblem>;
 
-/// A row's cells, read one after the other in query order. Texts come out of `pool`: a day's
-/// lines repeat a few hundred tills, codes and statuses, so most texts cost a lookup, not an
-/// allocation (tiberius' own `String` is dropped either way).
+/// The texts of one unit's rows, shared: rows come in key order, so a column often repeats the
+/// previous row's value (the receipt number, till, concept and status of a receipt's lines),
+/// which is reused after one comparison; other texts come from the unit's [`TextPool`] (a
+/// day repeats a few thousand scanned codes and article texts). Either way a text costs no
+/// allocation of its own once seen (tiberius' decoded `String` is dropped).
+#[derive(Debug, Default)]
+pub(crate) struct RowTexts {
+    pool: TextPool,
+    /// The previous row's text, per column position.
+    last: Vec<Option<Arc<str>>>,
+}
+
+impl RowTexts {
+    /// The shared copy of the text `s` of column `col`; `pool`ed unless it only repeats the
+    /// previous row's (a receipt number: pooling them would only fill the pool).
+    fn share(&mut self, col: usize, s: &str, pool: bool) -> Arc<str> {
+        if self.last.len() <= col {
+            self.last.resize(col + 1, None);
+        }
+        if let Some(last) = &self.last[col] {
+            if **last == *s {
+                return Arc::clone(last);
+            }
+        }
+        let shared = if pool { self.pool.get(s) } else { Arc::from(s) };
+        self.last[col] = Some(Arc::clone(&shared));
+        shared
+    }
+}
+
+/// A row's cells, read one after the other in query order; texts are shared through `texts`.
 struct Cells<'p> {
     values: std::vec::IntoIter<ColumnData<'static>>,
     columns: &'static [Column],
     next: usize,
-    pool: &'p mut TextPool,
+    texts: &'p mut RowTexts,
 }
 
 impl<'p> Cells<'p> {
-    fn new(row: Row, columns: &'static [Column], pool: &'p mut TextPool) -> Self {
+    fn new(row: Row, columns: &'static [Column], texts: &'p mut RowTexts) -> Self {
         Cells {
             values: row.into_iter(),
             columns,
             next: 0,
-            pool,
+            texts,
         }
     }
 
@@ -221,20 +249,21 @@ impl<'p> Cells<'p> {
     }
 
     fn text(&mut self) -> Conv<Option<Arc<str>>> {
-        self.text_with(TextPool::get)
+        self.text_with(true)
     }
 
     /// A text that repeats on consecutive rows and rarely after (a receipt number across its
     /// lines): shared while it repeats, never pooled.
     fn repeated_text(&mut self) -> Conv<Option<Arc<str>>> {
-        self.text_with(TextPool::repeated)
+        self.text_with(false)
     }
 
-    fn text_with(&mut self, share: fn(&mut TextPool, &str) -> Arc<str>) -> Conv<Option<Arc<str>>> {
+    fn text_with(&mut self, pool: bool) -> Conv<Option<Arc<str>>> {
+        let col = self.next;
         match self.take() {
             (ColumnData::String(s), _) => Ok(s.and_then(|s| {
                 let s = s.trim_end();
-                (!s.is_empty()).then(|| share(self.pool, s))
+                (!s.is_empty()).then(|| self.texts.share(col, s, pool))
             })),
             (ColumnData::I32(None), _) => Ok(None),
             (other, name) => Err(wrong_type(name, &other, "text")),
@@ -378,9 +407,9 @@ impl Article {
 pub(crate) fn article_from_row(
     row: Row,
     row_no: u64,
-    pool: &mut TextPool,
+    texts: &mut RowTexts,
 ) -> Result<(Arc<str>, Article), RowError> {
-    let mut c = Cells::new(row, &ARTICLE_COLUMNS, pool);
+    let mut c = Cells::new(row, &ARTICLE_COLUMNS, texts);
     let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
         ident,
@@ -422,9 +451,9 @@ pub(crate) fn line_from_row(
     row: Row,
     scope: &SalesScope,
     row_no: u64,
-    pool: &mut TextPool,
+    texts: &mut RowTexts,
 ) -> Result<LineRow, RowError> {
-    let mut c = Cells::new(row, &LINE_COLUMNS, pool);
+    let mut c = Cells::new(row, &LINE_COLUMNS, texts);
     let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
         ident,
@@ -531,9 +560,9 @@ pub(crate) fn item_from_row(
     row: Row,
     scope: &SnapshotScope,
     row_no: u64,
-    pool: &mut TextPool,
+    texts: &mut RowTexts,
 ) -> Result<InventoryItem, RowError> {
-    let mut c = Cells::new(row, &INVENTORY_COLUMNS, pool);
+    let mut c = Cells::new(row, &INVENTORY_COLUMNS, texts);
     let fail = |ident: Option<String>, problem| RowError {
         row: row_no,
         ident,
@@ -708,11 +737,11 @@ mod tests {
                 ],
             ),
             1,
-            &mut TextPool::default(),
+            &mut RowTexts::default(),
         )
         .unwrap();
         assert_eq!(&*scanned, "7591234567890");
-        let mut pool = TextPool::default();
+        let mut pool = RowTexts::default();
         let mut r =
             line_from_row(row(&LINE_COLUMNS, line_cells()), &scope(), 1, &mut pool).unwrap();
         // The next line of the receipt shares its texts with this one: no allocation per text.
@@ -728,6 +757,16 @@ mod tests {
         ] {
             assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
         }
+        // A code scanned again after another one comes from the pool, still shared.
+        let mut other = line_cells();
+        other[4] = s("7590000000001");
+        let r3 = line_from_row(row(&LINE_COLUMNS, other), &scope(), 3, &mut pool).unwrap();
+        assert_eq!(r3.line.barcode.as_deref(), Some("7590000000001"));
+        let r4 = line_from_row(row(&LINE_COLUMNS, line_cells()), &scope(), 4, &mut pool).unwrap();
+        assert!(Arc::ptr_eq(
+            r.line.barcode.as_ref().unwrap(),
+            r4.line.barcode.as_ref().unwrap()
+        ));
         assert_eq!(r.line.barcode.as_deref(), Some("7591234567890"));
         assert_eq!(&*r.line.product_code, "");
         article.fill(&mut r.line);
@@ -777,7 +816,7 @@ mod tests {
             row(&LINE_COLUMNS, cells),
             &scope(),
             1,
-            &mut TextPool::default(),
+            &mut RowTexts::default(),
         )
         .unwrap();
         assert_eq!(r.line.quantity, Some(dec("-0.005")));
@@ -792,7 +831,7 @@ mod tests {
             row(&LINE_COLUMNS, cells),
             &scope(),
             41,
-            &mut TextPool::default(),
+            &mut RowTexts::default(),
         )
         .unwrap_err();
         assert_eq!(e.problem, RowProblem::Missing("codigo_escaneado"));
@@ -807,7 +846,7 @@ mod tests {
             row(&LINE_COLUMNS, cells),
             &scope(),
             2,
-            &mut TextPool::default(),
+            &mut RowTexts::default(),
         )
         .unwrap_err();
         assert_eq!(e.category(), ErrorCategory::DataFormat);
@@ -822,7 +861,7 @@ mod tests {
             row(&LINE_COLUMNS, cells),
             &scope(),
             2,
-            &mut TextPool::default(),
+            &mut RowTexts::default(),
         )
         .unwrap_err();
         assert_eq!(e.problem, RowProblem::Missing("fecha_hora"));
@@ -863,7 +902,7 @@ mod tests {
             row(&INVENTORY_COLUMNS, cells),
             &scope,
             1,
-            &mut TextPool::default(),
+            &mut RowTexts::default(),
         )
         .unwrap();
         let want = InventoryItem {
