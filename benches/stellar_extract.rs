@@ -72,7 +72,6 @@ fn store(sim: &StellarSim) -> StellarStore {
         encrypt: EncryptByEnvironment::all(StellarEncryption::Off),
         chunk_rows: 20_000,
         connection_per_chunk: true,
-        packet_size: fluxion_etl::config::StellarStore::DEFAULT_PACKET_SIZE,
     }
 }
 
@@ -95,16 +94,9 @@ async fn drain(mut e: impl Extractor) -> u64 {
     rows
 }
 
-/// The same query through a bare client asking for `packet_size` at login: rows decoded by
-/// tiberius and dropped.
-async fn raw(
-    sim: &StellarSim,
-    config: &StellarSimConfig,
-    query: tiberius::Query<'_>,
-    packet_size: u16,
-) -> u64 {
+/// The same query through a bare client: rows decoded by tiberius and dropped.
+async fn raw(sim: &StellarSim, config: &StellarSimConfig, query: tiberius::Query<'_>) -> u64 {
     let mut c = tiberius::Config::new();
-    c.packet_size(u32::from(packet_size));
     c.host("127.0.0.1");
     c.port(sim.addr().port());
     c.database("VAD10");
@@ -141,8 +133,6 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let tables: Arc<SimTables> = Arc::clone(sim.tables());
     let stellar = store(&sim);
-    // The raw clients ask for the extractor's packet size, so that they stay its ceiling.
-    let ps = stellar.packet_size;
     let window = Window::day(the_day()).unwrap();
     let sales_rows = tables.expected_sales(DEPOT, window.from, window.to).len() as u64;
     let inventory_rows = tables.expected_inventory(DEPOT).len() as u64;
@@ -214,17 +204,11 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("sales_day/raw_client (baseline)", |b| {
         b.to_async(&rt)
-            .iter(|| async { assert_eq!(raw(&sim, &config, sales_query(), ps).await, sales_rows) })
-    });
-    // What the packet size is worth: the same drain with tiberius' default.
-    g.bench_function("sales_day/raw_client_4096 (baseline)", |b| {
-        b.to_async(&rt).iter(|| async {
-            assert_eq!(raw(&sim, &config, sales_query(), 4096).await, sales_rows)
-        })
+            .iter(|| async { assert_eq!(raw(&sim, &config, sales_query()).await, sales_rows) })
     });
     g.bench_function("sales_day/raw_client_joined (baseline)", |b| {
         b.to_async(&rt)
-            .iter(|| async { assert_eq!(raw(&sim, &config, joined_query(), ps).await, sales_rows) })
+            .iter(|| async { assert_eq!(raw(&sim, &config, joined_query()).await, sales_rows) })
     });
     let sales_sql_text = sales_sql("VAD20", false);
     let sales_params = [
@@ -276,10 +260,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("inventory/raw_client (baseline)", |b| {
         b.to_async(&rt).iter(|| async {
-            assert_eq!(
-                raw(&sim, &config, inventory_query(), ps).await,
-                inventory_rows
-            )
+            assert_eq!(raw(&sim, &config, inventory_query()).await, inventory_rows)
         })
     });
     let inventory_sql_text = inventory_sql("VAD10", false);

@@ -481,27 +481,10 @@ pub struct StellarStore {
     /// production's habit over the VPN, which drops long-lived connections. Default true.
     #[serde(default = "default_true")]
     pub connection_per_chunk: bool,
-    /// TDS packet size the client asks for at login, in bytes (512–32767). The server answers
-    /// with the size it grants (SQL Server grants what is asked, up to its own limit) and
-    /// results arrive in packets of that size. Default 32767: a day of sales is megabytes of
-    /// rows, and fewer, larger packets cost the client less per byte than the 4096 of
-    /// tiberius' default.
-    #[serde(default = "default_stellar_packet_size")]
-    pub packet_size: u16,
 }
 
 fn default_stellar_chunk_rows() -> u32 {
     20_000
-}
-
-impl StellarStore {
-    /// The packet size asked for when `packet_size` is not set: the largest TDS allows
-    /// (MS-TDS: 512–32767).
-    pub const DEFAULT_PACKET_SIZE: u16 = 32_767;
-}
-
-fn default_stellar_packet_size() -> u16 {
-    StellarStore::DEFAULT_PACKET_SIZE
 }
 
 /// How a Stellar connection is encrypted.
@@ -863,12 +846,6 @@ impl Config {
                         return Err(invalid(
                             key("source.chunk_rows"),
                             "must be greater than 0".into(),
-                        ));
-                    }
-                    if !(512..=32_767).contains(&st.packet_size) {
-                        return Err(invalid(
-                            key("source.packet_size"),
-                            format!("must be between 512 and 32767, got {}", st.packet_size),
                         ));
                     }
                     if st.host.local.trim().is_empty() {

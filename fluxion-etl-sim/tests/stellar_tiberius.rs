@@ -386,6 +386,7 @@ async fn stellar_results_span_many_packets_at_the_negotiated_size() {
     let mut config = tiberius_config(sim2.addr(), "fluxion", "fluxion", None);
     config.packet_size(16384);
     let mut c2 = connect_with(config).await.unwrap();
+    assert_eq!(sim2.last_packet_size(), 16384);
     let got = rows(
         &mut c2,
         "SELECT c_CodNasa, c_Codigo FROM VAD10.dbo.MA_CODIGOS",

@@ -127,8 +127,6 @@ pub(crate) struct Target {
     pub credentials: StellarCredentials,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
-    /// The TDS packet size asked for at login (the server's answer is what is used).
-    pub packet_size: u16,
 }
 
 /// A typed cause reduced to what classification needs.
@@ -401,9 +399,6 @@ pub(crate) fn tds_config(target: &Target) -> Config {
         }
         StellarEncryption::VerifyCertificate => config.encryption(EncryptionLevel::Required),
     }
-    // tiberius asks for 4096 unless told; a result of megabytes costs its reader less in
-    // larger packets (see `benches/stellar_extract.rs`).
-    config.packet_size(u32::from(target.packet_size));
     config.handshake_timeout(Some(target.connect_timeout));
     config.command_timeout(Some(target.command_timeout));
     config
@@ -592,11 +587,9 @@ mod tests {
             credentials: StellarCredentials::new("u", "p"),
             connect_timeout: Duration::from_secs(3),
             command_timeout: Duration::from_secs(7),
-            packet_size: 16_384,
         };
         let c = tds_config(&target);
         assert_eq!(c.get_addr(), "127.0.0.1:14330");
-        assert_eq!(c.get_packet_size(), Some(16_384));
         assert_eq!(c.get_handshake_timeout(), Some(Duration::from_secs(3)));
         assert_eq!(c.get_command_timeout(), Some(Duration::from_secs(7)));
         let dbg = format!("{c:?}");

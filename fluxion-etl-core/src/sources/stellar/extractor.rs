@@ -1136,7 +1136,6 @@ fn target_of(
         credentials,
         connect_timeout: batch.connect_timeout(),
         command_timeout,
-        packet_size: stellar.packet_size,
     }
 }
 
@@ -1448,7 +1447,6 @@ mod tests {
                     encrypt: Default::default(),
                     chunk_rows: 20_000,
                     connection_per_chunk: true,
-                    packet_size: 32_767,
                 },
                 Environment::Local,
                 StellarCredentials::new("u", "p"),

@@ -112,7 +112,6 @@ user_env = "FLUXION_UNIT_TEST_NO_SUCH_USER"
         );
         assert_eq!(s.chunk_rows, 20_000);
         assert!(s.connection_per_chunk);
-        assert_eq!(s.packet_size, 32_767);
     }
 
     #[test]
@@ -168,12 +167,6 @@ user_env = "FLUXION_UNIT_TEST_NO_SUCH_USER"
         let e = with("chunk_rows = 0");
         assert_eq!(e.key(), Some("stores[0].source.chunk_rows"), "{e}");
         assert!(e.to_string().starts_with("fluxion.toml:10:"), "{e}");
-        let e = with("packet_size = 511");
-        assert_eq!(e.key(), Some("stores[0].source.packet_size"), "{e}");
-        assert!(e.to_string().contains("512 and 32767"), "{e}");
-        let (_, s) =
-            stellar(&DOC.replace("depot = \"1413\"", "depot = \"1413\"\npacket_size = 4096"));
-        assert_eq!(s.packet_size, 4096);
     }
 
     #[test]
