@@ -12,7 +12,7 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use hashbrown::{Equivalent, HashSet};
+use hashbrown::{Equivalent, HashMap, HashSet};
 
 /// Distinct texts kept before the pool starts over. A day of one store holds a few thousand;
 /// the bound only keeps a pathological source (every text unique) from growing the pool
@@ -91,6 +91,9 @@ pub(crate) struct TextPool {
     /// The last text asked for with [`TextPool::repeated`]; consecutive lines of an invoice
     /// carry the same number.
     last: Option<Arc<str>>,
+    /// The texts that came with each key in [`TextPool::keyed`] (an article's description,
+    /// brand, category… with its code).
+    keyed: HashMap<Pooled, Box<[Option<Arc<str>>]>>,
 }
 
 impl TextPool {
@@ -127,6 +130,39 @@ impl TextPool {
     #[inline]
     pub(crate) fn get_opt(&mut self, text: Option<&str>) -> Option<Arc<str>> {
         text.map(|t| self.get(t))
+    }
+
+    /// The shared copies of `key` and of the `texts` that come with it — an article's code and
+    /// its description, brand, category… that every line of the article repeats. When the key
+    /// comes with the same texts as last time, that costs one lookup and a comparison per text
+    /// instead of a lookup per text.
+    pub(crate) fn keyed<const K: usize>(
+        &mut self,
+        key: &str,
+        texts: [Option<&str>; K],
+    ) -> (Arc<str>, [Option<Arc<str>>; K]) {
+        if let Some((k, cached)) = self.keyed.get_key_value(&Probe(key)) {
+            let same = cached.len() == K
+                && cached.iter().zip(&texts).all(|(c, t)| match (c, t) {
+                    (Some(c), Some(t)) => same_text(c.as_bytes(), t.as_bytes()),
+                    (None, None) => true,
+                    _ => false,
+                });
+            if same {
+                return (
+                    Arc::clone(&k.0),
+                    std::array::from_fn(|i| cached.get(i).cloned().flatten()),
+                );
+            }
+        }
+        let key = self.get(key);
+        let shared: [Option<Arc<str>>; K] = std::array::from_fn(|i| texts[i].map(|t| self.get(t)));
+        if self.keyed.len() >= MAX_TEXTS {
+            self.keyed.clear();
+        }
+        self.keyed
+            .insert(Pooled(Arc::clone(&key)), shared.iter().cloned().collect());
+        (key, shared)
     }
 
     /// A text that usually equals the previous one asked for this way and rarely recurs later
@@ -181,11 +217,43 @@ mod tests {
     }
 
     #[test]
+    fn keyed_texts_are_shared_while_they_stay_the_same() {
+        let mut pool = TextPool::default();
+        let (k1, [d1, b1]) = pool.keyed("000417", [Some("HARINA 1KG"), None]);
+        let (k2, [d2, b2]) = pool.keyed("000417", [Some("HARINA 1KG"), None]);
+        assert!(Arc::ptr_eq(&k1, &k2));
+        assert!(Arc::ptr_eq(d1.as_ref().unwrap(), d2.as_ref().unwrap()));
+        assert_eq!((b1, b2), (None, None));
+        // The article's description changed: the new text, and it is remembered.
+        let (k3, [d3, b3]) = pool.keyed("000417", [Some("HARINA 1 KG"), Some("PAN")]);
+        assert!(Arc::ptr_eq(&k1, &k3));
+        assert_eq!(
+            (d3.as_deref(), b3.as_deref()),
+            (Some("HARINA 1 KG"), Some("PAN"))
+        );
+        let (_, [d4, _]) = pool.keyed("000417", [Some("HARINA 1 KG"), Some("PAN")]);
+        assert!(Arc::ptr_eq(d3.as_ref().unwrap(), d4.as_ref().unwrap()));
+        // Another key with the same texts shares them too.
+        let (k5, [d5, _]) = pool.keyed("000418", [Some("HARINA 1 KG"), None]);
+        assert_eq!(&*k5, "000418");
+        assert!(Arc::ptr_eq(d3.as_ref().unwrap(), d5.as_ref().unwrap()));
+    }
+
+    #[test]
     fn same_text_is_equality() {
         let texts = [
-            "", "a", "ab", "abcdefg", "abcdefgh", "abcdefgi", "abcdefghi", "abcdefghj",
-            "porcentaje_descuento_fidelizacion", "porcentaje_descuento_fidelizacioN",
-            "Porcentaje_descuento_fidelizacion", "porcentaje_descuento_forma_pago",
+            "",
+            "a",
+            "ab",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "abcdefghj",
+            "porcentaje_descuento_fidelizacion",
+            "porcentaje_descuento_fidelizacioN",
+            "Porcentaje_descuento_fidelizacion",
+            "porcentaje_descuento_forma_pago",
         ];
         for a in texts {
             for b in texts {

@@ -1492,14 +1492,28 @@ fn convert_sale(
     };
     let invoice_number = pool.repeated(top.required_str(venta::numero_factura)?);
     let line_number = top.integer(venta::linea)?;
-    let product_code = pool.get_at(
-        p.slots + producto::codigo_producto,
-        p.required_str(producto::codigo_producto)?,
-    );
-    let quadrant = match p.text(producto::cuadrante_producto, pool)? {
+    let quadrant = match p.str(producto::cuadrante_producto)? {
         Some(q) => Some(q),
-        None => top.text(venta::cuadrante_producto, pool)?,
+        None => top.str(venta::cuadrante_producto)?,
     };
+    // What the article is: the same texts on every line of the article.
+    let (
+        product_code,
+        [description, brand, model, category, group_name, subgroup, category_name, barcode, quadrant],
+    ) = pool.keyed(
+        p.required_str(producto::codigo_producto)?,
+        [
+            p.str(producto::descripcion_producto)?,
+            p.str(producto::marca_producto)?,
+            p.str(producto::modelo_producto)?,
+            p.str(producto::categoria_producto)?,
+            p.str(producto::grupo_articulo)?,
+            p.str(producto::subgrupo_producto)?,
+            p.str(producto::categoria_nombre)?,
+            p.str(producto::codigo_barras)?,
+            quadrant,
+        ],
+    );
     Ok(Some(SaleLine {
         store_id: store.clone(),
         invoice_number,
@@ -1507,14 +1521,14 @@ fn convert_sale(
         sold_at: local_to_utc(local),
         business_date: local.date(),
         product_code,
-        description: p.text(producto::descripcion_producto, pool)?,
-        brand: p.text(producto::marca_producto, pool)?,
-        model: p.text(producto::modelo_producto, pool)?,
-        category: p.text(producto::categoria_producto, pool)?,
-        group_name: p.text(producto::grupo_articulo, pool)?,
-        subgroup: p.text(producto::subgrupo_producto, pool)?,
-        category_name: p.text(producto::categoria_nombre, pool)?,
-        barcode: p.text(producto::codigo_barras, pool)?,
+        description,
+        brand,
+        model,
+        category,
+        group_name,
+        subgroup,
+        category_name,
+        barcode,
         serial: p.own_text(producto::serial)?,
         imei: p.own_text(producto::imei)?,
         quadrant,
