@@ -372,3 +372,53 @@ async fn stale_running_executions_are_reconciled() {
     assert_eq!(view.status, "failed");
     assert_eq!(view.error_category.as_deref(), Some("interrupted"));
 }
+
+/// The read-only commands (`fluxion history`, `gaps`, `schedule preview`…) open the destination
+/// with `Fluxion::open_readonly`: where the SQLite file does not exist yet they read an empty
+/// destination and leave no file behind; an existing file is read as it is.
+#[tokio::test]
+async fn reading_a_missing_sqlite_file_creates_nothing() {
+    use fluxion_etl::config::Config;
+    use fluxion_etl::tracker::HistoryFilter;
+    use fluxion_etl::Fluxion;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nowhere.db");
+    let config = || {
+        Config::from_toml_str(
+            &format!(
+                "[destination]\nurl = \"sqlite://{}\"\n[klk]\nbase_url = \"http://127.0.0.1:9\"\n",
+                file.display()
+            ),
+            "fluxion.toml",
+        )
+        .unwrap()
+    };
+    let fluxion = Fluxion::open_readonly(config()).await.unwrap();
+    let history = fluxion
+        .tracker_store()
+        .history(&HistoryFilter::default())
+        .await
+        .unwrap();
+    assert!(history.is_empty());
+    assert!(
+        !file.exists(),
+        "a read-only open created {}",
+        file.display()
+    );
+
+    // Once a run has created it, the same open reads the file.
+    let writer = Fluxion::from_config(config()).await.unwrap();
+    let tracker = ExecutionTracker::start_execution(writer.tracker_store(), spec(&["tienda_01"]))
+        .await
+        .unwrap();
+    tracker.finish_execution().await.unwrap();
+    assert!(file.exists());
+    let reader = Fluxion::open_readonly(config()).await.unwrap();
+    let history = reader
+        .tracker_store()
+        .history(&HistoryFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+}

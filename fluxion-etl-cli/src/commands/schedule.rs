@@ -294,7 +294,7 @@ async fn set_cmd(args: SetArgs, ctx: &Context) -> CliResult {
             "nothing to change: give --execution-hour, --execution-minute, --max-retries or --retry-interval-minutes",
         ));
     }
-    let fluxion = ctx.open_readonly(ctx.config_or_empty()?).await?;
+    let fluxion = ctx.open(ctx.config_or_empty()?).await?;
     let s = Scheduler::new(fluxion).update_config(update).await?;
     output::print(format!(
         "Daily run at {:02}:{:02} (America/Caracas), retries every {} min up to {}.",
@@ -345,7 +345,7 @@ async fn trigger_cmd(args: StatusArgs, ctx: &Context) -> CliResult {
 }
 
 async fn toggle_cmd(enable: bool, ctx: &Context) -> CliResult {
-    let fluxion = ctx.open_readonly(ctx.config_or_empty()?).await?;
+    let fluxion = ctx.open(ctx.config_or_empty()?).await?;
     let scheduler = Scheduler::new(fluxion);
     let status = if enable {
         scheduler.enable().await?

@@ -48,7 +48,7 @@ pub enum SchemaStatus {
 impl Destination {
     /// Opens a destination from its URL (`sqlite://…` or `postgres://…`).
     pub async fn connect(url: &str) -> Result<Self> {
-        if url.starts_with("sqlite:") {
+        if Self::is_sqlite_url(url) {
             Ok(Destination::Sqlite(
                 sqlite::SqliteDestination::connect(url).await?,
             ))
@@ -62,6 +62,11 @@ impl Destination {
                 crate::tracker::sanitize(url)
             )))
         }
+    }
+
+    /// Whether a destination URL names an embedded SQLite database.
+    pub fn is_sqlite_url(url: &str) -> bool {
+        url.starts_with("sqlite:")
     }
 
     /// Applies pending migrations.

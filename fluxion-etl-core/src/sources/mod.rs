@@ -6,7 +6,7 @@
 
 pub mod klk;
 pub mod stellar;
-mod texts;
+pub(crate) mod texts;
 
 pub(crate) use texts::TextPool;
 

@@ -8,6 +8,7 @@ mod loader;
 mod schedule;
 mod tracker;
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -46,6 +47,32 @@ impl SqliteDestination {
             .connect_with(options)
             .await?;
         Ok(Self { pool })
+    }
+
+    /// An empty, migrated destination in memory: what a read-only command sees where no
+    /// database file exists yet. One connection, kept open, so the data outlives no query.
+    pub async fn empty() -> Result<Self> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true))
+            .await?;
+        let destination = Self { pool };
+        destination.migrate().await?;
+        Ok(destination)
+    }
+
+    /// The database file a `sqlite:` URL names, when it names one that does not exist (an
+    /// in-memory URL names none).
+    pub fn missing_file(url: &str) -> Result<Option<PathBuf>> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename();
+        let in_memory = file.as_os_str().is_empty()
+            || file.as_os_str() == ":memory:"
+            || url.contains("mode=memory");
+        Ok((!in_memory && !file.exists()).then(|| file.to_path_buf()))
     }
 
     /// Wraps an existing pool.

@@ -40,7 +40,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::model::{local_to_utc, InventoryItem, SaleLine, StoreId, Window};
-use crate::sources::TextPool;
+use crate::sources::texts::{same_text, TextPool};
 
 /// Nesting deeper than this inside one element is refused (it is not KLK data).
 const MAX_DEPTH: usize = 64;
@@ -74,8 +74,10 @@ pub(crate) enum Val<'a> {
     Null,
     /// `true` / `false`.
     Bool(bool),
-    /// A number: its exact text and, for the common case, its value (see [`Number`]).
-    Num(&'a str, Number),
+    /// A number: its exact text (ASCII, as the reader validated it) and, for the common case,
+    /// its value (see [`Number`]). Bytes rather than `&str`: slicing a `str` checks character
+    /// boundaries out of line, and a line has thirty numbers.
+    Num(&'a [u8], Number),
     /// A string without escapes, borrowed from the buffer.
     Str(&'a str),
     /// A string with escapes, unescaped into the reader's `escaped` list at this index.
@@ -125,9 +127,9 @@ impl Number {
 
     /// The exact value; `text` is the number's token.
     #[inline]
-    fn decimal(self, text: &str) -> Option<Decimal> {
+    fn decimal(self, text: &[u8]) -> Option<Decimal> {
         if self.scale == Self::SLOW {
-            return parse_decimal(text);
+            return parse_decimal(num_text(text));
         }
         let m = self.mantissa;
         // At most 18 digits: the mantissa fits 60 bits and the scale is within 28.
@@ -135,7 +137,7 @@ impl Number {
             m as u32,
             (m >> 32) as u32,
             0,
-            text.starts_with('-'),
+            text.first() == Some(&b'-'),
             u32::from(self.scale),
         ))
     }
@@ -193,6 +195,10 @@ impl<'a> Reader<'a> {
 
     #[inline]
     fn ws(&mut self) {
+        // Compact JSON has none: one comparison.
+        if self.b.get(self.i).is_some_and(|&c| c > b' ') {
+            return;
+        }
         while let Some(&c) = self.b.get(self.i) {
             if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
                 self.i += 1;
@@ -354,7 +360,7 @@ impl<'a> Reader<'a> {
     /// A number token, validated against JSON's grammar; its value is accumulated on the way
     /// (see [`Number`]).
     #[inline(always)]
-    fn number(&mut self) -> R<(&'a str, Number)> {
+    fn number(&mut self) -> R<(&'a [u8], Number)> {
         /// Consumes ASCII digits from `j`, folding them into `m`; returns how many.
         #[inline]
         fn digits(b: &[u8], j: &mut usize, m: &mut u64) -> u32 {
@@ -420,7 +426,7 @@ impl<'a> Reader<'a> {
             mantissa,
             scale: if fast { scale as u8 } else { Number::SLOW },
         };
-        Ok((self.slice(start, j)?, number))
+        Ok((self.b.get(start..j).unwrap_or_default(), number))
     }
 
     fn literal(&mut self, word: &'static [u8]) -> R<()> {
@@ -541,13 +547,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Walks an object whose keys are mostly `names`, handing `member` the index of each key in
-    /// `names` (`None` for a key not in it). KLK sends keys in a fixed order, so the key after
-    /// the previous one is tried first and a key usually costs one comparison.
+    /// Walks an object whose keys are mostly `keys`, handing `member` the index of each key in
+    /// `keys.names` (`None` for a key not in it). KLK sends keys in a fixed order, so the key
+    /// after the previous one is tried first, and in compact JSON a key usually costs one
+    /// comparison of its quoted bytes and colon.
     #[inline]
     fn fields(
         &mut self,
-        names: &'static [&'static str],
+        keys: &'static Keys,
         mut member: impl FnMut(&mut Self, Option<usize>) -> R<()>,
     ) -> R<()> {
         self.eat(b'{', "`{`")?;
@@ -559,32 +566,27 @@ impl<'a> Reader<'a> {
         let mut next = 0;
         loop {
             self.ws();
-            if self.peek()? != b'"' {
-                return Err(PErr::Syntax("a key", self.i));
-            }
-            // Fast path: the bytes are exactly the expected key and its closing quote (KLK's
-            // keys have no escapes, so this is the key).
-            let expected = names.get(next).map(|n| n.as_bytes());
-            let index = match expected {
-                Some(n)
-                    if self
-                        .b
-                        .get(self.i + 1..self.i + 1 + n.len())
-                        .is_some_and(|k| k == n)
-                        && self.b.get(self.i + 1 + n.len()) == Some(&b'"') =>
-                {
-                    self.i += n.len() + 2;
-                    Some(next)
+            // Fast path: the bytes are exactly the expected `"key":` (KLK's keys have no
+            // escapes, so this is the key and its colon).
+            let fast = keys.quoted.get(next).is_some_and(|q| {
+                self.b
+                    .get(self.i..self.i + q.len())
+                    .is_some_and(|k| same_text(k, q.as_bytes()))
+            });
+            let index = if fast {
+                self.i += keys.quoted[next].len();
+                Some(next)
+            } else {
+                if self.peek()? != b'"' {
+                    return Err(PErr::Syntax("a key", self.i));
                 }
-                _ => {
-                    let key = self.string()?;
-                    names.iter().position(|n| *n == key)
-                }
+                let key = self.string()?;
+                self.eat(b':', "`:`")?;
+                keys.names.iter().position(|n| *n == key)
             };
             if let Some(i) = index {
                 next = i + 1;
             }
-            self.eat(b':', "`:`")?;
             member(self, index)?;
             self.ws();
             match self.peek()? {
@@ -598,10 +600,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads an object of `names` into `slots` (unknown keys are skipped).
+    /// Reads an object of `keys` into `slots` (unknown keys are skipped).
     #[inline]
-    fn record(&mut self, names: &'static [&'static str], slots: &mut [Val<'a>]) -> R<()> {
-        self.fields(names, |r, index| {
+    fn record(&mut self, keys: &'static Keys, slots: &mut [Val<'a>]) -> R<()> {
+        self.fields(keys, |r, index| {
             match index.and_then(|i| slots.get_mut(i)) {
                 Some(slot) => {
                     *slot = r.value()?;
@@ -616,10 +618,10 @@ impl<'a> Reader<'a> {
     /// object is accepted too; `null` and `[]` leave the fields absent. Returns how many
     /// elements there were (more than one is a row error: we would not know which to keep), or
     /// `usize::MAX` for a value that is neither an array nor an object.
-    fn one_element(&mut self, names: &'static [&'static str], slots: &mut [Val<'a>]) -> R<usize> {
+    fn one_element(&mut self, keys: &'static Keys, slots: &mut [Val<'a>]) -> R<usize> {
         self.ws();
         match self.peek()? {
-            b'{' => self.record(names, slots).map(|_| 1),
+            b'{' => self.record(keys, slots).map(|_| 1),
             b'[' => {
                 self.i += 1;
                 self.ws();
@@ -631,7 +633,7 @@ impl<'a> Reader<'a> {
                 loop {
                     self.ws();
                     if n == 0 && self.peek()? == b'{' {
-                        self.record(names, slots)?;
+                        self.record(keys, slots)?;
                     } else {
                         // Further elements, `[null]` or a stray scalar: counted, reported by
                         // the caller.
@@ -1008,7 +1010,7 @@ impl DocParser {
                             let v = r.value()?;
                             if let ("total_registros" | "total_articulos", Val::Num(n, _)) = (k, v)
                             {
-                                total = n.parse().ok();
+                                total = num_text(n).parse().ok();
                             }
                             Ok(())
                         })?;
@@ -1127,6 +1129,10 @@ macro_rules! klk_object {
         mod $m {
             /// The keys, in KLK's order.
             pub(super) const NAMES: &[&str] = &[$(stringify!($key)),*];
+            /// The keys as compact JSON spells them, quoted and followed by the colon.
+            const QUOTED: &[&str] = &[$(concat!("\"", stringify!($key), "\":")),*];
+            /// Both, for the reader.
+            pub(super) const KEYS: super::Keys = super::Keys { names: NAMES, quoted: QUOTED };
             /// How many.
             pub(super) const N: usize = NAMES.len();
             klk_object!(@index 0usize; $($key),*);
@@ -1139,11 +1145,22 @@ macro_rules! klk_object {
     (@index $i:expr;) => {};
 }
 
+/// The keys of one KLK object, in KLK's order.
+pub(crate) struct Keys {
+    /// The keys.
+    names: &'static [&'static str],
+    /// Each key as `"key":`, the bytes compact JSON puts before its value.
+    quoted: &'static [&'static str],
+}
+
 /// The values of one object as read, with the strings its reader unescaped.
 struct Obj<'a, 'e, const N: usize> {
     vals: &'e [Val<'a>; N],
     names: &'static [&'static str],
     escaped: &'e [String],
+    /// The [`TextPool`] slot of the object's first field (fields of the objects of one record
+    /// get distinct slots).
+    slots: usize,
 }
 
 impl<'a, const N: usize> Obj<'a, '_, N> {
@@ -1177,7 +1194,7 @@ impl<'a, const N: usize> Obj<'a, '_, N> {
     /// An id some servers send as a number (`Categoria`): kept as its text.
     fn id_str(&self, i: usize) -> Conv<Option<&str>> {
         match self.vals[i] {
-            Val::Num(n, _) => Ok(Some(n)),
+            Val::Num(n, _) => Ok(Some(num_text(n))),
             _ => self.str_na(i),
         }
     }
@@ -1188,7 +1205,7 @@ impl<'a, const N: usize> Obj<'a, '_, N> {
 
     /// Optional text shared through `pool` (texts that repeat across records).
     fn text(&self, i: usize, pool: &mut TextPool) -> Conv<Option<Arc<str>>> {
-        Ok(pool.get_opt(self.str(i)?))
+        Ok(self.str(i)?.map(|s| pool.get_at(self.slots + i, s)))
     }
 
     /// Optional text of its own (texts that rarely repeat: serial numbers, IMEIs).
@@ -1200,7 +1217,10 @@ impl<'a, const N: usize> Obj<'a, '_, N> {
         match self.vals[i] {
             Val::Absent | Val::Null => Ok(None),
             Val::Num(n, fast) => fast.decimal(n).map(Some).ok_or_else(|| {
-                invalid(self.name(i), format!("`{n}` does not fit an exact decimal"))
+                invalid(
+                    self.name(i),
+                    format!("`{}` does not fit an exact decimal", num_text(n)),
+                )
             }),
             _ => Err(self.wrong_type(i, "a number")),
         }
@@ -1217,18 +1237,24 @@ impl<'a, const N: usize> Obj<'a, '_, N> {
     fn integer(&self, i: usize) -> Conv<i32> {
         match self.vals[i] {
             Val::Absent | Val::Null => Err(RowProblem::Missing(self.name(i))),
-            Val::Num(n, _) => n
-                .parse::<i32>()
-                .ok()
-                .or_else(|| {
-                    parse_decimal(n)
-                        .filter(|d| d.fract().is_zero())
-                        .and_then(|d| i32::try_from(d.trunc().mantissa()).ok())
-                })
-                .ok_or_else(|| invalid(self.name(i), format!("`{n}` is not a line number"))),
+            Val::Num(n, fast) => fast
+                .decimal(n)
+                .filter(|d| d.fract().is_zero())
+                .and_then(|d| i32::try_from(d.trunc().mantissa()).ok())
+                .ok_or_else(|| {
+                    invalid(
+                        self.name(i),
+                        format!("`{}` is not a line number", num_text(n)),
+                    )
+                }),
             _ => Err(self.wrong_type(i, "a number")),
         }
     }
+}
+
+/// A number token's text (the reader only accepts ASCII digits, signs, points and exponents).
+fn num_text(token: &[u8]) -> &str {
+    std::str::from_utf8(token).unwrap_or_default()
 }
 
 /// Parses a JSON number's text exactly. Up to 18 significant digits without exponent (every
@@ -1396,16 +1422,16 @@ impl RawSale<'_> {
 }
 
 fn read_sale<'a>(r: &mut Reader<'a>, s: &mut RawSale<'a>) -> R<()> {
-    r.fields(venta::NAMES, |r, index| {
+    r.fields(&venta::KEYS, |r, index| {
         match index {
             Some(venta::producto) => {
-                s.counts[0] = r.one_element(producto::NAMES, &mut s.producto)?;
+                s.counts[0] = r.one_element(&producto::KEYS, &mut s.producto)?;
             }
             Some(venta::cantidad) => {
-                s.counts[1] = r.one_element(cantidad::NAMES, &mut s.cantidad)?;
+                s.counts[1] = r.one_element(&cantidad::KEYS, &mut s.cantidad)?;
             }
             Some(venta::financiero) => {
-                s.counts[2] = r.one_element(financiero::NAMES, &mut s.financiero)?;
+                s.counts[2] = r.one_element(&financiero::KEYS, &mut s.financiero)?;
             }
             Some(i) if i < venta::N => s.top[i] = r.value()?,
             _ => r.skip(0)?,
@@ -1428,6 +1454,7 @@ fn convert_sale(
         vals: &s.top,
         names: venta::NAMES,
         escaped,
+        slots: 0,
     };
     let local = sold_at_local(&top)?;
     if window.is_some_and(|w| !w.contains_local(local)) {
@@ -1449,24 +1476,44 @@ fn convert_sale(
         vals: &s.producto,
         names: producto::NAMES,
         escaped,
+        slots: venta::N,
     };
     let c = Obj {
         vals: &s.cantidad,
         names: cantidad::NAMES,
         escaped,
+        slots: venta::N + producto::N,
     };
     let f = Obj {
         vals: &s.financiero,
         names: financiero::NAMES,
         escaped,
+        slots: venta::N + producto::N + cantidad::N,
     };
     let invoice_number = pool.repeated(top.required_str(venta::numero_factura)?);
     let line_number = top.integer(venta::linea)?;
-    let product_code = pool.get(p.required_str(producto::codigo_producto)?);
-    let quadrant = match p.text(producto::cuadrante_producto, pool)? {
+    let quadrant = match p.str(producto::cuadrante_producto)? {
         Some(q) => Some(q),
-        None => top.text(venta::cuadrante_producto, pool)?,
+        None => top.str(venta::cuadrante_producto)?,
     };
+    // What the article is: the same texts on every line of the article.
+    let (
+        product_code,
+        [description, brand, model, category, group_name, subgroup, category_name, barcode, quadrant],
+    ) = pool.keyed(
+        p.required_str(producto::codigo_producto)?,
+        [
+            p.str(producto::descripcion_producto)?,
+            p.str(producto::marca_producto)?,
+            p.str(producto::modelo_producto)?,
+            p.str(producto::categoria_producto)?,
+            p.str(producto::grupo_articulo)?,
+            p.str(producto::subgrupo_producto)?,
+            p.str(producto::categoria_nombre)?,
+            p.str(producto::codigo_barras)?,
+            quadrant,
+        ],
+    );
     Ok(Some(SaleLine {
         store_id: store.clone(),
         invoice_number,
@@ -1474,14 +1521,14 @@ fn convert_sale(
         sold_at: local_to_utc(local),
         business_date: local.date(),
         product_code,
-        description: p.text(producto::descripcion_producto, pool)?,
-        brand: p.text(producto::marca_producto, pool)?,
-        model: p.text(producto::modelo_producto, pool)?,
-        category: p.text(producto::categoria_producto, pool)?,
-        group_name: p.text(producto::grupo_articulo, pool)?,
-        subgroup: p.text(producto::subgrupo_producto, pool)?,
-        category_name: p.text(producto::categoria_nombre, pool)?,
-        barcode: p.text(producto::codigo_barras, pool)?,
+        description,
+        brand,
+        model,
+        category,
+        group_name,
+        subgroup,
+        category_name,
+        barcode,
         serial: p.own_text(producto::serial)?,
         imei: p.own_text(producto::imei)?,
         quadrant,
@@ -1557,10 +1604,11 @@ fn ident_of_sale(s: &RawSale<'_>, escaped: &[String]) -> Option<String> {
         vals: &s.top,
         names: venta::NAMES,
         escaped,
+        slots: 0,
     };
     let invoice = top.str(venta::numero_factura).ok().flatten()?;
     Some(match top.vals[venta::linea] {
-        Val::Num(l, _) => format!("numero_factura {invoice}, linea {l}"),
+        Val::Num(l, _) => format!("numero_factura {invoice}, linea {}", num_text(l)),
         _ => format!("numero_factura {invoice}"),
     })
 }
@@ -1617,11 +1665,12 @@ pub(crate) fn article_element(
 ) -> R<Result<InventoryItem, RowError>> {
     r.escaped.clear();
     let mut vals = [Val::Absent; articulo::N];
-    r.record(articulo::NAMES, &mut vals)?;
+    r.record(&articulo::KEYS, &mut vals)?;
     let a = Obj {
         vals: &vals,
         names: articulo::NAMES,
         escaped: &r.escaped,
+        slots: 0,
     };
     Ok(
         convert_article(&a, scope, pool).map_err(|problem| RowError {
@@ -2014,7 +2063,7 @@ mod tests {
         ] {
             let mut r = Reader::new(s, true);
             let (text, n) = r.number().unwrap();
-            assert_eq!(text, s);
+            assert_eq!(text, s.as_bytes());
             assert_eq!(
                 n.decimal(text),
                 Some(
