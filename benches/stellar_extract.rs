@@ -27,6 +27,13 @@
 //! Everything shares the machine's two cores: the simulator encodes while the client decodes.
 //! Before measuring, the bench prints the bytes each sales query puts on the wire: tiberius'
 //! cost per row grows with them (it copies each packet's payload byte by byte).
+//!
+//! Last measured (2026-11-22, load average 2–5): extractor ~160k rows/s, 0.47× `raw_client`
+//! (~350k). Per CEDI day (callgrind, every thread): the extractor runs ~645M instructions, the
+//! raw drain ~383M, the articles query ~169M (simulator and client). Of the extractor's,
+//! tiberius is ~50% (its per-byte payload copy in `Connection::poll_read` alone 18%), the
+//! simulator 21%, our mapping 10%. The TDS packet size does not matter here: at 32767 bytes
+//! the raw drain runs the same instructions as at 4096.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
