@@ -1490,7 +1490,22 @@ mod tests {
         feed.ready = true;
         feed.release(&mut out);
         assert_eq!(out.len(), 1);
+        assert_eq!(&*out[0].product_code, "000042");
         assert_eq!(feed.pending.len(), 1);
+        // Released lines follow the ones already passed on, in the order they arrived.
+        feed.ready = false;
+        let mut second = line("7591");
+        second.line_number = 2;
+        feed.admit(second, &mut out).unwrap();
+        feed.ready = true;
+        feed.release(&mut out);
+        assert_eq!(
+            out.iter().map(|l| l.line_number).collect::<Vec<_>>(),
+            vec![0, 2]
+        );
+        assert_eq!(&*out[1].product_code, "000042");
+        assert_eq!(feed.pending.len(), 1);
+        out.truncate(1);
         // The keyset position and duplicates.
         assert!(!feed.same_key(&known));
         feed.remember(&known);
