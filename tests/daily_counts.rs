@@ -156,16 +156,14 @@ async fn grouped(destination: &Destination, kind: DataKind) -> Counts {
             )
             .await
         }
-        DataKind::Inventory => {
-            rows(
-                destination,
-                "SELECT store_id, date(snapshot_at, '-4 hours'), COUNT(*) FROM inventory_history \
+        DataKind::Inventory => rows(
+            destination,
+            "SELECT store_id, date(snapshot_at, '-4 hours'), COUNT(*) FROM inventory_history \
                  GROUP BY 1, 2",
-                "SELECT store_id, (snapshot_at AT TIME ZONE 'America/Caracas')::date::text, COUNT(*) \
+            "SELECT store_id, (snapshot_at AT TIME ZONE 'America/Caracas')::date::text, COUNT(*) \
                  FROM inventory_history GROUP BY 1, 2",
-            )
-            .await
-        }
+        )
+        .await,
     }
 }
 
@@ -188,7 +186,10 @@ async fn assert_exact(destination: &Destination, step: &str) -> Counts {
             .map(|c| (c.store_id.to_string(), c.day.to_string(), c.records))
             .collect();
         read.sort();
-        assert_eq!(read, kept, "{step}: {kind:?} counts as gap coverage reads them");
+        assert_eq!(
+            read, kept,
+            "{step}: {kind:?} counts as gap coverage reads them"
+        );
     }
     kept(destination, DataKind::Sales).await
 }
@@ -227,7 +228,9 @@ async fn loads_keep_the_counts_exact(db: &TestDb) {
     // Fewer lines: ten voided on the second day, one changed.
     let mut fewer: Vec<SaleLine> = changed
         .iter()
-        .filter(|l| !(l.business_date.to_string() == "2025-11-18" && l.invoice_number.ends_with('1')))
+        .filter(|l| {
+            !(l.business_date.to_string() == "2025-11-18" && l.invoice_number.ends_with('1'))
+        })
         .cloned()
         .collect();
     fewer[0].quantity = Some(dec("8"));
@@ -330,7 +333,11 @@ async fn upgrade_backfills_the_counts(destination: Destination) {
     // Data loaded by this build's loaders at schema 0003 (no count tables yet).
     let w = span();
     load_ok(dest, sales("tienda_01", w, delivery("tienda_01"))).await;
-    load_ok(dest, sales("tienda_02", w, delivery("tienda_02")[10..].to_vec())).await;
+    load_ok(
+        dest,
+        sales("tienda_02", w, delivery("tienda_02")[10..].to_vec()),
+    )
+    .await;
     load_ok(dest, snapshot("tienda_01", "APP-TPF", 30)).await;
     load_ok(dest, snapshot("tienda_01", "APP-TPF", 25)).await;
     let before_sales = grouped(dest, DataKind::Sales).await;
@@ -343,7 +350,10 @@ async fn upgrade_backfills_the_counts(destination: Destination) {
         dest.schema_status().await.unwrap(),
         fluxion_etl::loaders::SchemaStatus::Current
     );
-    assert_eq!(assert_exact(dest, "after migration 0004").await, before_sales);
+    assert_eq!(
+        assert_exact(dest, "after migration 0004").await,
+        before_sales
+    );
     assert_eq!(kept(dest, DataKind::Inventory).await, before_inventory);
 
     // And the counts follow the loads from then on.
