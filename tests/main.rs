@@ -5,6 +5,7 @@
 mod common;
 mod config;
 mod contract;
+mod daily_counts;
 mod gaps;
 mod klk;
 mod postgres;

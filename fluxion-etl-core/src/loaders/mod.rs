@@ -4,6 +4,11 @@
 //! [`Destination`]-facing type), `loader.rs` (the [`Loader`](crate::pipeline::Loader)) and
 //! `tracker.rs` (the [`TrackerStore`](crate::tracker::TrackerStore)). Both pass the same loader
 //! contract tests.
+//!
+//! The per-day counts that gap coverage reads (`sales_daily_counts`, `inventory_daily_counts`)
+//! are kept by triggers of migration 0004, in the transaction of each write to `sales_lines` /
+//! `inventory_history`, so no loader path maintains them by hand and a new one needs nothing
+//! (on SQLite, only avoid `REPLACE`, whose implicit deletes fire no trigger).
 
 mod lease;
 pub mod postgres;

@@ -89,16 +89,11 @@ impl GapStore for SqliteGaps {
     }
 
     async fn daily_counts(&self, kind: DataKind) -> Result<Vec<DayCount>> {
+        // Kept by migration 0004's triggers in the writers' transactions: one row per store
+        // and day, whatever the size of the data tables.
         let sql = match kind {
-            DataKind::Sales => {
-                "SELECT store_id, business_date AS day, COUNT(*) AS n FROM sales_lines \
-                 GROUP BY store_id, business_date"
-            }
-            // Caracas is UTC-4 all year (no DST since 2016).
-            DataKind::Inventory => {
-                "SELECT store_id, date(snapshot_at, '-4 hours') AS day, COUNT(*) AS n \
-                 FROM inventory_history GROUP BY 1, 2"
-            }
+            DataKind::Sales => "SELECT store_id, day, records AS n FROM sales_daily_counts",
+            DataKind::Inventory => "SELECT store_id, day, records AS n FROM inventory_daily_counts",
         };
         let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         let mut out = Vec::with_capacity(rows.len());
