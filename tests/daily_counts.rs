@@ -369,12 +369,7 @@ async fn fresh_sqlite() -> (Destination, tempfile::TempDir) {
 }
 
 async fn fresh_postgres() -> Destination {
-    let url = fluxion_etl_sim::postgres::TestPostgres::shared()
-        .await
-        .expect("a test PostgreSQL server")
-        .create_database()
-        .await
-        .expect("a fresh test database");
+    let url = crate::common::db::fresh_postgres_url().await;
     Destination::connect(&url).await.unwrap()
 }
 

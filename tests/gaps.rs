@@ -65,18 +65,7 @@ async fn env(backend: Backend, toml: &str) -> Env {
             let url = format!("sqlite://{}", dir.path().join("gaps.db").display());
             (url, Some(dir))
         }
-        Backend::Postgres => {
-            let url = fluxion_etl_sim::postgres::TestPostgres::shared()
-                .await
-                .expect("a test PostgreSQL server")
-                .create_database()
-                .await
-                .expect("a fresh test database");
-            let destination = Destination::connect(&url).await.unwrap();
-            destination.migrate().await.unwrap();
-            destination.close().await;
-            (url, None)
-        }
+        Backend::Postgres => (crate::common::db::migrated_postgres_url().await, None),
     };
     let text = format!("[destination]\nurl = \"{url}\"\n{toml}");
     let config = Config::from_toml_str(&text, "gaps-test").unwrap();

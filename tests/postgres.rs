@@ -27,12 +27,7 @@ use crate::common::*;
 
 /// A fresh database on the shared test server.
 async fn fresh_url() -> String {
-    TestPostgres::shared()
-        .await
-        .expect("a test PostgreSQL server")
-        .create_database()
-        .await
-        .expect("a fresh test database")
+    crate::common::db::fresh_postgres_url().await
 }
 
 async fn migrated(url: &str) -> Destination {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use fluxion_etl::config::Config;
-use fluxion_etl::loaders::Destination;
 use fluxion_etl::model::{local_to_utc, StoreId};
 use fluxion_etl::schedule::{
     Claim, ClaimRecord, Clock, DailyProgress, DailySummary, LastRun, ManualClock, PersistedState,
@@ -62,18 +61,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("sched.db").display()),
-            Backend::Postgres => {
-                let url = fluxion_etl_sim::postgres::TestPostgres::shared()
-                    .await
-                    .expect("a test PostgreSQL server")
-                    .create_database()
-                    .await
-                    .expect("a fresh test database");
-                let d = Destination::connect(&url).await.unwrap();
-                d.migrate().await.unwrap();
-                d.close().await;
-                url
-            }
+            Backend::Postgres => crate::common::db::migrated_postgres_url().await,
         };
         let mut toml = format!(
             "[destination]\nurl = \"{url}\"\n\n[batch]\nbatch_size = 100\nmax_workers = 3\n\

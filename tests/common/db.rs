@@ -3,6 +3,26 @@
 
 use fluxion_etl::loaders::Destination;
 
+/// The URL of a fresh, empty (not migrated) database on the shared test PostgreSQL server (see
+/// `fluxion_etl_sim::postgres`).
+pub async fn fresh_postgres_url() -> String {
+    fluxion_etl_sim::postgres::TestPostgres::shared()
+        .await
+        .expect("a test PostgreSQL server")
+        .create_database()
+        .await
+        .expect("a fresh test database")
+}
+
+/// The URL of a fresh, migrated database on the shared test PostgreSQL server.
+pub async fn migrated_postgres_url() -> String {
+    let url = fresh_postgres_url().await;
+    let destination = Destination::connect(&url).await.unwrap();
+    destination.migrate().await.unwrap();
+    destination.close().await;
+    url
+}
+
 pub struct TestDb {
     pub destination: Destination,
     // Keeps the SQLite file's directory alive for the test's duration.
@@ -13,13 +33,9 @@ impl TestDb {
     /// A fresh, migrated PostgreSQL database on the test server (see
     /// `fluxion_etl_sim::postgres`).
     pub async fn postgres() -> TestDb {
-        let url = fluxion_etl_sim::postgres::TestPostgres::shared()
+        let destination = Destination::connect(&fresh_postgres_url().await)
             .await
-            .expect("a test PostgreSQL server")
-            .create_database()
-            .await
-            .expect("a fresh test database");
-        let destination = Destination::connect(&url).await.unwrap();
+            .unwrap();
         destination.migrate().await.unwrap();
         TestDb {
             destination,
