@@ -153,3 +153,70 @@ pub fn keys(value: &Value) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// A `fluxion` process whose stderr is read line by line, killed (if still running) when dropped.
+pub struct Watched {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// The stderr lines read so far.
+    pub seen: Vec<String>,
+}
+
+impl Watched {
+    /// Spawns `cmd` with stdout and stderr piped and waits (up to a minute) for a stderr line
+    /// containing `marker`.
+    pub fn until(mut cmd: Command, marker: &str) -> Watched {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        use std::time::{Duration, Instant};
+
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut watched = Watched {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = watched.lines.recv_timeout(left) else {
+                panic!("never saw {marker:?}; stderr so far: {:#?}", watched.seen);
+            };
+            let found = line.contains(marker);
+            watched.seen.push(line);
+            if found {
+                return watched;
+            }
+        }
+    }
+
+    /// Sends SIGTERM (with `kill`), waits for the exit and reads the rest of stderr; returns the
+    /// exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        self.seen.extend(self.lines.iter());
+        exit.code()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

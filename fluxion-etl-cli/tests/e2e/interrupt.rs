@@ -6,22 +6,9 @@
 //! request, SIGTERM arrives, and the execution must be recorded as failed with category
 //! `interrupted` — the store in flight rolled back, nothing left `running`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{run, Sandbox};
-
-/// Kills the child if the test fails half-way.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::{run, Sandbox, Watched};
 
 #[tokio::test]
 async fn sigterm_closes_the_execution_as_interrupted() {
@@ -53,48 +40,16 @@ warehouse = "APP-TPF"
 
     let mut cmd = sb.fluxion();
     cmd.args(["-v", "run", "--kind", "sales", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = Reap(cmd.spawn().unwrap());
-    let stderr = child.0.stderr.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("the run never started; stderr so far: {seen:#?}"));
-        let started = line.contains("Run started");
-        seen.push(line);
-        if started {
-            break;
-        }
-    }
+        .arg(&config);
+    let mut child = Watched::until(cmd, "Run started");
     // The store is now waiting on the silent server.
     std::thread::sleep(Duration::from_millis(500));
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-
-    let exit = child.0.wait().unwrap();
-    let rest: Vec<String> = lines.iter().collect();
-    seen.extend(rest);
-    assert_eq!(exit.code(), Some(1), "{seen:#?}");
+    let code = child.terminate();
+    assert_eq!(code, Some(1), "{:#?}", child.seen);
     assert!(
-        seen.iter().any(|l| l.contains("Interrupted")),
-        "no interruption notice: {seen:#?}"
+        child.seen.iter().any(|l| l.contains("Interrupted")),
+        "no interruption notice: {:#?}",
+        child.seen
     );
 
     let show = run(sb.fluxion_db(), &["show", "1", "--json"])

@@ -1,12 +1,7 @@
 //! `fluxion schedule`: the preview of a fixed day (never "now"), settings stored in the
 //! destination and used by the preview, and `schedule run` stopped by SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-use crate::common::{run, Sandbox};
+use crate::common::{run, Sandbox, Watched};
 
 const FROM: &str = "2025-11-18 00:00";
 
@@ -153,59 +148,19 @@ fn trigger_runs_the_daily_job_and_records_its_summary() {
     assert_eq!(json["scheduler"]["is_running"], false);
 }
 
-/// Kills the child if the test fails half-way.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[cfg(unix)]
 #[test]
 fn schedule_run_stops_cleanly_on_sigterm() {
     let sb = Sandbox::new();
     let config = sb.empty_config();
     let mut cmd = sb.fluxion();
-    cmd.args(["schedule", "run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = Reap(cmd.spawn().unwrap());
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("the scheduler never started: {seen:#?}"));
-        let started = line.contains("Scheduler running");
-        seen.push(line);
-        if started {
-            break;
-        }
-    }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.0.wait().unwrap();
-    seen.extend(lines.iter());
-    assert_eq!(exit.code(), Some(0), "{seen:#?}");
+    cmd.args(["schedule", "run", "--config"]).arg(&config);
+    let mut child = Watched::until(cmd, "Scheduler running");
+    let code = child.terminate();
+    assert_eq!(code, Some(0), "{:#?}", child.seen);
     assert!(
-        seen.iter().any(|l| l.contains("Scheduler stopped")),
-        "{seen:#?}"
+        child.seen.iter().any(|l| l.contains("Scheduler stopped")),
+        "{:#?}",
+        child.seen
     );
 }
