@@ -153,22 +153,7 @@ impl Fluxion {
     /// not exist yet, the commands read an empty destination in memory and nothing is created
     /// (so `fluxion history` in the wrong directory does not leave a `fluxion.db` behind).
     pub async fn open_readonly(config: Config) -> Result<Self> {
-        let url = config.destination_url();
-        let missing = if Destination::is_sqlite_url(&url) {
-            crate::loaders::sqlite::SqliteDestination::missing_file(&url)?
-        } else {
-            None
-        };
-        let destination = match missing {
-            Some(file) => {
-                tracing::info!(
-                    file = %file.display(),
-                    "No database file yet: reading an empty destination."
-                );
-                Destination::Sqlite(crate::loaders::sqlite::SqliteDestination::empty().await?)
-            }
-            None => Destination::connect(&url).await?,
-        };
+        let destination = Destination::connect_read_only(&config.destination_url()).await?;
         if destination.is_embedded() {
             destination.migrate().await?;
         }

@@ -70,8 +70,26 @@ impl Destination {
     }
 
     /// Whether a destination URL names an embedded SQLite database.
-    pub fn is_sqlite_url(url: &str) -> bool {
+    fn is_sqlite_url(url: &str) -> bool {
         url.starts_with("sqlite:")
+    }
+
+    /// Connects for reading only. Like [`Destination::connect`], except that a SQLite file that
+    /// does not exist yet is not created: the destination is then an empty one in memory (what
+    /// the file would hold), so `fluxion history` in the wrong directory leaves nothing behind.
+    pub async fn connect_read_only(url: &str) -> Result<Self> {
+        if Self::is_sqlite_url(url) {
+            if let Some(file) = sqlite::SqliteDestination::missing_file(url)? {
+                tracing::info!(
+                    file = %file.display(),
+                    "No database file yet: reading an empty destination."
+                );
+                return Ok(Destination::Sqlite(
+                    sqlite::SqliteDestination::empty().await?,
+                ));
+            }
+        }
+        Self::connect(url).await
     }
 
     /// Applies pending migrations.

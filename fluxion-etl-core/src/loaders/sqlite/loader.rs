@@ -165,11 +165,11 @@ impl Loader for SqliteLoader {
     ) -> Result<Option<Box<dyn LoadSession>>, EtlError> {
         // The file's process keeps its own concurrent runs apart in memory (see
         // `loaders::lease`); an in-memory database is private to its pool and needs no lease.
-        let file = self.pool.connect_options().get_filename().to_path_buf();
-        if file.as_os_str().is_empty() || file.as_os_str() == ":memory:" {
+        let options = self.pool.connect_options();
+        let Some(file) = super::database_file(&options) else {
             return self.begin(unit).await.map(Some);
-        }
-        let database = std::fs::canonicalize(&file).unwrap_or(file);
+        };
+        let database = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         let Some(lease) = LocalLease::try_acquire(&database.to_string_lossy(), unit) else {
             return Ok(None);
         };

@@ -8,7 +8,7 @@ mod loader;
 mod schedule;
 mod tracker;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -26,6 +26,13 @@ use crate::error::Result;
 
 /// The migrations embedded in this build.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The file a SQLite database lives in; `None` for an in-memory database (private to its pool).
+pub(crate) fn database_file(options: &SqliteConnectOptions) -> Option<&Path> {
+    let file = options.get_filename();
+    let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+    (!in_memory).then_some(file)
+}
 
 /// A SQLite destination.
 #[derive(Debug, Clone)]
@@ -68,11 +75,9 @@ impl SqliteDestination {
     /// in-memory URL names none).
     pub fn missing_file(url: &str) -> Result<Option<PathBuf>> {
         let options = SqliteConnectOptions::from_str(url)?;
-        let file = options.get_filename();
-        let in_memory = file.as_os_str().is_empty()
-            || file.as_os_str() == ":memory:"
-            || url.contains("mode=memory");
-        Ok((!in_memory && !file.exists()).then(|| file.to_path_buf()))
+        Ok(database_file(&options)
+            .filter(|file| !file.exists())
+            .map(Path::to_path_buf))
     }
 
     /// Wraps an existing pool.
