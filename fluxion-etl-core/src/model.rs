@@ -46,7 +46,7 @@ pub fn store_yesterday() -> NaiveDate {
 ///
 /// Shared text: every record of a store carries its id, so a clone is a reference-count
 /// increment, not a copy.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StoreId(Arc<str>);
 
@@ -59,12 +59,6 @@ impl StoreId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl Default for StoreId {
-    fn default() -> Self {
-        Self("".into())
     }
 }
 
