@@ -80,6 +80,7 @@
 mod clock;
 mod runtime;
 mod store;
+pub(crate) use store::{store_list_json, store_list_of};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use runtime::{

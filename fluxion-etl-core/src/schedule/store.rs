@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DailyProgress;
 use crate::config::ScheduleConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::StoreId;
 
 /// Settings changed at runtime (`PUT /api/etl/scheduler/config`, seed 000), persisted over the
@@ -188,6 +188,21 @@ pub struct ClaimRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// The execution the job opened.
     pub execution_id: Option<i64>,
+}
+
+/// A store list as the scheduler's tables keep it: a JSON array of ids (both destinations).
+pub(crate) fn store_list_json(stores: &[StoreId]) -> Result<String> {
+    serde_json::to_string(stores)
+        .map_err(|e| Error::InvalidRequest(format!("cannot encode store ids: {e}")))
+}
+
+/// Reads a store list written by [`store_list_json`].
+pub(crate) fn store_list_of(json: &str) -> Result<Vec<StoreId>> {
+    serde_json::from_str(json).map_err(|e| {
+        Error::Schema(format!(
+            "etl_scheduler_* holds a store list that is not a JSON array of ids: {e}"
+        ))
+    })
 }
 
 /// Where the scheduler keeps its state: a destination's `etl_scheduler_*` tables (migration 3).

@@ -13,10 +13,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
 use crate::error::{Error, Result};
-use crate::model::StoreId;
 use crate::schedule::{
-    Claim, ClaimRecord, DailyProgress, DailySummary, LastRun, PersistedState, ScheduleSettings,
-    SchedulerStore,
+    store_list_json, store_list_of, Claim, ClaimRecord, DailyProgress, DailySummary, LastRun,
+    PersistedState, ScheduleSettings, SchedulerStore,
 };
 
 /// [`SchedulerStore`] over a PostgreSQL pool.
@@ -40,19 +39,6 @@ fn i32_of(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-fn stores_json(stores: &[StoreId]) -> Result<String> {
-    serde_json::to_string(stores)
-        .map_err(|e| Error::InvalidRequest(format!("cannot encode store ids: {e}")))
-}
-
-fn stores_of(json: &str) -> Result<Vec<StoreId>> {
-    serde_json::from_str(json).map_err(|e| {
-        Error::Schema(format!(
-            "etl_scheduler_* holds a store list that is not a JSON array of ids: {e}"
-        ))
-    })
-}
-
 fn claim_of(row: &PgRow) -> Result<ClaimRecord> {
     let stores: String = row.try_get("stores")?;
     Ok(ClaimRecord {
@@ -63,7 +49,7 @@ fn claim_of(row: &PgRow) -> Result<ClaimRecord> {
             claimed_at: row.try_get("claimed_at")?,
             expires_at: row.try_get("expires_at")?,
             holds_stores: row.try_get("holds_stores")?,
-            stores: stores_of(&stores)?,
+            stores: store_list_of(&stores)?,
         },
         finished_at: row.try_get("finished_at")?,
         execution_id: row
@@ -89,7 +75,7 @@ impl SchedulerStore for PostgresSchedulerStore {
                 day,
                 last_attempt_at,
                 retries_done: u32_of(row.try_get("daily_retries_done")?).unwrap_or(0),
-                pending_retry: stores_of(&row.try_get::<String, _>("daily_pending")?)?,
+                pending_retry: store_list_of(&row.try_get::<String, _>("daily_pending")?)?,
             }),
             _ => None,
         };
@@ -171,7 +157,7 @@ impl SchedulerStore for PostgresSchedulerStore {
         .bind(d.day)
         .bind(d.last_attempt_at)
         .bind(i32_of(d.retries_done))
-        .bind(stores_json(&d.pending_retry)?)
+        .bind(store_list_json(&d.pending_retry)?)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -261,7 +247,7 @@ impl SchedulerStore for PostgresSchedulerStore {
         .bind(c.claimed_at)
         .bind(c.expires_at)
         .bind(c.holds_stores)
-        .bind(stores_json(&c.stores)?)
+        .bind(store_list_json(&c.stores)?)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -10,10 +10,9 @@ use sqlx::{Row, SqlitePool};
 
 use crate::error::{Error, Result};
 use crate::loaders::rows::{format_ts, parse_ts};
-use crate::model::StoreId;
 use crate::schedule::{
-    Claim, ClaimRecord, DailyProgress, DailySummary, LastRun, PersistedState, ScheduleSettings,
-    SchedulerStore,
+    store_list_json, store_list_of, Claim, ClaimRecord, DailyProgress, DailySummary, LastRun,
+    PersistedState, ScheduleSettings, SchedulerStore,
 };
 
 /// [`SchedulerStore`] over an SQLite pool.
@@ -42,19 +41,6 @@ fn u32_of(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
 }
 
-fn stores_json(stores: &[StoreId]) -> Result<String> {
-    serde_json::to_string(stores)
-        .map_err(|e| Error::InvalidRequest(format!("cannot encode store ids: {e}")))
-}
-
-fn stores_of(json: &str) -> Result<Vec<StoreId>> {
-    serde_json::from_str(json).map_err(|e| {
-        Error::Schema(format!(
-            "etl_scheduler_* holds a store list that is not a JSON array of ids: {e}"
-        ))
-    })
-}
-
 fn claim_of(row: &sqlx::sqlite::SqliteRow) -> Result<ClaimRecord> {
     let stores: String = row.try_get("stores")?;
     let slot: String = row.try_get("slot")?;
@@ -67,7 +53,7 @@ fn claim_of(row: &sqlx::sqlite::SqliteRow) -> Result<ClaimRecord> {
             claimed_at: ts(row.try_get("claimed_at")?).ok_or_else(|| bad("claimed_at"))?,
             expires_at: ts(row.try_get("expires_at")?).ok_or_else(|| bad("expires_at"))?,
             holds_stores: row.try_get::<i64, _>("holds_stores")? != 0,
-            stores: stores_of(&stores)?,
+            stores: store_list_of(&stores)?,
         },
         finished_at: ts(row.try_get("finished_at")?),
         execution_id: row.try_get("execution_id")?,
@@ -91,7 +77,7 @@ impl SchedulerStore for SqliteSchedulerStore {
                 day,
                 last_attempt_at,
                 retries_done: u32_of(row.try_get("daily_retries_done")?).unwrap_or(0),
-                pending_retry: stores_of(&row.try_get::<String, _>("daily_pending")?)?,
+                pending_retry: store_list_of(&row.try_get::<String, _>("daily_pending")?)?,
             }),
             _ => None,
         };
@@ -171,7 +157,7 @@ impl SchedulerStore for SqliteSchedulerStore {
         .bind(d.day.format("%Y-%m-%d").to_string())
         .bind(format_ts(d.last_attempt_at))
         .bind(i64::from(d.retries_done))
-        .bind(stores_json(&d.pending_retry)?)
+        .bind(store_list_json(&d.pending_retry)?)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -261,7 +247,7 @@ impl SchedulerStore for SqliteSchedulerStore {
         .bind(format_ts(c.claimed_at))
         .bind(format_ts(c.expires_at))
         .bind(i64::from(c.holds_stores))
-        .bind(stores_json(&c.stores)?)
+        .bind(store_list_json(&c.stores)?)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
