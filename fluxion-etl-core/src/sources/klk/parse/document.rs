@@ -100,6 +100,18 @@ enum State {
     Done,
 }
 
+impl State {
+    /// Where the records array leaves the parser: at its next element, or past its `]` (the end
+    /// of a bare array, the next key of an object).
+    fn in_array(ended: bool, bare: bool) -> State {
+        match (ended, bare) {
+            (false, _) => State::Element { bare },
+            (true, true) => State::Done,
+            (true, false) => State::NextKey,
+        }
+    }
+}
+
 /// Parses one KLK answer incrementally. `array_key` names the records array (`ventas`,
 /// `articulos`); `bare_array` accepts a document that is just that array (older inventory
 /// servers).
@@ -311,28 +323,21 @@ impl DocParser {
                 }
             },
             State::FirstKey => {
-                if r.peek()? == b'}' {
-                    r.i += 1;
-                    self.state = State::Done;
+                self.state = if r.closes(b'}')? {
+                    State::Done
                 } else {
-                    self.state = State::Member;
-                }
+                    State::Member
+                };
             }
-            State::NextKey => match r.peek()? {
-                b',' => {
-                    r.i += 1;
-                    self.state = State::Member;
-                }
-                b'}' => {
-                    r.i += 1;
-                    self.state = State::Done;
-                }
-                _ => return Err(PErr::Syntax("`,` or `}`", r.i)),
-            },
+            State::NextKey => {
+                self.state = if r.next_or_close(b'}')? {
+                    State::Done
+                } else {
+                    State::Member
+                };
+            }
             State::Member => {
-                if r.peek()? != b'"' {
-                    return Err(PErr::Syntax("a key", r.i));
-                }
+                r.at_key()?;
                 let key = r.string()?;
                 r.eat(b':', "`:`")?;
                 r.ws();
@@ -374,25 +379,10 @@ impl DocParser {
                     self.state = State::NextKey;
                 }
             }
-            State::FirstElement { bare } => {
-                if r.peek()? == b']' {
-                    r.i += 1;
-                    self.state = if bare { State::Done } else { State::NextKey };
-                } else {
-                    self.state = State::Element { bare };
-                }
+            State::FirstElement { bare } => self.state = State::in_array(r.closes(b']')?, bare),
+            State::NextElement { bare } => {
+                self.state = State::in_array(r.next_or_close(b']')?, bare);
             }
-            State::NextElement { bare } => match r.peek()? {
-                b',' => {
-                    r.i += 1;
-                    self.state = State::Element { bare };
-                }
-                b']' => {
-                    r.i += 1;
-                    self.state = if bare { State::Done } else { State::NextKey };
-                }
-                _ => return Err(PErr::Syntax("`,` or `]`", r.i)),
-            },
             State::Element { bare } => {
                 if r.peek()? != b'{' {
                     return Err(PErr::Syntax("a record (`{`)", r.i));

@@ -186,6 +186,48 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Where an object's key should start: fails unless a string does.
+    #[inline(always)]
+    pub(super) fn at_key(&mut self) -> R<()> {
+        self.ws();
+        if self.peek()? != b'"' {
+            return Err(PErr::Syntax("a key", self.i));
+        }
+        Ok(())
+    }
+
+    /// Right after an object's `{` or an array's `[`: whether its `close` follows at once (and
+    /// is consumed).
+    #[inline(always)]
+    pub(super) fn closes(&mut self, close: u8) -> R<bool> {
+        self.ws();
+        if self.peek()? == close {
+            self.i += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// After a member of an object (`close` is `}`) or an element of an array (`]`): `false`
+    /// for the `,` before another, `true` for the `close` that ends it; either is consumed.
+    #[inline(always)]
+    pub(super) fn next_or_close(&mut self, close: u8) -> R<bool> {
+        self.ws();
+        let c = self.peek()?;
+        if c == b',' || c == close {
+            self.i += 1;
+            return Ok(c == close);
+        }
+        Err(PErr::Syntax(
+            if close == b'}' {
+                "`,` or `}`"
+            } else {
+                "`,` or `]`"
+            },
+            self.i,
+        ))
+    }
+
     /// `&s[from..to]`; both ends sit next to ASCII delimiters, so they are char boundaries.
     #[inline]
     pub(super) fn slice(&self, from: usize, to: usize) -> R<&'a str> {
@@ -429,47 +471,28 @@ impl<'a> Reader<'a> {
             b'"' => self.skip_string(),
             b'{' => {
                 self.i += 1;
-                self.ws();
-                if self.peek()? == b'}' {
-                    self.i += 1;
+                if self.closes(b'}')? {
                     return Ok(());
                 }
                 loop {
-                    self.ws();
-                    if self.peek()? != b'"' {
-                        return Err(PErr::Syntax("a key", self.i));
-                    }
+                    self.at_key()?;
                     self.skip_string()?;
                     self.eat(b':', "`:`")?;
                     self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(PErr::Syntax("`,` or `}`", self.i)),
+                    if self.next_or_close(b'}')? {
+                        return Ok(());
                     }
                 }
             }
             b'[' => {
                 self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
+                if self.closes(b']')? {
                     return Ok(());
                 }
                 loop {
                     self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(PErr::Syntax("`,` or `]`", self.i)),
+                    if self.next_or_close(b']')? {
+                        return Ok(());
                     }
                 }
             }
@@ -484,27 +507,16 @@ impl<'a> Reader<'a> {
     /// Walks an object's members, handing each key to `member`, which must consume the value.
     pub(super) fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> R<()>) -> R<()> {
         self.eat(b'{', "`{`")?;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
+        if self.closes(b'}')? {
             return Ok(());
         }
         loop {
-            self.ws();
-            if self.peek()? != b'"' {
-                return Err(PErr::Syntax("a key", self.i));
-            }
+            self.at_key()?;
             let key = self.string()?;
             self.eat(b':', "`:`")?;
             member(self, &key)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(PErr::Syntax("`,` or `}`", self.i)),
+            if self.next_or_close(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -520,9 +532,7 @@ impl<'a> Reader<'a> {
         mut member: impl FnMut(&mut Self, Option<usize>) -> R<()>,
     ) -> R<()> {
         self.eat(b'{', "`{`")?;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
+        if self.closes(b'}')? {
             return Ok(());
         }
         let mut next = 0;
@@ -539,9 +549,7 @@ impl<'a> Reader<'a> {
                 self.i += keys.quoted[next].len();
                 Some(next)
             } else {
-                if self.peek()? != b'"' {
-                    return Err(PErr::Syntax("a key", self.i));
-                }
+                self.at_key()?;
                 let key = self.string()?;
                 self.eat(b':', "`:`")?;
                 keys.names.iter().position(|n| *n == key)
@@ -550,14 +558,8 @@ impl<'a> Reader<'a> {
                 next = i + 1;
             }
             member(self, index)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(PErr::Syntax("`,` or `}`", self.i)),
+            if self.next_or_close(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -587,9 +589,7 @@ impl<'a> Reader<'a> {
             b'{' => self.record(keys, slots).map(|_| 1),
             b'[' => {
                 self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
+                if self.closes(b']')? {
                     return Ok(0);
                 }
                 let mut n = 0;
@@ -603,14 +603,8 @@ impl<'a> Reader<'a> {
                         self.skip(1)?;
                     }
                     n += 1;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Ok(n);
-                        }
-                        _ => return Err(PErr::Syntax("`,` or `]`", self.i)),
+                    if self.next_or_close(b']')? {
+                        return Ok(n);
                     }
                 }
             }
