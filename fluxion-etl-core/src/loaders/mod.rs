@@ -20,8 +20,12 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::error::{Error, EtlError, Result};
-use crate::pipeline::Loader;
-use crate::tracker::{classify_sqlstate, ErrorCategory, ErrorSource, Phase, TrackerStore};
+use crate::model::Batch;
+use crate::pipeline::{LoadStats, LoadUnit, Loader};
+use crate::tracker::{
+    apply_load_stats, classify_sqlstate, ErrorCategory, ErrorSource, Phase, StoreDetail,
+    TrackerStore,
+};
 
 /// A destination database, chosen by URL scheme.
 #[derive(Debug, Clone)]
@@ -224,6 +228,33 @@ pub(crate) fn schema_status(applied: &[i64], known: &[i64]) -> SchemaStatus {
     } else {
         SchemaStatus::Behind { pending }
     }
+}
+
+/// A unit's load as its store detail records it, in the unit's own transaction: the stats
+/// marked recorded, and the detail completed with their counts and finished now.
+pub(crate) fn recorded_detail(detail: &StoreDetail, stats: LoadStats) -> (StoreDetail, LoadStats) {
+    let stats = LoadStats {
+        detail_recorded: true,
+        ..stats
+    };
+    let mut detail = detail.clone();
+    apply_load_stats(&mut detail, &stats);
+    detail.finished_at = Utc::now();
+    (detail, stats)
+}
+
+/// The error of a batch written to a load of the other kind (a pipeline bug, not the data's).
+pub(crate) fn wrong_batch(batch: &Batch, unit: &LoadUnit, source: ErrorSource) -> EtlError {
+    EtlError::new(
+        Phase::Load,
+        ErrorCategory::DataValidation,
+        source,
+        format!(
+            "a {} batch was written to a {} load",
+            batch.kind(),
+            unit.kind()
+        ),
+    )
 }
 
 /// Classifies a database error raised while loading, from its typed cause.

@@ -244,6 +244,20 @@ fn opt(s: &Option<Arc<str>>) -> Option<&str> {
     s.as_deref()
 }
 
+/// `a = s.a, b = s.b, …`: a merge's SET list, from the staged row `s`.
+pub(crate) fn set_from_stage(names: &[&str]) -> String {
+    joined(names, |n| format!("{n} = s.{n}"))
+}
+
+/// `s.a, s.b, …`: the staged row's columns, for an INSERT … SELECT.
+pub(crate) fn staged_columns(names: &[&str]) -> String {
+    joined(names, |n| format!("s.{n}"))
+}
+
+fn joined(names: &[&str], each: impl Fn(&str) -> String) -> String {
+    names.iter().map(|n| each(n)).collect::<Vec<_>>().join(", ")
+}
+
 /// A stable 64-bit hash of a row's values (FNV-1a), used to tell changed rows from unchanged
 /// ones without comparing every column in SQL. Stable across Rust versions and platforms, so a
 /// hash stored by one build compares equal in the next.

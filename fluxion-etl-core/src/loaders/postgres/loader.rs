@@ -58,9 +58,9 @@ mod merge;
 mod retry;
 
 use async_trait::async_trait;
-use chrono::Utc;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
+use sqlx::postgres::{PgArguments, PgConnectOptions};
+use sqlx::query::Query;
+use sqlx::{Connection, PgConnection, Postgres};
 
 use self::direct::DirectStream;
 use self::encode::{table_for, KeySet, Table};
@@ -68,11 +68,11 @@ use self::fingerprint::record_fingerprint;
 use super::copy::{CopyFormat, Spill};
 use super::tracker::insert_detail;
 use crate::error::EtlError;
-use crate::loaders::classify_load_error;
 use crate::loaders::rows::{inventory_values, row_hash, sale_values, RowHasher, Value};
+use crate::loaders::{classify_load_error, recorded_detail, wrong_batch};
 use crate::model::Batch;
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
-use crate::tracker::{apply_load_stats, ErrorCategory, ErrorSource, Phase, StoreDetail};
+use crate::tracker::{ErrorCategory, ErrorSource, Phase, StoreDetail};
 
 /// The PostgreSQL [`Loader`].
 #[derive(Debug, Clone)]
@@ -173,6 +173,15 @@ fn spill_err(e: std::io::Error) -> EtlError {
     .retryable(false)
 }
 
+/// Takes the lease `key` on `conn` unless another session holds it: whether it was granted.
+async fn try_lease(conn: &mut PgConnection, key: i64, context: &str) -> Result<bool, EtlError> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(conn)
+        .await
+        .map_err(load_err(context))
+}
+
 /// The advisory-lock key of a (store, kind) lease.
 fn lease_key(unit: &LoadUnit) -> i64 {
     row_hash(&[
@@ -199,12 +208,7 @@ impl Loader for PostgresLoader {
         let mut session = self.session(unit, Some(execution_id));
         let mut conn = self.connect().await?;
         let key = lease_key(unit);
-        let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(key)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(load_err("cannot take the store's lease"))?;
-        if !granted {
+        if !try_lease(&mut conn, key, "cannot take the store's lease").await? {
             let _ = conn.close().await;
             tracing::info!(store = %unit.store, kind = %unit.kind(), "Lease held by another run.");
             return Ok(None);
@@ -241,12 +245,22 @@ struct PgSession {
     repeated: bool,
 }
 
-async fn exec(conn: &mut PgConnection, sql: &str, context: &str) -> Result<u64, EtlError> {
-    sqlx::query(sql)
+/// Runs a statement with its arguments: the rows it affected, or its failure classified.
+async fn execute(
+    conn: &mut PgConnection,
+    query: Query<'_, Postgres, PgArguments>,
+    context: &str,
+) -> Result<u64, EtlError> {
+    query
         .execute(conn)
         .await
         .map(|r| r.rows_affected())
         .map_err(load_err(context))
+}
+
+/// Runs a statement without arguments (see [`execute`]).
+async fn exec(conn: &mut PgConnection, sql: &str, context: &str) -> Result<u64, EtlError> {
+    execute(conn, sqlx::query(sql), context).await
 }
 
 impl PgSession {
@@ -328,13 +342,7 @@ impl PgSession {
         detail: &StoreDetail,
         stats: LoadStats,
     ) -> Result<LoadStats, EtlError> {
-        let stats = LoadStats {
-            detail_recorded: true,
-            ..stats
-        };
-        let mut detail = detail.clone();
-        apply_load_stats(&mut detail, &stats);
-        detail.finished_at = Utc::now();
+        let (detail, stats) = recorded_detail(detail, stats);
         let (received, hash_sum, execution_id) = (
             self.received as i64,
             self.hash_sum.to_string(),
@@ -413,18 +421,7 @@ impl LoadSession for PgSession {
             (Batch::Inventory(items), "inventory_current") => {
                 self.encode(items.iter().map(inventory_values))
             }
-            _ => {
-                return Err(EtlError::new(
-                    Phase::Load,
-                    ErrorCategory::DataValidation,
-                    ErrorSource::Postgresql,
-                    format!(
-                        "a {} batch was written to a {} load",
-                        batch.kind(),
-                        self.unit.kind()
-                    ),
-                ))
-            }
+            _ => return Err(wrong_batch(&batch, &self.unit, ErrorSource::Postgresql)),
         }
         self.received += n as u64;
         self.spill.append(&self.buf).await.map_err(spill_err)?;
@@ -494,7 +491,7 @@ mod tests {
             store: StoreId::new("tienda_01"),
             scope: LoadScope::InventorySnapshot {
                 warehouse: "APP-TPF".into(),
-                taken_at: Utc::now(),
+                taken_at: chrono::Utc::now(),
                 keep_history: true,
             },
         };

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::encode::SALES;
-use super::{load_err, PgSession};
+use super::{execute, load_err, PgSession};
 use crate::error::EtlError;
 use crate::model::Window;
 use crate::pipeline::LoadStats;
@@ -82,7 +82,7 @@ pub(super) async fn record_fingerprint(
     hash_sum: &str,
     execution_id: i64,
 ) -> Result<(), EtlError> {
-    sqlx::query(
+    let upsert = sqlx::query(
         "INSERT INTO etl_load_fingerprints (store_id, etl_name, window_from, window_to, row_count, \
          hash_sum, execution_id) VALUES ($1, $2, $3, $4, $5, $6::numeric, $7) \
          ON CONFLICT (store_id, etl_name, window_from, window_to) DO UPDATE SET \
@@ -95,9 +95,7 @@ pub(super) async fn record_fingerprint(
     .bind(window.to_utc())
     .bind(received)
     .bind(hash_sum)
-    .bind(execution_id)
-    .execute(&mut *conn)
-    .await
-    .map_err(load_err("cannot record the window's fingerprint"))?;
+    .bind(execution_id);
+    execute(conn, upsert, "cannot record the window's fingerprint").await?;
     Ok(())
 }

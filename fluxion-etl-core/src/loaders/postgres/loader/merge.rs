@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use super::encode::{INVENTORY, SALES};
-use super::{exec, load_err, PgSession};
+use super::{exec, execute, load_err, PgSession};
 use crate::error::EtlError;
+use crate::loaders::rows::{set_from_stage, staged_columns};
 use crate::pipeline::LoadStats;
 
 /// Deliveries at least this large get an `ANALYZE` of the staging table before the merge, so
@@ -29,46 +30,38 @@ impl PgSession {
         let store = self.unit.store.as_str().to_owned();
         self.stage().await?;
         let names = SALES.names();
-        let set_list = assignments(&names);
-        let s_names = prefixed(&names);
-        let conn = self.conn()?;
-        let updated = sqlx::query(&format!(
+        let set_list = set_from_stage(&names);
+        let s_names = staged_columns(&names);
+        let update = format!(
             "UPDATE sales_lines AS t SET {set_list}, row_hash = s.row_hash, execution_id = $2, loaded_at = now() \
              FROM {STAGE} AS s \
              WHERE t.store_id = $1 AND t.invoice_number = s.invoice_number AND t.line_number = s.line_number \
              AND t.row_hash <> s.row_hash"
-        ))
-        .bind(&store)
-        .bind(execution_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(load_err("cannot update changed rows"))?
-        .rows_affected();
-        let inserted = sqlx::query(&format!(
+        );
+        let insert = format!(
             "INSERT INTO sales_lines ({cols}, row_hash, execution_id) \
              SELECT {s_names}, s.row_hash, $2 FROM {STAGE} AS s \
              WHERE NOT EXISTS (SELECT 1 FROM sales_lines AS t WHERE t.store_id = $1 \
              AND t.invoice_number = s.invoice_number AND t.line_number = s.line_number)",
             cols = names.join(", "),
-        ))
-        .bind(&store)
-        .bind(execution_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(load_err("cannot insert new rows"))?
-        .rows_affected();
-        let deleted = sqlx::query(&format!(
+        );
+        let delete = format!(
             "DELETE FROM sales_lines AS t WHERE t.store_id = $1 AND t.sold_at >= $2 AND t.sold_at < $3 \
              AND NOT EXISTS (SELECT 1 FROM {STAGE} AS s \
              WHERE s.invoice_number = t.invoice_number AND s.line_number = t.line_number)"
-        ))
-        .bind(&store)
-        .bind(from)
-        .bind(to)
-        .execute(&mut *conn)
-        .await
-        .map_err(load_err("cannot delete rows the source no longer returns"))?
-        .rows_affected();
+        );
+        let conn = self.conn()?;
+        let updated = sqlx::query(&update).bind(&store).bind(execution_id);
+        let updated = execute(conn, updated, "cannot update changed rows").await?;
+        let inserted = sqlx::query(&insert).bind(&store).bind(execution_id);
+        let inserted = execute(conn, inserted, "cannot insert new rows").await?;
+        let deleted = sqlx::query(&delete).bind(&store).bind(from).bind(to);
+        let deleted = execute(
+            conn,
+            deleted,
+            "cannot delete rows the source no longer returns",
+        )
+        .await?;
         Ok(LoadStats {
             received: self.received,
             inserted,
@@ -90,8 +83,8 @@ impl PgSession {
         let store = self.unit.store.as_str().to_owned();
         let staged = self.stage().await?;
         let names = INVENTORY.names();
-        let set_list = assignments(&names);
-        let s_names = prefixed(&names);
+        let set_list = set_from_stage(&names);
+        let s_names = staged_columns(&names);
         let key_match =
             "t.store_id = $1 AND t.warehouse_code = $2 AND t.product_code = s.product_code";
         let conn = self.conn()?;
@@ -104,51 +97,44 @@ impl PgSession {
         .await
         .map_err(load_err("cannot compare staged rows"))?;
         // Every row seen gets the new snapshot time, changed or not.
-        let touched = sqlx::query(&format!(
+        let update = format!(
             "UPDATE inventory_current AS t SET {set_list}, row_hash = s.row_hash, execution_id = $3 \
              FROM {STAGE} AS s WHERE {key_match}"
-        ))
-        .bind(&store)
-        .bind(warehouse)
-        .bind(execution_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(load_err("cannot update the snapshot"))?
-        .rows_affected();
-        let inserted = sqlx::query(&format!(
+        );
+        let insert = format!(
             "INSERT INTO inventory_current ({cols}, row_hash, execution_id) \
              SELECT {s_names}, s.row_hash, $3 FROM {STAGE} AS s \
              WHERE NOT EXISTS (SELECT 1 FROM inventory_current AS t WHERE {key_match})",
             cols = names.join(", "),
-        ))
-        .bind(&store)
-        .bind(warehouse)
-        .bind(execution_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(load_err("cannot insert new rows"))?
-        .rows_affected();
-        let deleted = sqlx::query(&format!(
+        );
+        let delete = format!(
             "DELETE FROM inventory_current AS t WHERE t.store_id = $1 AND t.warehouse_code = $2 \
              AND NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.product_code = t.product_code)"
-        ))
-        .bind(&store)
-        .bind(warehouse)
-        .execute(&mut *conn)
-        .await
-        .map_err(load_err(
+        );
+        let touched = sqlx::query(&update)
+            .bind(&store)
+            .bind(warehouse)
+            .bind(execution_id);
+        let touched = execute(conn, touched, "cannot update the snapshot").await?;
+        let inserted = sqlx::query(&insert)
+            .bind(&store)
+            .bind(warehouse)
+            .bind(execution_id);
+        let inserted = execute(conn, inserted, "cannot insert new rows").await?;
+        let deleted = sqlx::query(&delete).bind(&store).bind(warehouse);
+        let deleted = execute(
+            conn,
+            deleted,
             "cannot delete articles the source no longer returns",
-        ))?
-        .rows_affected();
+        )
+        .await?;
         if keep_history {
-            sqlx::query(&format!(
+            let history = format!(
                 "INSERT INTO inventory_history ({cols}, execution_id) SELECT {s_names}, $1 FROM {STAGE} AS s",
                 cols = names.join(", "),
-            ))
-            .bind(execution_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(load_err("cannot append the inventory history"))?;
+            );
+            let history = sqlx::query(&history).bind(execution_id);
+            execute(conn, history, "cannot append the inventory history").await?;
         }
         let unchanged = unchanged.max(0) as u64;
         let updated = touched.saturating_sub(unchanged);
@@ -224,20 +210,4 @@ impl PgSession {
         }
         Ok(staged)
     }
-}
-
-fn assignments(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("{n} = s.{n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn prefixed(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("s.{n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

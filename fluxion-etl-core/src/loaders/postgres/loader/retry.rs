@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
 
-use super::{exec, load_err, PgSession};
+use super::{exec, try_lease, PgSession};
 use crate::error::EtlError;
 use crate::pipeline::LoadStats;
 use crate::tracker::{ErrorCategory, ErrorSource, Phase, StoreDetail};
@@ -47,12 +47,7 @@ impl PgSession {
         if self.conn.is_none() {
             let mut conn = self.loader.connect().await?;
             if let Some(key) = self.lease {
-                let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                    .bind(key)
-                    .fetch_one(&mut conn)
-                    .await
-                    .map_err(load_err("cannot take the store's lease again"))?;
-                if !granted {
+                if !try_lease(&mut conn, key, "cannot take the store's lease again").await? {
                     let _ = conn.close().await;
                     return Err(EtlError::new(
                         Phase::Load,
