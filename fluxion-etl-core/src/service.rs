@@ -19,9 +19,10 @@ use crate::recovery::{
     RecoveryRequest,
 };
 use crate::sources::{extractor_for, ExtractRequest};
+use crate::taxonomy::sanitize;
 use crate::tracker::{
-    sanitize, ExecutionFinish, ExecutionObserver, ExecutionStatus, ExecutionTracker, NewExecution,
-    RunMode, StoreRef, TrackerStore, TriggeredBy,
+    ExecutionFinish, ExecutionObserver, ExecutionStatus, ExecutionTracker, NewExecution, RunMode,
+    StoreRef, TrackerStore, TriggeredBy,
 };
 
 /// Which stores a run covers.
@@ -537,7 +538,7 @@ impl Fluxion {
     fn select_stores(&self, selection: &StoreSelection) -> Result<Vec<&StoreConfig>> {
         match selection {
             StoreSelection::AllActive => Ok(self.config.active_stores().collect()),
-            StoreSelection::Ids(ids) => self.config.stores_named(ids),
+            StoreSelection::Ids(ids) => Ok(self.config.stores_named(ids)?),
         }
     }
 }

@@ -14,7 +14,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use fluxion_etl_core::connectivity::ConnectivityReport;
 use fluxion_etl_core::gaps::{GapQuery, GapReport};
 use fluxion_etl_core::model::{store_today, store_yesterday, DataKind, StoreId, Window};
-use fluxion_etl_core::schedule::{EffectiveSettings, ScheduleSettings, Scheduler, SchedulerStatus};
+use fluxion_etl_core::schedule::ScheduleSettings;
+use fluxion_etl_core::scheduler::{EffectiveSettings, Scheduler, SchedulerStatus};
 use fluxion_etl_core::tracker::{
     ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, RunMode, Stats, TriggeredBy,
 };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use fluxion_etl_core::config::{Config, CONFIG_ENV};
-use fluxion_etl_core::schedule::Scheduler;
+use fluxion_etl_core::scheduler::Scheduler;
 use fluxion_etl_core::Fluxion;
 use fluxion_etl_server::auth::{generate_token, Auth, Role, ADMIN_TOKENS_ENV, VIEWER_TOKENS_ENV};
 use fluxion_etl_server::logs::LogHub;
