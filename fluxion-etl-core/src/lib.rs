@@ -12,6 +12,7 @@
 //! 2. [`net`]: the connect probe behind every network diagnostic, host/port of a base URL;
 //! 3. [`model`]: [`SaleLine`](model::SaleLine), [`InventoryItem`](model::InventoryItem),
 //!    [`Window`](model::Window) (half-open, store-local) and friends;
+//!    [`local_time`]: store-local time as people type it, the rules of a window asked for by hand;
 //! 4. [`config`](crate::config): `fluxion.toml`; then the library's [`Error`] and [`EtlError`];
 //! 5. [`outcome`]: what an extraction and a load report back (the counters and diagnostics the
 //!    pipeline hands to the tracker);
@@ -45,6 +46,7 @@ pub mod taxonomy;
 
 pub mod net;
 
+pub mod local_time;
 pub mod model;
 
 pub mod config;

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-pub use sanitize::sanitize;
+pub use sanitize::{sanitize, SanitizingWriter};
 
 /// The phase of a store's pipeline in which something happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
