@@ -3,6 +3,16 @@
 
 use super::CONFIG_ENV;
 
+/// A store id the configuration does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown store `{id}`; configured stores: {}", configured.join(", "))]
+pub struct UnknownStore {
+    /// The id asked for.
+    pub id: String,
+    /// The configured stores' ids, in the configuration's order.
+    pub configured: Vec<String>,
+}
+
 /// An invalid configuration. Every variant names the key; parse and validation errors also
 /// carry the line.
 #[derive(Debug, thiserror::Error)]

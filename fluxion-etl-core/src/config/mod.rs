@@ -54,7 +54,7 @@ use error::parse_error;
 pub use batch::BatchConfig;
 pub use calendar::{CalendarConfig, Closure, DayHours, Weekday};
 pub use destination::DestinationConfig;
-pub use error::ConfigError;
+pub use error::{ConfigError, UnknownStore};
 pub use gaps::GapsConfig;
 pub use klk::KlkConfig;
 pub use schedule::ScheduleConfig;
@@ -142,21 +142,22 @@ impl Config {
         self.stores.iter().find(|s| s.id.as_str() == id)
     }
 
-    /// The stores `ids` name, in that order; an unknown id is an
-    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) that lists the configured ones.
-    pub fn stores_named<S: AsRef<str>>(&self, ids: &[S]) -> crate::Result<Vec<&StoreConfig>> {
+    /// The stores `ids` name, in that order; an unknown id is an [`UnknownStore`] that lists the
+    /// configured ones (the library's `Error::InvalidRequest` when it crosses the boundary).
+    pub fn stores_named<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+    ) -> Result<Vec<&StoreConfig>, UnknownStore> {
         ids.iter()
             .map(|id| {
                 let id = id.as_ref();
-                self.store(id).ok_or_else(|| {
-                    crate::Error::InvalidRequest(format!(
-                        "unknown store `{id}`; configured stores: {}",
-                        self.stores
-                            .iter()
-                            .map(|s| s.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
+                self.store(id).ok_or_else(|| UnknownStore {
+                    id: id.to_owned(),
+                    configured: self
+                        .stores
+                        .iter()
+                        .map(|s| s.id.as_str().to_owned())
+                        .collect(),
                 })
             })
             .collect()

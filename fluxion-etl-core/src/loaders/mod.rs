@@ -22,10 +22,8 @@ use chrono::Utc;
 use crate::error::{Error, EtlError, Result};
 use crate::model::Batch;
 use crate::pipeline::{LoadStats, LoadUnit, Loader};
-use crate::tracker::{
-    apply_load_stats, classify_sqlstate, ErrorCategory, ErrorSource, Phase, StoreDetail,
-    TrackerStore,
-};
+use crate::taxonomy::{classify_sqlstate, ErrorCategory, ErrorSource, Phase};
+use crate::tracker::{apply_load_stats, StoreDetail, TrackerStore};
 
 /// A destination database, chosen by URL scheme.
 #[derive(Debug, Clone)]
@@ -68,7 +66,7 @@ impl Destination {
         } else {
             Err(Error::InvalidRequest(format!(
                 "unsupported destination URL `{}`: expected sqlite:// or postgres://",
-                crate::tracker::sanitize(url)
+                crate::taxonomy::sanitize(url)
             )))
         }
     }

@@ -72,7 +72,8 @@ use crate::loaders::rows::{inventory_values, row_hash, sale_values, RowHasher, V
 use crate::loaders::{classify_load_error, recorded_detail, wrong_batch};
 use crate::model::Batch;
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
-use crate::tracker::{ErrorCategory, ErrorSource, Phase, StoreDetail};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
+use crate::tracker::StoreDetail;
 
 /// The PostgreSQL [`Loader`].
 #[derive(Debug, Clone)]

@@ -38,7 +38,8 @@ use crate::loaders::rows::{
 use crate::loaders::{classify_load_error, recorded_detail, wrong_batch};
 use crate::model::{Batch, Window};
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
-use crate::tracker::{ErrorCategory, ErrorSource, Phase, StoreDetail};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
+use crate::tracker::StoreDetail;
 
 /// The SQLite [`Loader`].
 #[derive(Debug, Clone)]

@@ -11,7 +11,8 @@ use crate::error::EtlError;
 use crate::loaders::classify_load_error;
 use crate::loaders::postgres::copy::CopyFormat;
 use crate::pipeline::{LoadScope, LoadStats};
-use crate::tracker::{ErrorCategory, ErrorSource, StoreDetail};
+use crate::taxonomy::{ErrorCategory, ErrorSource};
+use crate::tracker::StoreDetail;
 
 /// A direct load's COPY, streamed by its own task so the server parses one batch while the
 /// loader hashes and encodes the next (with one COPY per batch, awaited, the two would take

@@ -9,7 +9,8 @@ use sqlx::{Connection, PgConnection};
 use super::{exec, try_lease, PgSession};
 use crate::error::EtlError;
 use crate::pipeline::LoadStats;
-use crate::tracker::{ErrorCategory, ErrorSource, Phase, StoreDetail};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
+use crate::tracker::StoreDetail;
 
 /// Attempts of a unit's merge before its failure is reported.
 pub const MAX_ATTEMPTS: u32 = 5;
