@@ -1,9 +1,9 @@
 //! Destinations: where records and the execution history go.
 //!
 //! Each destination lives in its own folder with the same files: `mod.rs` (the
-//! [`Destination`]-facing type), `loader.rs` (the [`Loader`](crate::pipeline::Loader)) and
-//! `tracker.rs` (the [`TrackerStore`](crate::tracker::TrackerStore)). Both pass the same loader
-//! contract tests.
+//! [`Destination`]-facing type), `loader.rs` (the [`Loader`](crate::pipeline::Loader);
+//! PostgreSQL's keeps its parts in `loader/`) and `tracker.rs` (the
+//! [`TrackerStore`](crate::tracker::TrackerStore)). Both pass the same loader contract tests.
 //!
 //! The per-day counts that gap coverage reads (`sales_daily_counts`, `inventory_daily_counts`)
 //! are kept by triggers of migration 0004, in the transaction of each write to `sales_lines` /
