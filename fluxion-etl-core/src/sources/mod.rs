@@ -57,7 +57,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{BatchConfig, Config, Environment, StoreConfig};
 use crate::error::EtlError;
 use crate::model::Batch;
-use crate::model::{DataKind, StoreId, Window};
+use crate::model::{DataKind, Window};
 use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
 
 /// What one store's extractor is asked for.
@@ -76,7 +76,7 @@ pub struct ExtractRequest {
 impl ExtractRequest {
     /// The window of a sales extraction of `store`; a sales request without one cannot run.
     #[cfg(any(feature = "klk", feature = "stellar"))]
-    pub(crate) fn sales_window(&self, store: &StoreId) -> Result<Window, EtlError> {
+    pub(crate) fn sales_window(&self, store: &crate::model::StoreId) -> Result<Window, EtlError> {
         self.window.ok_or_else(|| {
             EtlError::new(
                 crate::taxonomy::Phase::Extract,
