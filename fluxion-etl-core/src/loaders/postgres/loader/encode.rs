@@ -55,6 +55,7 @@ impl Table {
 
     /// Values that enter the row hash: inventory leaves out `snapshot_at` (the last column),
     /// which changes with every snapshot.
+    #[inline]
     pub(super) fn hashed<'a, 'v>(&self, values: &'a [Value<'v>]) -> &'a [Value<'v>] {
         if self.target == "inventory_current" {
             &values[..values.len() - 1]
@@ -63,6 +64,7 @@ impl Table {
         }
     }
 
+    #[inline]
     pub(super) fn key_of(&self, values: &[Value<'_>]) -> u64 {
         // invoice_number, line_number (sales) or product_code (inventory).
         let key = if self.target == "sales_lines" {
@@ -132,6 +134,7 @@ impl PgSession {
         }
     }
 
+    #[inline]
     fn encode_row(&mut self, values: &[Value<'_>], hash: i64) {
         self.hash_sum += i128::from(hash);
         if !self.keys.insert(self.table.key_of(values)) {
