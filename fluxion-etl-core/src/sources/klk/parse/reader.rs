@@ -196,6 +196,28 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// The members of an object (`close` is `}`) or the elements of an array (`]`) whose
+    /// opening byte was just read: `each` reads one (an object's key too), then a `,` means
+    /// another follows and `close` ends them.
+    #[inline(always)]
+    fn items(&mut self, close: u8, mut each: impl FnMut(&mut Self) -> R<()>) -> R<()> {
+        if self.closes(close)? {
+            return Ok(());
+        }
+        loop {
+            each(self)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                c if c == close => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.separator_expected(close)),
+            }
+        }
+    }
+
     /// Right after an object's `{` or an array's `[`: whether its `close` follows at once (and
     /// is consumed).
     #[inline(always)]
@@ -208,24 +230,33 @@ impl<'a> Reader<'a> {
         Ok(false)
     }
 
-    /// After a member of an object (`close` is `}`) or an element of an array (`]`): `false`
-    /// for the `,` before another, `true` for the `close` that ends it; either is consumed.
-    #[inline(always)]
+    /// After a member or a record at the document level, which the document's state machine
+    /// reads one step at a time rather than through [`items`](Self::items): `false` for the `,`
+    /// before another, `true` for the `close` that ends them; either is consumed.
     pub(super) fn next_or_close(&mut self, close: u8) -> R<bool> {
         self.ws();
-        let c = self.peek()?;
-        if c == b',' || c == close {
-            self.i += 1;
-            return Ok(c == close);
+        match self.peek()? {
+            b',' => {
+                self.i += 1;
+                Ok(false)
+            }
+            c if c == close => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => Err(self.separator_expected(close)),
         }
-        Err(PErr::Syntax(
-            if close == b'}' {
-                "`,` or `}`"
-            } else {
-                "`,` or `]`"
-            },
-            self.i,
-        ))
+    }
+
+    /// What was expected where neither `,` nor `close` stands.
+    #[cold]
+    fn separator_expected(&self, close: u8) -> PErr {
+        let expected = if close == b'}' {
+            "`,` or `}`"
+        } else {
+            "`,` or `]`"
+        };
+        PErr::Syntax(expected, self.i)
     }
 
     /// `&s[from..to]`; both ends sit next to ASCII delimiters, so they are char boundaries.
@@ -471,30 +502,16 @@ impl<'a> Reader<'a> {
             b'"' => self.skip_string(),
             b'{' => {
                 self.i += 1;
-                if self.closes(b'}')? {
-                    return Ok(());
-                }
-                loop {
-                    self.at_key()?;
-                    self.skip_string()?;
-                    self.eat(b':', "`:`")?;
-                    self.skip(depth + 1)?;
-                    if self.next_or_close(b'}')? {
-                        return Ok(());
-                    }
-                }
+                self.items(b'}', |r| {
+                    r.at_key()?;
+                    r.skip_string()?;
+                    r.eat(b':', "`:`")?;
+                    r.skip(depth + 1)
+                })
             }
             b'[' => {
                 self.i += 1;
-                if self.closes(b']')? {
-                    return Ok(());
-                }
-                loop {
-                    self.skip(depth + 1)?;
-                    if self.next_or_close(b']')? {
-                        return Ok(());
-                    }
-                }
+                self.items(b']', |r| r.skip(depth + 1))
             }
             b'-' | b'0'..=b'9' => self.number().map(|_| ()),
             b'n' => self.literal(b"null"),
@@ -507,18 +524,12 @@ impl<'a> Reader<'a> {
     /// Walks an object's members, handing each key to `member`, which must consume the value.
     pub(super) fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> R<()>) -> R<()> {
         self.eat(b'{', "`{`")?;
-        if self.closes(b'}')? {
-            return Ok(());
-        }
-        loop {
-            self.at_key()?;
-            let key = self.string()?;
-            self.eat(b':', "`:`")?;
-            member(self, &key)?;
-            if self.next_or_close(b'}')? {
-                return Ok(());
-            }
-        }
+        self.items(b'}', |r| {
+            r.at_key()?;
+            let key = r.string()?;
+            r.eat(b':', "`:`")?;
+            member(r, &key)
+        })
     }
 
     /// Walks an object whose keys are mostly `keys`, handing `member` the index of each key in
@@ -532,36 +543,29 @@ impl<'a> Reader<'a> {
         mut member: impl FnMut(&mut Self, Option<usize>) -> R<()>,
     ) -> R<()> {
         self.eat(b'{', "`{`")?;
-        if self.closes(b'}')? {
-            return Ok(());
-        }
         let mut next = 0;
-        loop {
-            self.ws();
+        self.items(b'}', |r| {
+            r.ws();
             // Fast path: the bytes are exactly the expected `"key":` (KLK's keys have no
             // escapes, so this is the key and its colon).
             let fast = keys.quoted.get(next).is_some_and(|q| {
-                self.b
-                    .get(self.i..self.i + q.len())
+                r.b.get(r.i..r.i + q.len())
                     .is_some_and(|k| same_text(k, q.as_bytes()))
             });
             let index = if fast {
-                self.i += keys.quoted[next].len();
+                r.i += keys.quoted[next].len();
                 Some(next)
             } else {
-                self.at_key()?;
-                let key = self.string()?;
-                self.eat(b':', "`:`")?;
+                r.at_key()?;
+                let key = r.string()?;
+                r.eat(b':', "`:`")?;
                 keys.names.iter().position(|n| *n == key)
             };
             if let Some(i) = index {
                 next = i + 1;
             }
-            member(self, index)?;
-            if self.next_or_close(b'}')? {
-                return Ok(());
-            }
-        }
+            member(r, index)
+        })
     }
 
     /// Reads an object of `keys` into `slots` (unknown keys are skipped).
@@ -589,24 +593,20 @@ impl<'a> Reader<'a> {
             b'{' => self.record(keys, slots).map(|_| 1),
             b'[' => {
                 self.i += 1;
-                if self.closes(b']')? {
-                    return Ok(0);
-                }
                 let mut n = 0;
-                loop {
-                    self.ws();
-                    if n == 0 && self.peek()? == b'{' {
-                        self.record(keys, slots)?;
+                self.items(b']', |r| {
+                    r.ws();
+                    if n == 0 && r.peek()? == b'{' {
+                        r.record(keys, slots)?;
                     } else {
                         // Further elements, `[null]` or a stray scalar: counted, reported by
                         // the caller.
-                        self.skip(1)?;
+                        r.skip(1)?;
                     }
                     n += 1;
-                    if self.next_or_close(b']')? {
-                        return Ok(n);
-                    }
-                }
+                    Ok(())
+                })?;
+                Ok(n)
             }
             b'n' => self.literal(b"null").map(|_| 0),
             _ => self.skip(0).map(|_| usize::MAX),
