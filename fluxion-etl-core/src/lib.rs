@@ -41,6 +41,7 @@ pub mod recovery;
 pub mod schedule;
 mod service;
 pub mod sources;
+pub mod stored;
 pub mod tracker;
 
 pub use error::{Error, EtlError, Result};

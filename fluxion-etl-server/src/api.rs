@@ -16,7 +16,8 @@ use fluxion_etl_core::gaps::{GapQuery, GapReport};
 use fluxion_etl_core::model::{store_today, store_yesterday, DataKind, StoreId, Window};
 use fluxion_etl_core::schedule::{EffectiveSettings, ScheduleSettings, Scheduler, SchedulerStatus};
 use fluxion_etl_core::tracker::{
-    ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, RunMode, Stats, TriggeredBy,
+    ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, RunMode, Stats, StoreStatus,
+    TriggeredBy,
 };
 use fluxion_etl_core::{RunRequest, StoreSelection};
 use futures::Stream;
@@ -425,7 +426,7 @@ pub struct RunStatus {
     /// The current or last sales execution.
     pub execution_id: Option<i64>,
     /// Who started it.
-    pub triggered_by: Option<String>,
+    pub triggered_by: Option<TriggeredBy>,
     /// When it started.
     pub started_at: Option<DateTime<Utc>>,
     /// When it finished.
@@ -495,8 +496,8 @@ pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus
             active_executions,
         }));
     };
-    let count = |s: &str| v.tiendas_detail.iter().filter(|d| d.status == s).count() as i64;
-    let running = v.status == "running";
+    let count = |s: StoreStatus| v.tiendas_detail.iter().filter(|d| d.status == s).count() as i64;
+    let running = v.status == ExecutionStatus::Running;
     let tiendas_count = match &active {
         Some(a) if a.execution_id == v.id => Some(a.tienda_ids.len() as i64),
         _ if !running => Some(v.tiendas_detail.len() as i64),
@@ -517,10 +518,10 @@ pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus
         running.then(|| (Utc::now() - v.started_at).num_milliseconds() as f64 / 1000.0)
     });
     Ok(Json(RunStatus {
-        status: v.status.clone(),
+        status: v.status.to_string(),
         running,
         execution_id: Some(v.id),
-        triggered_by: Some(v.triggered_by.clone()),
+        triggered_by: Some(v.triggered_by),
         started_at: Some(v.started_at),
         finished_at: v.finished_at,
         duration_seconds,
@@ -528,8 +529,8 @@ pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus
         fecha_hasta: v.fecha_hasta,
         tiendas_count,
         tiendas_procesadas: v.tiendas_detail.len() as i64,
-        tiendas_exitosas: count("success"),
-        tiendas_fallidas: count("failed"),
+        tiendas_exitosas: count(StoreStatus::Success),
+        tiendas_fallidas: count(StoreStatus::Failed),
         records_loaded: v.tiendas_detail.iter().map(|d| d.records_loaded).sum(),
         logs_count: state
             .logs

@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use fluxion_etl_core::tracker::{ExecutionView, HistoryFilter, TrackerStore};
+use fluxion_etl_core::tracker::{
+    ErrorCategory, ExecutionStatus, ExecutionView, HistoryFilter, Phase, StoreStatus, TrackerStore,
+};
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -50,7 +52,7 @@ impl Metrics {
 
     /// Counts a finished execution (once; a second call with the same id does nothing).
     pub fn observe(&self, view: &ExecutionView) {
-        if view.status == "running" {
+        if view.status == ExecutionStatus::Running {
             return;
         }
         let mut c = self.lock();
@@ -63,9 +65,10 @@ impl Metrics {
                 c.seen.remove(&old);
             }
         }
-        let name = view.etl_name.clone();
+        // Keyed by the stored texts: the exposition lists series in their alphabetical order.
+        let name = view.etl_name.to_string();
         *c.runs
-            .entry((name.clone(), view.status.clone()))
+            .entry((name.clone(), view.status.to_string()))
             .or_default() += 1;
         for (kind, n) in [
             ("extracted", view.records_extracted),
@@ -86,10 +89,12 @@ impl Metrics {
             }
         }
         for d in &view.tiendas_detail {
-            if d.status == "failed" {
+            if d.status == StoreStatus::Failed {
                 let key = (
-                    d.error_phase.clone().unwrap_or_else(|| "unknown".into()),
-                    d.error_category.clone().unwrap_or_else(|| "unknown".into()),
+                    d.error_phase.map_or("unknown", Phase::as_str).to_owned(),
+                    d.error_category
+                        .map_or("unknown", ErrorCategory::as_str)
+                        .to_owned(),
                 );
                 *c.errors.entry(key).or_default() += 1;
             }
@@ -102,7 +107,7 @@ impl Metrics {
     pub fn observe_successes(&self, view: &ExecutionView) {
         let mut c = self.lock();
         for d in &view.tiendas_detail {
-            if d.status != "success" {
+            if d.status != StoreStatus::Success {
                 continue;
             }
             let Some(at) = d.finished_at.or(view.finished_at) else {
@@ -110,7 +115,7 @@ impl Metrics {
             };
             let e = c
                 .last_success
-                .entry((view.etl_name.clone(), d.tienda_id.clone()))
+                .entry((view.etl_name.to_string(), d.tienda_id.clone()))
                 .or_insert(i64::MIN);
             *e = (*e).max(at.timestamp());
         }
@@ -247,14 +252,15 @@ fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fluxion_etl_core::model::SourceSystem;
     use fluxion_etl_core::tracker::StoreDetailView;
 
     fn detail(id: &str, status: &str, category: Option<&str>) -> StoreDetailView {
         StoreDetailView {
             tienda_id: id.into(),
             tienda_nombre: None,
-            source_system: Some("klk".into()),
-            status: status.into(),
+            source_system: Some(SourceSystem::Klk),
+            status: status.parse().unwrap(),
             started_at: None,
             finished_at: Some("2026-01-26T10:00:45Z".parse().unwrap()),
             duration_seconds: Some(1.0),
@@ -264,8 +270,8 @@ mod tests {
             records_inserted: 10,
             records_updated: 0,
             records_deleted: 0,
-            error_phase: category.map(|_| "extract".into()),
-            error_category: category.map(Into::into),
+            error_phase: category.map(|_| Phase::Extract),
+            error_category: category.map(|c| c.parse().unwrap()),
             error_message: None,
             server_ip: None,
             server_port: None,

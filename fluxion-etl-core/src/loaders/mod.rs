@@ -1,9 +1,9 @@
 //! Destinations: where records and the execution history go.
 //!
-//! Each destination lives in its own folder with the same files: `mod.rs` (the
-//! [`Destination`]-facing type), `loader.rs` (the [`Loader`](crate::pipeline::Loader)) and
-//! `tracker.rs` (the [`TrackerStore`](crate::tracker::TrackerStore)). Both pass the same loader
-//! contract tests.
+//! Each destination lives in its own folder: `mod.rs` (the [`Destination`]-facing type) and
+//! `loader.rs` (the [`Loader`](crate::pipeline::Loader)); both pass the same loader contract
+//! tests. The execution history, the scheduler's state and the gap queries are written once for
+//! both in [`store`], and pass the same store contract tests.
 //!
 //! The per-day counts that gap coverage reads (`sales_daily_counts`, `inventory_daily_counts`)
 //! are kept by triggers of migration 0004, in the transaction of each write to `sales_lines` /
@@ -14,6 +14,7 @@ mod lease;
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;
+pub mod store;
 
 use std::sync::Arc;
 

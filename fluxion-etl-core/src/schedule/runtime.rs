@@ -16,7 +16,7 @@ use crate::config::ScheduleConfig;
 use crate::error::{Error, Result};
 use crate::model::{utc_to_local, DataKind, StoreId, Window};
 use crate::service::{Fluxion, RunReport, RunRequest, StoreSelection};
-use crate::tracker::{ErrorCategory, RunMode, TriggeredBy};
+use crate::tracker::{ErrorCategory, RunMode, StoreStatus, TriggeredBy};
 
 /// Finished claims are kept this long (they answer "did this slot run, and where?").
 const CLAIM_RETENTION_DAYS: i64 = 31;
@@ -226,7 +226,7 @@ impl std::fmt::Debug for Scheduler {
 #[derive(Debug, Clone, PartialEq)]
 struct StoreOutcome {
     ok: bool,
-    category: Option<String>,
+    category: Option<ErrorCategory>,
     retryable: bool,
 }
 
@@ -774,21 +774,17 @@ impl Scheduler {
             .map(|store| {
                 let detail = details.iter().find(|d| d.tienda_id == store.as_str());
                 let outcome = match detail {
-                    Some(d) if d.status == "success" => StoreOutcome {
+                    Some(d) if d.status == StoreStatus::Success => StoreOutcome {
                         ok: true,
                         category: None,
                         retryable: false,
                     },
                     Some(d) => {
-                        let category = d.error_category.clone();
-                        let retryable = category
-                            .as_deref()
-                            .and_then(ErrorCategory::parse)
-                            .is_none_or(ErrorCategory::is_retryable);
+                        let category = d.error_category;
                         StoreOutcome {
                             ok: false,
                             category,
-                            retryable,
+                            retryable: category.is_none_or(ErrorCategory::is_retryable),
                         }
                     }
                     None => StoreOutcome {
@@ -865,7 +861,7 @@ impl Scheduler {
                     store.clone(),
                     FailedStore {
                         store: store.clone(),
-                        category: outcome.category.clone(),
+                        category: outcome.category,
                         retryable: outcome.retryable,
                     },
                 );

@@ -466,10 +466,7 @@ impl ExecutionTracker {
                 .iter()
                 .filter(|d| d.status == StoreStatus::Failed)
                 .count();
-            error_source = agg
-                .error_sources
-                .get(failed_index)
-                .map(|s| s.as_str().to_owned());
+            error_source = agg.error_sources.get(failed_index).copied();
         }
         let mut error_message = None;
         let mut error_detail = None;
@@ -480,7 +477,7 @@ impl ExecutionTracker {
         if let Some(reason) = interrupted {
             error_category = Some(ErrorCategory::Interrupted);
             error_phase = error_phase.or(Some(Phase::Extract));
-            error_source = error_source.or(Some(ErrorSource::Pipeline.as_str().to_owned()));
+            error_source = error_source.or(Some(ErrorSource::Pipeline));
             error_message = Some(sanitize(reason));
         } else if let Some(first) = failures.first() {
             error_message = Some(format!(

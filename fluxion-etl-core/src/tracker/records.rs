@@ -4,13 +4,13 @@
 //! `tiendas_detail`, `tiendas_con_mas_fallos`, …): the chain's admin panel reads them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorCategory, Phase};
+use super::{ErrorCategory, ErrorSource, Phase};
 use crate::model::{DataKind, SourceSystem, StoreId};
+use crate::stored::stored_text;
 
 /// Status of an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,11 +59,7 @@ impl ExecutionStatus {
     }
 }
 
-impl fmt::Display for ExecutionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(ExecutionStatus, "execution status");
 
 /// Status of one store within an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,6 +94,8 @@ impl StoreStatus {
         .find(|v| v.as_str() == s)
     }
 }
+
+stored_text!(StoreStatus, "store status");
 
 /// Who started an execution (`triggered_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -158,11 +156,7 @@ impl TriggeredBy {
     }
 }
 
-impl fmt::Display for TriggeredBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(TriggeredBy, "trigger");
 
 /// How a run treats its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -193,6 +187,8 @@ impl RunMode {
             .find(|v| v.as_str() == s)
     }
 }
+
+stored_text!(RunMode, "run mode");
 
 /// An execution as it is opened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -330,7 +326,7 @@ pub struct ExecutionFinish {
     /// Category of the dominant failure.
     pub error_category: Option<ErrorCategory>,
     /// Source of the dominant failure.
-    pub error_source: Option<String>,
+    pub error_source: Option<ErrorSource>,
     /// Summary of the failures.
     pub error_message: Option<String>,
     /// Every failed store's message.
@@ -345,7 +341,7 @@ pub struct HistoryEntry {
     /// Execution id.
     pub id: i64,
     /// `ventas` or `inventario`.
-    pub etl_name: String,
+    pub etl_name: DataKind,
     /// `scheduled`, `manual`, `recovery`.
     pub etl_type: Option<String>,
     /// Start.
@@ -355,7 +351,7 @@ pub struct HistoryEntry {
     /// Duration.
     pub duration_seconds: Option<f64>,
     /// Status.
-    pub status: String,
+    pub status: ExecutionStatus,
     /// Rows extracted.
     pub records_extracted: i64,
     /// Rows loaded.
@@ -369,11 +365,11 @@ pub struct HistoryEntry {
     /// Stores that failed.
     pub tiendas_fallidas: i64,
     /// Phase of the dominant failure.
-    pub error_phase: Option<String>,
+    pub error_phase: Option<Phase>,
     /// Category of the dominant failure.
-    pub error_category: Option<String>,
+    pub error_category: Option<ErrorCategory>,
     /// Origin.
-    pub triggered_by: String,
+    pub triggered_by: TriggeredBy,
     /// Whether it recovered a gap.
     pub is_recovery: bool,
 }
@@ -384,11 +380,11 @@ pub struct ExecutionView {
     /// Execution id.
     pub id: i64,
     /// `ventas` or `inventario`.
-    pub etl_name: String,
+    pub etl_name: DataKind,
     /// `scheduled`, `manual`, `recovery`.
     pub etl_type: Option<String>,
     /// `full`, `incremental`, `recovery`.
-    pub mode: Option<String>,
+    pub mode: Option<RunMode>,
     /// Start.
     pub started_at: DateTime<Utc>,
     /// End.
@@ -400,7 +396,7 @@ pub struct ExecutionView {
     /// Window end.
     pub fecha_hasta: Option<DateTime<Utc>>,
     /// Status.
-    pub status: String,
+    pub status: ExecutionStatus,
     /// Rows extracted.
     pub records_extracted: i64,
     /// Rows loaded.
@@ -416,17 +412,17 @@ pub struct ExecutionView {
     /// Load time.
     pub load_duration_seconds: Option<f64>,
     /// Phase of the dominant failure.
-    pub error_phase: Option<String>,
+    pub error_phase: Option<Phase>,
     /// Category of the dominant failure.
-    pub error_category: Option<String>,
+    pub error_category: Option<ErrorCategory>,
     /// Source of the dominant failure.
-    pub error_source: Option<String>,
+    pub error_source: Option<ErrorSource>,
     /// Summary of the failures.
     pub error_message: Option<String>,
     /// Every failed store's message.
     pub error_detail: Option<String>,
     /// Origin.
-    pub triggered_by: String,
+    pub triggered_by: TriggeredBy,
     /// `klk`, `stellar`, `mixed`.
     pub source_system: Option<String>,
     /// Whether it recovered a gap.
@@ -451,9 +447,9 @@ pub struct StoreDetailView {
     /// Store name.
     pub tienda_nombre: Option<String>,
     /// `klk` or `stellar`.
-    pub source_system: Option<String>,
+    pub source_system: Option<SourceSystem>,
     /// `success`, `failed`, `skipped`.
-    pub status: String,
+    pub status: StoreStatus,
     /// Start.
     pub started_at: Option<DateTime<Utc>>,
     /// End.
@@ -473,9 +469,9 @@ pub struct StoreDetailView {
     /// Rows of the store's window the source no longer returns (voided), deleted.
     pub records_deleted: i64,
     /// Phase of the failure.
-    pub error_phase: Option<String>,
+    pub error_phase: Option<Phase>,
     /// Category of the failure.
-    pub error_category: Option<String>,
+    pub error_category: Option<ErrorCategory>,
     /// Message of the failure.
     pub error_message: Option<String>,
     /// Source address.
@@ -558,14 +554,14 @@ pub struct StoreFailures {
     /// Executions in which it failed.
     pub fallos: i64,
     /// Its most frequent error category.
-    pub error_mas_comun: Option<String>,
+    pub error_mas_comun: Option<ErrorCategory>,
 }
 
 /// The inputs of [`Stats::compute`], as read from either backend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsExecutionRow {
     /// Status.
-    pub status: String,
+    pub status: ExecutionStatus,
     /// Duration.
     pub duration_seconds: Option<f64>,
     /// Rows loaded.
@@ -573,9 +569,9 @@ pub struct StatsExecutionRow {
     /// Duplicates.
     pub duplicates_skipped: i64,
     /// Phase of the failure.
-    pub error_phase: Option<String>,
+    pub error_phase: Option<Phase>,
     /// Category of the failure.
-    pub error_category: Option<String>,
+    pub error_category: Option<ErrorCategory>,
 }
 
 /// A store's detail row, as [`Stats::compute`] needs it.
@@ -586,9 +582,9 @@ pub struct StatsDetailRow {
     /// Store name.
     pub tienda_nombre: Option<String>,
     /// Status.
-    pub status: String,
+    pub status: StoreStatus,
     /// Category of the failure.
-    pub error_category: Option<String>,
+    pub error_category: Option<ErrorCategory>,
 }
 
 impl Stats {
@@ -601,22 +597,24 @@ impl Stats {
         };
         let mut durations = Vec::new();
         for e in executions {
-            match e.status.as_str() {
-                "success" => s.successful += 1,
-                "partial" => s.partial += 1,
-                "failed" => s.failed += 1,
-                _ => {}
+            match e.status {
+                ExecutionStatus::Success => s.successful += 1,
+                ExecutionStatus::Partial => s.partial += 1,
+                ExecutionStatus::Failed => s.failed += 1,
+                ExecutionStatus::Running => {}
             }
-            if e.status != "running" {
+            if e.status != ExecutionStatus::Running {
                 durations.extend(e.duration_seconds);
             }
             s.total_records_loaded += e.records_loaded;
             s.total_duplicates += e.duplicates_skipped;
-            if let Some(p) = &e.error_phase {
-                *s.errors_by_phase.entry(p.clone()).or_default() += 1;
+            if let Some(p) = e.error_phase {
+                *s.errors_by_phase.entry(p.as_str().to_owned()).or_default() += 1;
             }
-            if let Some(c) = &e.error_category {
-                *s.errors_by_category.entry(c.clone()).or_default() += 1;
+            if let Some(c) = e.error_category {
+                *s.errors_by_category
+                    .entry(c.as_str().to_owned())
+                    .or_default() += 1;
             }
         }
         let finished = s.successful + s.partial + s.failed;
@@ -631,7 +629,7 @@ impl Stats {
             name: Option<String>,
             total: i64,
             failed: i64,
-            categories: BTreeMap<String, i64>,
+            categories: BTreeMap<&'static str, (ErrorCategory, i64)>,
         }
         let mut per_store: BTreeMap<&str, Acc> = BTreeMap::new();
         for d in details {
@@ -642,10 +640,10 @@ impl Stats {
                 categories: BTreeMap::new(),
             });
             acc.total += 1;
-            if d.status == "failed" {
+            if d.status == StoreStatus::Failed {
                 acc.failed += 1;
-                if let Some(c) = &d.error_category {
-                    *acc.categories.entry(c.clone()).or_default() += 1;
+                if let Some(c) = d.error_category {
+                    acc.categories.entry(c.as_str()).or_insert((c, 0)).1 += 1;
                 }
             }
         }
@@ -657,12 +655,13 @@ impl Stats {
                 tienda_nombre: a.name,
                 total_ejecuciones: a.total,
                 fallos: a.failed,
-                // Most frequent; ties go to the alphabetically first category, as SQL's mode() would.
+                // Most frequent; ties go to the alphabetically first category, as SQL's mode()
+                // would (hence the map keyed by the stored text).
                 error_mas_comun: a
                     .categories
                     .iter()
-                    .max_by(|x, y| x.1.cmp(y.1).then(y.0.cmp(x.0)))
-                    .map(|(c, _)| c.clone()),
+                    .max_by(|x, y| x.1 .1.cmp(&y.1 .1).then(y.0.cmp(x.0)))
+                    .map(|(_, (c, _))| *c),
             })
             .collect();
         worst.sort_by(|a, b| b.fallos.cmp(&a.fallos).then(a.tienda_id.cmp(&b.tienda_id)));
@@ -718,12 +717,12 @@ mod tests {
     #[test]
     fn stats_aggregate() {
         let ex = |status: &str, phase: Option<&str>, cat: Option<&str>| StatsExecutionRow {
-            status: status.into(),
+            status: status.parse().unwrap(),
             duration_seconds: Some(10.0),
             records_loaded: 100,
             duplicates_skipped: 1,
-            error_phase: phase.map(Into::into),
-            error_category: cat.map(Into::into),
+            error_phase: phase.map(|p| p.parse().unwrap()),
+            error_category: cat.map(|c| c.parse().unwrap()),
         };
         let executions = vec![
             ex("success", None, None),
@@ -734,8 +733,8 @@ mod tests {
         let det = |id: &str, status: &str, cat: Option<&str>| StatsDetailRow {
             tienda_id: id.into(),
             tienda_nombre: Some(id.to_uppercase()),
-            status: status.into(),
-            error_category: cat.map(Into::into),
+            status: status.parse().unwrap(),
+            error_category: cat.map(|c| c.parse().unwrap()),
         };
         let details = vec![
             det("tienda_01", "success", None),

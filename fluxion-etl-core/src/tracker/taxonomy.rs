@@ -5,11 +5,12 @@
 //! [`std::io::ErrorKind`], SQLSTATE codes, TDS error numbers and whether the peer is on the VPN's
 //! private ranges — never by searching message text.
 
-use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::stored::stored_text;
 
 /// The phase of a store's pipeline in which something happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,11 +43,7 @@ impl Phase {
     }
 }
 
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(Phase, "phase");
 
 macro_rules! categories {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal, $phase:ident, $retry:literal; )*) => {
@@ -126,11 +123,7 @@ categories! {
     Interrupted = "interrupted", Extract, true;
 }
 
-impl fmt::Display for ErrorCategory {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(ErrorCategory, "error category");
 
 /// Which system an error came from (`error_source` in `etl_executions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -160,13 +153,22 @@ impl ErrorSource {
             ErrorSource::Pipeline => "pipeline",
         }
     }
-}
 
-impl fmt::Display for ErrorSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+    /// Parses a stored value.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            ErrorSource::KlkApi,
+            ErrorSource::StellarDb,
+            ErrorSource::Postgresql,
+            ErrorSource::Sqlite,
+            ErrorSource::Pipeline,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
+
+stored_text!(ErrorSource, "error source");
 
 /// Whether an address is on a private range, which for this chain means behind the VPN.
 ///

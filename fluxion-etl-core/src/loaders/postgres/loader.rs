@@ -56,13 +56,13 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::mpsc;
 
 use super::copy::{encode_row, CopyFormat, Spill};
-use super::tracker::insert_detail;
 use crate::error::EtlError;
 use crate::loaders::classify_load_error;
 use crate::loaders::rows::{
     inventory_values, row_hash, sale_values, ColumnType, RowHasher, Value, INVENTORY_COLUMNS,
     SALES_COLUMNS,
 };
+use crate::loaders::store::insert_detail;
 use crate::model::Batch;
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
 use crate::tracker::{apply_load_stats, ErrorCategory, ErrorSource, Phase, StoreDetail};

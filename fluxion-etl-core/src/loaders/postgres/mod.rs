@@ -13,27 +13,30 @@
 //! `fluxion migrate` (or [`PostgresDestination::migrate`]) does it, once, on purpose.
 
 mod copy;
-mod gaps;
 mod loader;
-mod schedule;
-mod tracker;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Row};
+use sqlx::{PgPool, Postgres, Row};
 
 pub use copy::CopyFormat;
-pub use gaps::PostgresGaps;
 pub use loader::PostgresLoader;
-pub use schedule::PostgresSchedulerStore;
-pub use tracker::PostgresTracker;
 
+use super::store::{SqlGaps, SqlSchedulerStore, SqlTracker};
 use super::SchemaStatus;
 use crate::error::{Error, EtlError, Result};
 use crate::tracker::ErrorSource;
+
+/// The PostgreSQL [`TrackerStore`](crate::tracker::TrackerStore).
+pub type PostgresTracker = SqlTracker<Postgres>;
+/// The PostgreSQL [`GapStore`](crate::gaps::GapStore).
+pub type PostgresGaps = SqlGaps<Postgres>;
+/// The PostgreSQL [`SchedulerStore`](crate::schedule::SchedulerStore), shared by every replica
+/// on the database.
+pub type PostgresSchedulerStore = SqlSchedulerStore<Postgres>;
 
 /// The migrations embedded in this build.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");

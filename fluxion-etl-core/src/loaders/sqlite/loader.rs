@@ -28,7 +28,6 @@ use chrono::Utc;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::tracker::insert_detail;
 use crate::error::EtlError;
 use crate::loaders::classify_load_error;
 use crate::loaders::lease::{Leased, LocalLease};
@@ -36,6 +35,7 @@ use crate::loaders::rows::{
     format_ts, inventory_values, row_hash, sale_values, ColumnType, Value, INVENTORY_COLUMNS,
     INVENTORY_WIDTH, SALES_COLUMNS,
 };
+use crate::loaders::store::insert_detail;
 use crate::model::{Batch, Window};
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
 use crate::tracker::{apply_load_stats, ErrorCategory, ErrorSource, Phase, StoreDetail};
@@ -520,7 +520,7 @@ async fn record(
     let mut detail = detail.clone();
     apply_load_stats(&mut detail, &stats);
     detail.finished_at = Utc::now();
-    insert_detail(&mut tx, &detail)
+    insert_detail(&mut *tx, &detail)
         .await
         .map_err(load_err("cannot record the store's result"))?;
     tx.commit()

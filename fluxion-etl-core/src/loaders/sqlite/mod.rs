@@ -3,10 +3,7 @@
 //! Writes go through `BEGIN IMMEDIATE` transactions, so concurrent stores queue for SQLite's
 //! single writer (up to the busy timeout) instead of failing with `SQLITE_BUSY` half-way.
 
-mod gaps;
 mod loader;
-mod schedule;
-mod tracker;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -14,15 +11,20 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool};
 
-pub use gaps::SqliteGaps;
 pub use loader::SqliteLoader;
-pub use schedule::SqliteSchedulerStore;
-pub use tracker::SqliteTracker;
 
+use super::store::{SqlGaps, SqlSchedulerStore, SqlTracker};
 use super::SchemaStatus;
 use crate::error::Result;
+
+/// The SQLite [`TrackerStore`](crate::tracker::TrackerStore).
+pub type SqliteTracker = SqlTracker<Sqlite>;
+/// The SQLite [`GapStore`](crate::gaps::GapStore).
+pub type SqliteGaps = SqlGaps<Sqlite>;
+/// The SQLite [`SchedulerStore`](crate::schedule::SchedulerStore).
+pub type SqliteSchedulerStore = SqlSchedulerStore<Sqlite>;
 
 /// The migrations embedded in this build.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");

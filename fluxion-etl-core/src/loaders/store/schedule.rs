@@ -1,60 +1,68 @@
-//! The scheduler's state in PostgreSQL (`etl_scheduler_*`, migration 3), shared by every
-//! replica pointed at the database.
+//! The scheduler's state (`etl_scheduler_*`, migration 3): the [`SchedulerStore`] of both
+//! destinations.
 //!
-//! Claims are rows keyed by `(job, slot)`. `INSERT … ON CONFLICT … DO UPDATE … WHERE` is atomic
-//! in PostgreSQL: of several replicas claiming one slot at once, the first insert wins, and the
-//! others wait on its row lock and then see a claim that is neither finished nor expired, so
-//! their statements affect no row. A claim is taken over only when it is unfinished and expired
-//! (its replica died without finishing or renewing it).
+//! Claims are rows keyed by `(job, slot)`, taken with one `INSERT … ON CONFLICT … DO UPDATE …
+//! WHERE` statement, which is atomic in both backends. In PostgreSQL, of several replicas
+//! claiming one slot at once the first insert wins and the others wait on its row lock, then see
+//! a claim that is neither finished nor expired, so their statements affect no row; an SQLite
+//! file has one writer, which serializes the statements the same way. A claim is taken over only
+//! when it is unfinished and expired (its owner died without finishing or renewing it).
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Pool};
 
+use super::{decode_error, Backend, Cells, Stmt};
 use crate::error::{Error, Result};
 use crate::schedule::{
     store_list_json, store_list_of, Claim, ClaimRecord, DailyProgress, DailySummary, LastRun,
     PersistedState, ScheduleSettings, SchedulerStore,
 };
 
-/// [`SchedulerStore`] over a PostgreSQL pool.
-#[derive(Debug, Clone)]
-pub struct PostgresSchedulerStore {
-    pool: PgPool,
+/// The [`SchedulerStore`] over a destination's pool.
+#[derive(Debug)]
+pub struct SqlSchedulerStore<DB: Database> {
+    pool: Pool<DB>,
 }
 
-impl PostgresSchedulerStore {
+impl<DB: Database> SqlSchedulerStore<DB> {
     /// Wraps a pool on a migrated database.
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: Pool<DB>) -> Self {
         Self { pool }
     }
 }
 
-fn u32_of(v: Option<i32>) -> Option<u32> {
-    v.and_then(|v| u32::try_from(v).ok())
+impl<DB: Database> Clone for SqlSchedulerStore<DB> {
+    fn clone(&self) -> Self {
+        Self::new(self.pool.clone())
+    }
 }
 
-fn i32_of(v: u32) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
+/// A stored count or setting, which the schema keeps in range.
+fn small<R: Cells>(row: &R, col: &str) -> Result<Option<u32>, sqlx::Error> {
+    row.get::<Option<i64>>(col)?
+        .map(|v| u32::try_from(v).map_err(|e| decode_error(col, e)))
+        .transpose()
 }
 
-fn claim_of(row: &PgRow) -> Result<ClaimRecord> {
-    let stores: String = row.try_get("stores")?;
+/// A count the schema declares `NOT NULL`.
+fn count<R: Cells>(row: &R, col: &str) -> Result<u32, sqlx::Error> {
+    small(row, col)?.ok_or_else(|| decode_error(col, "is NULL"))
+}
+
+fn claim_of<R: Cells>(row: &R) -> Result<ClaimRecord> {
     Ok(ClaimRecord {
         claim: Claim {
-            job: row.try_get("job")?,
-            slot: row.try_get("slot")?,
-            owner: row.try_get("owner")?,
-            claimed_at: row.try_get("claimed_at")?,
-            expires_at: row.try_get("expires_at")?,
-            holds_stores: row.try_get("holds_stores")?,
-            stores: store_list_of(&stores)?,
+            job: row.get("job")?,
+            slot: row.get("slot")?,
+            owner: row.get("owner")?,
+            claimed_at: row.get("claimed_at")?,
+            expires_at: row.get("expires_at")?,
+            holds_stores: row.get("holds_stores")?,
+            stores: store_list_of(&row.get::<String>("stores")?)?,
         },
-        finished_at: row.try_get("finished_at")?,
-        execution_id: row
-            .try_get::<Option<i32>, _>("execution_id")?
-            .map(i64::from),
+        finished_at: row.get("finished_at")?,
+        execution_id: row.get("execution_id")?,
     })
 }
 
@@ -62,28 +70,25 @@ const CLAIM_COLUMNS: &str =
     "job, slot, owner, claimed_at, expires_at, finished_at, holds_stores, stores, execution_id";
 
 #[async_trait]
-impl SchedulerStore for PostgresSchedulerStore {
+impl<DB: Backend> SchedulerStore for SqlSchedulerStore<DB> {
     async fn load(&self) -> Result<PersistedState> {
-        let row = sqlx::query("SELECT * FROM etl_scheduler_state WHERE id = 1")
+        let row = Stmt::new("SELECT * FROM etl_scheduler_state WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
-        let daily = match (
-            row.try_get::<Option<NaiveDate>, _>("daily_day")?,
-            row.try_get::<Option<DateTime<Utc>>, _>("daily_last_attempt_at")?,
-        ) {
+        let daily = match (row.get("daily_day")?, row.get("daily_last_attempt_at")?) {
             (Some(day), Some(last_attempt_at)) => Some(DailyProgress {
                 day,
                 last_attempt_at,
-                retries_done: u32_of(row.try_get("daily_retries_done")?).unwrap_or(0),
-                pending_retry: store_list_of(&row.try_get::<String, _>("daily_pending")?)?,
+                retries_done: count(&row, "daily_retries_done")?,
+                pending_retry: store_list_of(&row.get::<String>("daily_pending")?)?,
             }),
             _ => None,
         };
         let last_run = match (
-            row.try_get::<Option<String>, _>("last_run_job")?,
-            row.try_get::<Option<DateTime<Utc>>, _>("last_run_slot")?,
-            row.try_get::<Option<DateTime<Utc>>, _>("last_run_started_at")?,
-            row.try_get::<Option<DateTime<Utc>>, _>("last_run_finished_at")?,
+            row.get("last_run_job")?,
+            row.get("last_run_slot")?,
+            row.get("last_run_started_at")?,
+            row.get("last_run_finished_at")?,
         ) {
             (Some(job), Some(slot), Some(started_at), Some(finished_at)) => Some(LastRun {
                 job,
@@ -91,54 +96,52 @@ impl SchedulerStore for PostgresSchedulerStore {
                 started_at,
                 finished_at,
                 status: row
-                    .try_get::<Option<String>, _>("last_run_status")?
+                    .get::<Option<String>>("last_run_status")?
                     .unwrap_or_default(),
-                execution_id: row
-                    .try_get::<Option<i32>, _>("last_run_execution_id")?
-                    .map(i64::from),
+                execution_id: row.get("last_run_execution_id")?,
             }),
             _ => None,
         };
         Ok(PersistedState {
-            enabled: row.try_get("enabled")?,
+            enabled: row.get("enabled")?,
             settings: ScheduleSettings {
-                execution_hour: u32_of(row.try_get("execution_hour")?),
-                execution_minute: u32_of(row.try_get("execution_minute")?),
-                max_retries: u32_of(row.try_get("max_retries")?),
-                retry_interval_minutes: u32_of(row.try_get("retry_interval_minutes")?),
+                execution_hour: small(&row, "execution_hour")?,
+                execution_minute: small(&row, "execution_minute")?,
+                max_retries: small(&row, "max_retries")?,
+                retry_interval_minutes: small(&row, "retry_interval_minutes")?,
             },
-            evaluated_until: row.try_get("evaluated_until")?,
+            evaluated_until: row.get("evaluated_until")?,
             daily,
             last_run,
         })
     }
 
     async fn set_enabled(&self, enabled: bool) -> Result<()> {
-        sqlx::query(
-            "UPDATE etl_scheduler_state SET enabled = $1, updated_at = CURRENT_TIMESTAMP WHERE id = 1",
-        )
-        .bind(enabled)
-        .execute(&self.pool)
-        .await?;
+        Stmt::new("UPDATE etl_scheduler_state SET enabled = $1, updated_at = $2 WHERE id = 1")
+            .bind(enabled)
+            .bind(Utc::now())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn set_settings(&self, s: &ScheduleSettings) -> Result<()> {
-        sqlx::query(
+        Stmt::new(
             "UPDATE etl_scheduler_state SET execution_hour = $1, execution_minute = $2, max_retries = $3, \
-             retry_interval_minutes = $4, updated_at = CURRENT_TIMESTAMP WHERE id = 1",
+             retry_interval_minutes = $4, updated_at = $5 WHERE id = 1",
         )
-        .bind(s.execution_hour.map(i32_of))
-        .bind(s.execution_minute.map(i32_of))
-        .bind(s.max_retries.map(i32_of))
-        .bind(s.retry_interval_minutes.map(i32_of))
+        .bind(s.execution_hour)
+        .bind(s.execution_minute)
+        .bind(s.max_retries)
+        .bind(s.retry_interval_minutes)
+        .bind(Utc::now())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn advance(&self, until: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
+        Stmt::new(
             "UPDATE etl_scheduler_state SET evaluated_until = $1 \
              WHERE id = 1 AND (evaluated_until IS NULL OR evaluated_until < $1)",
         )
@@ -149,14 +152,14 @@ impl SchedulerStore for PostgresSchedulerStore {
     }
 
     async fn set_daily(&self, d: &DailyProgress) -> Result<()> {
-        sqlx::query(
+        Stmt::new(
             "UPDATE etl_scheduler_state SET daily_day = $1, daily_last_attempt_at = $2, \
              daily_retries_done = $3, daily_pending = $4 \
              WHERE id = 1 AND (daily_day IS NULL OR daily_day <= $1)",
         )
         .bind(d.day)
         .bind(d.last_attempt_at)
-        .bind(i32_of(d.retries_done))
+        .bind(d.retries_done)
         .bind(store_list_json(&d.pending_retry)?)
         .execute(&self.pool)
         .await?;
@@ -164,16 +167,16 @@ impl SchedulerStore for PostgresSchedulerStore {
     }
 
     async fn record_run(&self, r: &LastRun) -> Result<()> {
-        sqlx::query(
+        Stmt::new(
             "UPDATE etl_scheduler_state SET last_run_job = $1, last_run_slot = $2, last_run_started_at = $3, \
              last_run_finished_at = $4, last_run_status = $5, last_run_execution_id = $6 WHERE id = 1",
         )
-        .bind(&r.job)
+        .bind(r.job.as_str())
         .bind(r.slot)
         .bind(r.started_at)
         .bind(r.finished_at)
-        .bind(&r.status)
-        .bind(r.execution_id.and_then(|id| i32::try_from(id).ok()))
+        .bind(r.status.as_str())
+        .bind(r.execution_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -182,7 +185,7 @@ impl SchedulerStore for PostgresSchedulerStore {
     async fn save_summary(&self, s: &DailySummary) -> Result<()> {
         let failed = serde_json::to_string(&s.failed_stores)
             .map_err(|e| Error::InvalidRequest(format!("cannot encode the failed stores: {e}")))?;
-        sqlx::query(
+        Stmt::new(
             "INSERT INTO etl_scheduler_daily_summary \
              (day, started_at, updated_at, total, ok, failed, pending_retries, retries_done, failed_stores) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -194,11 +197,11 @@ impl SchedulerStore for PostgresSchedulerStore {
         .bind(s.day)
         .bind(s.started_at)
         .bind(s.updated_at)
-        .bind(i32_of(s.total))
-        .bind(i32_of(s.ok))
-        .bind(i32_of(s.failed))
-        .bind(i32_of(s.pending_retries))
-        .bind(i32_of(s.retries_done))
+        .bind(s.total)
+        .bind(s.ok)
+        .bind(s.failed)
+        .bind(s.pending_retries)
+        .bind(s.retries_done)
         .bind(failed)
         .execute(&self.pool)
         .await?;
@@ -207,33 +210,29 @@ impl SchedulerStore for PostgresSchedulerStore {
 
     async fn latest_summary(&self) -> Result<Option<DailySummary>> {
         let Some(row) =
-            sqlx::query("SELECT * FROM etl_scheduler_daily_summary ORDER BY day DESC LIMIT 1")
+            Stmt::new("SELECT * FROM etl_scheduler_daily_summary ORDER BY day DESC LIMIT 1")
                 .fetch_optional(&self.pool)
                 .await?
         else {
             return Ok(None);
         };
-        let bad =
-            |what: &str| Error::Schema(format!("etl_scheduler_daily_summary.{what} is invalid"));
-        let count = |name: &str| -> Result<u32> {
-            u32_of(Some(row.try_get::<i32, _>(name)?)).ok_or_else(|| bad(name))
-        };
+        let failed_stores = row.get::<String>("failed_stores")?;
         Ok(Some(DailySummary {
-            day: row.try_get("day")?,
-            started_at: row.try_get("started_at")?,
-            updated_at: row.try_get("updated_at")?,
-            total: count("total")?,
-            ok: count("ok")?,
-            failed: count("failed")?,
-            pending_retries: count("pending_retries")?,
-            retries_done: count("retries_done")?,
-            failed_stores: serde_json::from_str(&row.try_get::<String, _>("failed_stores")?)
-                .map_err(|_| bad("failed_stores"))?,
+            day: row.get("day")?,
+            started_at: row.get("started_at")?,
+            updated_at: row.get("updated_at")?,
+            total: count(&row, "total")?,
+            ok: count(&row, "ok")?,
+            failed: count(&row, "failed")?,
+            pending_retries: count(&row, "pending_retries")?,
+            retries_done: count(&row, "retries_done")?,
+            failed_stores: serde_json::from_str(&failed_stores)
+                .map_err(|e| decode_error("failed_stores", e))?,
         }))
     }
 
     async fn try_claim(&self, c: &Claim) -> Result<bool> {
-        let done = sqlx::query(
+        let taken = Stmt::new(
             "INSERT INTO etl_scheduler_claims (job, slot, owner, claimed_at, expires_at, holds_stores, stores) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (job, slot) DO UPDATE SET owner = EXCLUDED.owner, claimed_at = EXCLUDED.claimed_at, \
@@ -241,16 +240,16 @@ impl SchedulerStore for PostgresSchedulerStore {
              execution_id = NULL \
              WHERE etl_scheduler_claims.finished_at IS NULL AND etl_scheduler_claims.expires_at < EXCLUDED.claimed_at",
         )
-        .bind(&c.job)
+        .bind(c.job.as_str())
         .bind(c.slot)
-        .bind(&c.owner)
+        .bind(c.owner.as_str())
         .bind(c.claimed_at)
         .bind(c.expires_at)
         .bind(c.holds_stores)
         .bind(store_list_json(&c.stores)?)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(taken == 1)
     }
 
     async fn renew(
@@ -261,17 +260,16 @@ impl SchedulerStore for PostgresSchedulerStore {
     ) -> Result<u64> {
         let mut renewed = 0;
         for (job, slot) in claims {
-            renewed += sqlx::query(
+            renewed += Stmt::new(
                 "UPDATE etl_scheduler_claims SET expires_at = $1 \
                  WHERE job = $2 AND slot = $3 AND owner = $4 AND finished_at IS NULL",
             )
             .bind(until)
-            .bind(job)
+            .bind(job.as_str())
             .bind(*slot)
             .bind(owner)
             .execute(&self.pool)
-            .await?
-            .rows_affected();
+            .await?;
         }
         Ok(renewed)
     }
@@ -282,14 +280,12 @@ impl SchedulerStore for PostgresSchedulerStore {
         slot: DateTime<Utc>,
         execution_id: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE etl_scheduler_claims SET execution_id = $1 WHERE job = $2 AND slot = $3",
-        )
-        .bind(i32::try_from(execution_id).ok())
-        .bind(job)
-        .bind(slot)
-        .execute(&self.pool)
-        .await?;
+        Stmt::new("UPDATE etl_scheduler_claims SET execution_id = $1 WHERE job = $2 AND slot = $3")
+            .bind(execution_id)
+            .bind(job)
+            .bind(slot)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -300,7 +296,7 @@ impl SchedulerStore for PostgresSchedulerStore {
         owner: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
+        Stmt::new(
             "UPDATE etl_scheduler_claims SET finished_at = $1 WHERE job = $2 AND slot = $3 AND owner = $4",
         )
         .bind(at)
@@ -313,26 +309,22 @@ impl SchedulerStore for PostgresSchedulerStore {
     }
 
     async fn open_claims(&self, now: DateTime<Utc>) -> Result<Vec<ClaimRecord>> {
-        sqlx::query(&format!(
+        Stmt::new(format!(
             "SELECT {CLAIM_COLUMNS} FROM etl_scheduler_claims \
              WHERE finished_at IS NULL AND expires_at > $1 ORDER BY slot, job"
         ))
         .bind(now)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(claim_of)
-        .collect()
+        .decode_all(&self.pool, claim_of)
+        .await
     }
 
     async fn prune_claims(&self, before: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query(
+        Ok(Stmt::new(
             "DELETE FROM etl_scheduler_claims WHERE finished_at IS NOT NULL AND slot < $1",
         )
         .bind(before)
         .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await?)
     }
 
     async fn claims_between(
@@ -340,15 +332,13 @@ impl SchedulerStore for PostgresSchedulerStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ClaimRecord>> {
-        sqlx::query(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM etl_scheduler_claims WHERE slot >= $1 AND slot < $2 ORDER BY slot, job"
+        Stmt::new(format!(
+            "SELECT {CLAIM_COLUMNS} FROM etl_scheduler_claims \
+             WHERE slot >= $1 AND slot < $2 ORDER BY slot, job"
         ))
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(claim_of)
-        .collect()
+        .decode_all(&self.pool, claim_of)
+        .await
     }
 }
