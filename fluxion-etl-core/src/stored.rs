@@ -1,7 +1,7 @@
 //! Enums that the destination stores as text (`status`, `error_category`, `triggered_by`, …).
 //!
-//! Each such enum has an inherent `as_str` (the stored text) and `parse`; [`stored_text!`]
-//! adds what lets the rest of the code treat a value as the text it stands for: `Display`,
+//! Each such enum has an inherent `as_str` (the stored text) and `parse`; the crate's
+//! `stored_text!` macro adds what lets the rest of the code treat a value as the text it stands for: `Display`,
 //! `Deref<Target = str>` (so `Option<ErrorCategory>::as_deref()` reads as the stored
 //! `Option<&str>`), comparison with `&str`, and a `FromStr` whose error says which value was not
 //! recognised. The store layer decodes every such column through `FromStr`, so an unknown stored
@@ -19,8 +19,11 @@ pub struct UnknownValue {
     pub value: String,
 }
 
-/// An enum kept in the destination as one of a fixed set of texts (see [`stored_text!`]).
-pub trait StoredText: Copy + std::str::FromStr<Err = UnknownValue> {}
+/// An enum kept in the destination as one of a fixed set of texts.
+pub trait StoredText: Copy + std::str::FromStr<Err = UnknownValue> {
+    /// The stored text.
+    fn as_stored(self) -> &'static str;
+}
 
 /// Implements [`StoredText`], `Display`, `Deref<Target = str>`, `PartialEq<str>`, `PartialEq<&str>` and
 /// `FromStr` (with [`UnknownValue`]) for an enum with inherent `as_str(self) -> &'static str` and
@@ -53,7 +56,11 @@ macro_rules! stored_text {
             }
         }
 
-        impl $crate::stored::StoredText for $ty {}
+        impl $crate::stored::StoredText for $ty {
+            fn as_stored(self) -> &'static str {
+                self.as_str()
+            }
+        }
 
         impl ::std::str::FromStr for $ty {
             type Err = $crate::stored::UnknownValue;

@@ -20,23 +20,26 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Row};
+use sqlx::{Postgres, Row};
 
 pub use copy::CopyFormat;
 pub use loader::PostgresLoader;
 
-use super::store::{SqlGaps, SqlSchedulerStore, SqlTracker};
-use super::SchemaStatus;
+use super::store::SqlStore;
+use super::{SchemaStatus, SqlDestination};
 use crate::error::{Error, EtlError, Result};
 use crate::tracker::ErrorSource;
 
-/// The PostgreSQL [`TrackerStore`](crate::tracker::TrackerStore).
-pub type PostgresTracker = SqlTracker<Postgres>;
-/// The PostgreSQL [`GapStore`](crate::gaps::GapStore).
-pub type PostgresGaps = SqlGaps<Postgres>;
-/// The PostgreSQL [`SchedulerStore`](crate::schedule::SchedulerStore), shared by every replica
-/// on the database.
-pub type PostgresSchedulerStore = SqlSchedulerStore<Postgres>;
+/// The PostgreSQL stores: [`TrackerStore`](crate::tracker::TrackerStore),
+/// [`GapStore`](crate::gaps::GapStore) and [`SchedulerStore`](crate::schedule::SchedulerStore).
+pub type PostgresStores = SqlStore<Postgres>;
+/// The PostgreSQL [`TrackerStore`](crate::tracker::TrackerStore) (the same type as [`PostgresStores`]).
+pub type PostgresTracker = PostgresStores;
+/// The PostgreSQL [`GapStore`](crate::gaps::GapStore) (the same type as [`PostgresStores`]).
+pub type PostgresGaps = PostgresStores;
+/// The PostgreSQL [`SchedulerStore`](crate::schedule::SchedulerStore) (the same type as
+/// [`PostgresStores`]).
+pub type PostgresSchedulerStore = PostgresStores;
 
 /// The migrations embedded in this build.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -45,12 +48,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 pub const APPLICATION_NAME: &str = "fluxion";
 
 /// A PostgreSQL destination.
-#[derive(Debug, Clone)]
-pub struct PostgresDestination {
-    pool: PgPool,
-}
+pub type PostgresDestination = SqlDestination<Postgres>;
 
-impl PostgresDestination {
+/// What only a PostgreSQL destination does: connect, migrate with [`MIGRATOR`] (checking the
+/// applied migrations' checksums), and load with a [`PostgresLoader`].
+impl SqlDestination<Postgres> {
     /// Connects to the database named by a `postgres://` URL.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name(APPLICATION_NAME);
@@ -60,11 +62,6 @@ impl PostgresDestination {
             .connect_with(options)
             .await?;
         Ok(Self { pool })
-    }
-
-    /// The connection pool (history queries, migrations).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 
     /// Applies pending migrations. Concurrent callers are serialized by sqlx's advisory lock;
@@ -113,26 +110,6 @@ impl PostgresDestination {
     /// The loader.
     pub fn loader(&self) -> PostgresLoader {
         PostgresLoader::new(self.pool.connect_options().as_ref().clone())
-    }
-
-    /// The tracker store.
-    pub fn tracker(&self) -> PostgresTracker {
-        PostgresTracker::new(self.pool.clone())
-    }
-
-    /// The gap queries.
-    pub fn gaps(&self) -> PostgresGaps {
-        PostgresGaps::new(self.pool.clone())
-    }
-
-    /// The scheduler's state, shared by every replica on this database.
-    pub fn scheduler(&self) -> PostgresSchedulerStore {
-        PostgresSchedulerStore::new(self.pool.clone())
-    }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pool.close().await;
     }
 }
 

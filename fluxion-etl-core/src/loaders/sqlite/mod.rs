@@ -11,20 +11,24 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::Sqlite;
 
 pub use loader::SqliteLoader;
 
-use super::store::{SqlGaps, SqlSchedulerStore, SqlTracker};
-use super::SchemaStatus;
+use super::store::SqlStore;
+use super::{SchemaStatus, SqlDestination};
 use crate::error::Result;
 
-/// The SQLite [`TrackerStore`](crate::tracker::TrackerStore).
-pub type SqliteTracker = SqlTracker<Sqlite>;
-/// The SQLite [`GapStore`](crate::gaps::GapStore).
-pub type SqliteGaps = SqlGaps<Sqlite>;
-/// The SQLite [`SchedulerStore`](crate::schedule::SchedulerStore).
-pub type SqliteSchedulerStore = SqlSchedulerStore<Sqlite>;
+/// The SQLite stores: [`TrackerStore`](crate::tracker::TrackerStore),
+/// [`GapStore`](crate::gaps::GapStore) and [`SchedulerStore`](crate::schedule::SchedulerStore).
+pub type SqliteStores = SqlStore<Sqlite>;
+/// The SQLite [`TrackerStore`](crate::tracker::TrackerStore) (the same type as [`SqliteStores`]).
+pub type SqliteTracker = SqliteStores;
+/// The SQLite [`GapStore`](crate::gaps::GapStore) (the same type as [`SqliteStores`]).
+pub type SqliteGaps = SqliteStores;
+/// The SQLite [`SchedulerStore`](crate::schedule::SchedulerStore) (the same type as
+/// [`SqliteStores`]).
+pub type SqliteSchedulerStore = SqliteStores;
 
 /// The migrations embedded in this build.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -37,12 +41,11 @@ pub(crate) fn database_file(options: &SqliteConnectOptions) -> Option<&Path> {
 }
 
 /// A SQLite destination.
-#[derive(Debug, Clone)]
-pub struct SqliteDestination {
-    pool: SqlitePool,
-}
+pub type SqliteDestination = SqlDestination<Sqlite>;
 
-impl SqliteDestination {
+/// What only a SQLite destination does: open a file (or an empty database in memory), migrate
+/// it with [`MIGRATOR`], and load with a [`SqliteLoader`].
+impl SqlDestination<Sqlite> {
     /// Opens (creating if missing) the file named by a `sqlite://` URL.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -82,16 +85,6 @@ impl SqliteDestination {
             .map(Path::to_path_buf))
     }
 
-    /// Wraps an existing pool.
-    pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool }
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
@@ -119,25 +112,5 @@ impl SqliteDestination {
     /// The loader.
     pub fn loader(&self) -> SqliteLoader {
         SqliteLoader::new(self.pool.clone())
-    }
-
-    /// The tracker store.
-    pub fn tracker(&self) -> SqliteTracker {
-        SqliteTracker::new(self.pool.clone())
-    }
-
-    /// The gap queries.
-    pub fn gaps(&self) -> SqliteGaps {
-        SqliteGaps::new(self.pool.clone())
-    }
-
-    /// The scheduler's state.
-    pub fn scheduler(&self) -> SqliteSchedulerStore {
-        SqliteSchedulerStore::new(self.pool.clone())
-    }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pool.close().await;
     }
 }

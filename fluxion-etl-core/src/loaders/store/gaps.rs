@@ -6,68 +6,31 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Pool};
 
-use super::{Backend, Cells, Stmt};
+use super::{from_columns, stmt, Backend, Cells, SqlStore, Stmt};
 use crate::error::Result;
 use crate::gaps::{Attempt, DayCount, GapStore, HourCount};
 use crate::model::DataKind;
 use crate::tracker::StoreStatus;
 
-/// The [`GapStore`] over a destination's pool.
-#[derive(Debug)]
-pub struct SqlGaps<DB: Database> {
-    pool: Pool<DB>,
-}
-
-impl<DB: Database> SqlGaps<DB> {
-    /// Gap queries over a migrated pool.
-    pub fn new(pool: Pool<DB>) -> Self {
-        Self { pool }
-    }
-}
-
-impl<DB: Database> Clone for SqlGaps<DB> {
-    fn clone(&self) -> Self {
-        Self::new(self.pool.clone())
-    }
-}
-
 fn attempt<R: Cells>(row: &R) -> Result<Attempt> {
-    Ok(Attempt {
-        execution_id: row.get("execution_id")?,
-        detail_id: row.get("detail_id")?,
-        store_id: row.get("store_id")?,
-        store_name: row.get("store_name")?,
+    Ok(from_columns!(row => Attempt {
+        execution_id, detail_id, store_id, store_name,
         succeeded: row.get::<StoreStatus>("status")? == StoreStatus::Success,
-        window_from: row.get("window_from")?,
-        window_to: row.get("window_to")?,
-        started_at: row.get("started_at")?,
-        finished_at: row.get("finished_at")?,
-        error_phase: row.get("error_phase")?,
-        error_category: row.get("error_category")?,
-        error_message: row.get("error_message")?,
-    })
+        window_from, window_to, started_at, finished_at, error_phase, error_category, error_message,
+    }))
 }
 
 fn day_count<R: Cells>(row: &R) -> Result<DayCount> {
-    Ok(DayCount {
-        store_id: row.get("store_id")?,
-        day: row.get("day")?,
-        records: row.get("n")?,
-    })
+    Ok(from_columns!(row => DayCount { store_id, day, records }))
 }
 
 fn hour_count<R: Cells>(row: &R) -> Result<HourCount> {
-    Ok(HourCount {
-        store_id: row.get("store_id")?,
-        hour: row.get("hour")?,
-        records: row.get("n")?,
-    })
+    Ok(from_columns!(row => HourCount { store_id, hour, records }))
 }
 
 #[async_trait]
-impl<DB: Backend> GapStore for SqlGaps<DB> {
+impl<DB: Backend> GapStore for SqlStore<DB> {
     async fn attempts(
         &self,
         kind: DataKind,
@@ -93,29 +56,28 @@ impl<DB: Backend> GapStore for SqlGaps<DB> {
                                WHERE x.execution_id = e.id AND x.tienda_id = j.value)",
             DB::EXECUTION_STORES
         );
-        let stmt = Stmt::new(sql).bind(kind.etl_name()).bind(since).bind(until);
-        stmt.decode_all(&self.pool, attempt).await
+        stmt!(sql; kind, since, until)
+            .decode_all(&self.pool, attempt)
+            .await
     }
 
     async fn daily_counts(&self, kind: DataKind) -> Result<Vec<DayCount>> {
         // Kept by migration 0004's triggers in the writers' transactions: one row per store
         // and day, whatever the size of the data tables.
         let sql = match kind {
-            DataKind::Sales => "SELECT store_id, day, records AS n FROM sales_daily_counts",
-            DataKind::Inventory => "SELECT store_id, day, records AS n FROM inventory_daily_counts",
+            DataKind::Sales => "SELECT store_id, day, records FROM sales_daily_counts",
+            DataKind::Inventory => "SELECT store_id, day, records FROM inventory_daily_counts",
         };
         Stmt::new(sql).decode_all(&self.pool, day_count).await
     }
 
     async fn hourly_sales(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<HourCount>> {
         let sql = format!(
-            "SELECT store_id, {} AS hour, COUNT(*) AS n FROM sales_lines \
+            "SELECT store_id, {} AS hour, COUNT(*) AS records FROM sales_lines \
              WHERE sold_at >= $1 AND sold_at < $2 GROUP BY 1, 2",
             DB::HOUR_SOLD
         );
-        Stmt::new(sql)
-            .bind(from)
-            .bind(to)
+        stmt!(sql; from, to)
             .decode_all(&self.pool, hour_count)
             .await
     }

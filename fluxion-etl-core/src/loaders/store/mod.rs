@@ -32,18 +32,37 @@ use std::convert::identity;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
-pub use gaps::SqlGaps;
-pub use schedule::SqlSchedulerStore;
 pub(crate) use tracker::insert_detail;
-pub use tracker::SqlTracker;
 
 pub(crate) use codec::Codec;
 pub(crate) use dialect::Dialect;
 
 use crate::model::StoreId;
 use crate::stored::{StoredText, UnknownValue};
+
+/// The stores of one destination over its pool: its
+/// [`TrackerStore`](crate::tracker::TrackerStore), [`GapStore`](crate::gaps::GapStore) and
+/// [`SchedulerStore`](crate::schedule::SchedulerStore), each implemented once for both backends
+/// (`tracker.rs`, `gaps.rs`, `schedule.rs`).
+#[derive(Debug)]
+pub struct SqlStore<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// The stores over a migrated pool.
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
+
+impl<DB: Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self::new(self.pool.clone())
+    }
+}
 
 /// One value bound to a statement, by kind; the backend's [`Codec`] decides its encoding.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +110,31 @@ arg_from! {
     serde_json::Value => Json(identity);
     String => Text(Cow::Owned);
     &'a str => Text(Cow::Borrowed);
+    &'a StoreId => Text(|id: &'a StoreId| Cow::Borrowed(id.as_str()));
 }
+
+/// The stored-text enums bind as their text.
+impl<'a, T: StoredText> From<T> for Arg<'a> {
+    fn from(v: T) -> Self {
+        Arg::Text(Some(Cow::Borrowed(v.as_stored())))
+    }
+}
+
+impl<'a, T: StoredText> From<Option<T>> for Arg<'a> {
+    fn from(v: Option<T>) -> Self {
+        Arg::Text(v.map(|v| Cow::Borrowed(v.as_stored())))
+    }
+}
+
+/// A [`Stmt`] of `sql` with its arguments in placeholder order, `stmt!("… $1 … $2"; a, b)`: the
+/// statement reads as its SQL followed by its values, as a `format!` does.
+macro_rules! stmt {
+    ($sql:expr $(; $($arg:expr),* $(,)?)?) => {
+        $crate::loaders::store::Stmt::new($sql)$($(.bind($arg))*)?
+    };
+}
+
+pub(crate) use stmt;
 
 /// A statement written once for both backends: SQL with `$N` placeholders and its arguments.
 #[derive(Debug, Clone, PartialEq)]
@@ -316,6 +359,23 @@ where
         T::from_column::<R::Database>(self, col)
     }
 }
+
+/// A `Type { … }` literal read from a row: each listed field from the column of the same name,
+/// through [`Cells::get`] (`field: expr` for a field computed otherwise). `?` returns decoding
+/// errors, so it is used in a function returning a `Result`.
+macro_rules! from_columns {
+    ($row:ident => $ty:ident { $($field:ident $(: $value:expr)?),* $(,)? }) => {
+        $ty { $($field: from_columns!(@value $row, $field $(, $value)?),)* }
+    };
+    (@value $row:ident, $field:ident) => {
+        $row.get(stringify!($field))?
+    };
+    (@value $row:ident, $field:ident, $value:expr) => {
+        $value
+    };
+}
+
+pub(crate) use from_columns;
 
 /// The error of a column whose value cannot be what the store expects.
 pub(crate) fn decode_error(

@@ -10,33 +10,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Pool};
 
-use super::{decode_error, Backend, Cells, Stmt};
+use super::{decode_error, from_columns, stmt, Backend, Cells, SqlStore, Stmt};
 use crate::error::{Error, Result};
 use crate::schedule::{
     store_list_json, store_list_of, Claim, ClaimRecord, DailyProgress, DailySummary, LastRun,
     PersistedState, ScheduleSettings, SchedulerStore,
 };
-
-/// The [`SchedulerStore`] over a destination's pool.
-#[derive(Debug)]
-pub struct SqlSchedulerStore<DB: Database> {
-    pool: Pool<DB>,
-}
-
-impl<DB: Database> SqlSchedulerStore<DB> {
-    /// Wraps a pool on a migrated database.
-    pub fn new(pool: Pool<DB>) -> Self {
-        Self { pool }
-    }
-}
-
-impl<DB: Database> Clone for SqlSchedulerStore<DB> {
-    fn clone(&self) -> Self {
-        Self::new(self.pool.clone())
-    }
-}
 
 /// A stored count or setting, which the schema keeps in range.
 fn small<R: Cells>(row: &R, col: &str) -> Result<Option<u32>, sqlx::Error> {
@@ -51,26 +31,18 @@ fn count<R: Cells>(row: &R, col: &str) -> Result<u32, sqlx::Error> {
 }
 
 fn claim_of<R: Cells>(row: &R) -> Result<ClaimRecord> {
-    Ok(ClaimRecord {
-        claim: Claim {
-            job: row.get("job")?,
-            slot: row.get("slot")?,
-            owner: row.get("owner")?,
-            claimed_at: row.get("claimed_at")?,
-            expires_at: row.get("expires_at")?,
-            holds_stores: row.get("holds_stores")?,
-            stores: store_list_of(&row.get::<String>("stores")?)?,
-        },
-        finished_at: row.get("finished_at")?,
-        execution_id: row.get("execution_id")?,
-    })
+    let claim = from_columns!(row => Claim {
+        job, slot, owner, claimed_at, expires_at, holds_stores,
+        stores: store_list_of(&row.get::<String>("stores")?)?,
+    });
+    Ok(from_columns!(row => ClaimRecord { claim: claim, finished_at, execution_id }))
 }
 
 const CLAIM_COLUMNS: &str =
     "job, slot, owner, claimed_at, expires_at, finished_at, holds_stores, stores, execution_id";
 
 #[async_trait]
-impl<DB: Backend> SchedulerStore for SqlSchedulerStore<DB> {
+impl<DB: Backend> SchedulerStore for SqlStore<DB> {
     async fn load(&self) -> Result<PersistedState> {
         let row = Stmt::new("SELECT * FROM etl_scheduler_state WHERE id = 1")
             .fetch_one(&self.pool)
@@ -126,57 +98,46 @@ impl<DB: Backend> SchedulerStore for SqlSchedulerStore<DB> {
     }
 
     async fn set_settings(&self, s: &ScheduleSettings) -> Result<()> {
-        Stmt::new(
+        stmt!(
             "UPDATE etl_scheduler_state SET execution_hour = $1, execution_minute = $2, max_retries = $3, \
-             retry_interval_minutes = $4, updated_at = $5 WHERE id = 1",
+             retry_interval_minutes = $4, updated_at = $5 WHERE id = 1";
+            s.execution_hour, s.execution_minute, s.max_retries, s.retry_interval_minutes,
+            Utc::now()
         )
-        .bind(s.execution_hour)
-        .bind(s.execution_minute)
-        .bind(s.max_retries)
-        .bind(s.retry_interval_minutes)
-        .bind(Utc::now())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn advance(&self, until: DateTime<Utc>) -> Result<()> {
-        Stmt::new(
+        stmt!(
             "UPDATE etl_scheduler_state SET evaluated_until = $1 \
-             WHERE id = 1 AND (evaluated_until IS NULL OR evaluated_until < $1)",
+             WHERE id = 1 AND (evaluated_until IS NULL OR evaluated_until < $1)";
+            until
         )
-        .bind(until)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn set_daily(&self, d: &DailyProgress) -> Result<()> {
-        Stmt::new(
+        stmt!(
             "UPDATE etl_scheduler_state SET daily_day = $1, daily_last_attempt_at = $2, \
              daily_retries_done = $3, daily_pending = $4 \
-             WHERE id = 1 AND (daily_day IS NULL OR daily_day <= $1)",
+             WHERE id = 1 AND (daily_day IS NULL OR daily_day <= $1)";
+            d.day, d.last_attempt_at, d.retries_done, store_list_json(&d.pending_retry)?
         )
-        .bind(d.day)
-        .bind(d.last_attempt_at)
-        .bind(d.retries_done)
-        .bind(store_list_json(&d.pending_retry)?)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn record_run(&self, r: &LastRun) -> Result<()> {
-        Stmt::new(
+        stmt!(
             "UPDATE etl_scheduler_state SET last_run_job = $1, last_run_slot = $2, last_run_started_at = $3, \
-             last_run_finished_at = $4, last_run_status = $5, last_run_execution_id = $6 WHERE id = 1",
+             last_run_finished_at = $4, last_run_status = $5, last_run_execution_id = $6 WHERE id = 1";
+            r.job.as_str(), r.slot, r.started_at, r.finished_at, r.status.as_str(), r.execution_id
         )
-        .bind(r.job.as_str())
-        .bind(r.slot)
-        .bind(r.started_at)
-        .bind(r.finished_at)
-        .bind(r.status.as_str())
-        .bind(r.execution_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -185,24 +146,17 @@ impl<DB: Backend> SchedulerStore for SqlSchedulerStore<DB> {
     async fn save_summary(&self, s: &DailySummary) -> Result<()> {
         let failed = serde_json::to_string(&s.failed_stores)
             .map_err(|e| Error::InvalidRequest(format!("cannot encode the failed stores: {e}")))?;
-        Stmt::new(
+        stmt!(
             "INSERT INTO etl_scheduler_daily_summary \
              (day, started_at, updated_at, total, ok, failed, pending_retries, retries_done, failed_stores) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (day) DO UPDATE SET started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at, \
              total = EXCLUDED.total, ok = EXCLUDED.ok, failed = EXCLUDED.failed, \
              pending_retries = EXCLUDED.pending_retries, retries_done = EXCLUDED.retries_done, \
-             failed_stores = EXCLUDED.failed_stores",
+             failed_stores = EXCLUDED.failed_stores";
+            s.day, s.started_at, s.updated_at, s.total, s.ok, s.failed, s.pending_retries,
+            s.retries_done, failed
         )
-        .bind(s.day)
-        .bind(s.started_at)
-        .bind(s.updated_at)
-        .bind(s.total)
-        .bind(s.ok)
-        .bind(s.failed)
-        .bind(s.pending_retries)
-        .bind(s.retries_done)
-        .bind(failed)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -232,21 +186,16 @@ impl<DB: Backend> SchedulerStore for SqlSchedulerStore<DB> {
     }
 
     async fn try_claim(&self, c: &Claim) -> Result<bool> {
-        let taken = Stmt::new(
+        let taken = stmt!(
             "INSERT INTO etl_scheduler_claims (job, slot, owner, claimed_at, expires_at, holds_stores, stores) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (job, slot) DO UPDATE SET owner = EXCLUDED.owner, claimed_at = EXCLUDED.claimed_at, \
              expires_at = EXCLUDED.expires_at, holds_stores = EXCLUDED.holds_stores, stores = EXCLUDED.stores, \
              execution_id = NULL \
-             WHERE etl_scheduler_claims.finished_at IS NULL AND etl_scheduler_claims.expires_at < EXCLUDED.claimed_at",
+             WHERE etl_scheduler_claims.finished_at IS NULL AND etl_scheduler_claims.expires_at < EXCLUDED.claimed_at";
+            c.job.as_str(), c.slot, c.owner.as_str(), c.claimed_at, c.expires_at, c.holds_stores,
+            store_list_json(&c.stores)?
         )
-        .bind(c.job.as_str())
-        .bind(c.slot)
-        .bind(c.owner.as_str())
-        .bind(c.claimed_at)
-        .bind(c.expires_at)
-        .bind(c.holds_stores)
-        .bind(store_list_json(&c.stores)?)
         .execute(&self.pool)
         .await?;
         Ok(taken == 1)
@@ -260,14 +209,11 @@ impl<DB: Backend> SchedulerStore for SqlSchedulerStore<DB> {
     ) -> Result<u64> {
         let mut renewed = 0;
         for (job, slot) in claims {
-            renewed += Stmt::new(
+            renewed += stmt!(
                 "UPDATE etl_scheduler_claims SET expires_at = $1 \
-                 WHERE job = $2 AND slot = $3 AND owner = $4 AND finished_at IS NULL",
+                 WHERE job = $2 AND slot = $3 AND owner = $4 AND finished_at IS NULL";
+                until, job.as_str(), *slot, owner
             )
-            .bind(until)
-            .bind(job.as_str())
-            .bind(*slot)
-            .bind(owner)
             .execute(&self.pool)
             .await?;
         }
@@ -296,13 +242,10 @@ impl<DB: Backend> SchedulerStore for SqlSchedulerStore<DB> {
         owner: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        Stmt::new(
-            "UPDATE etl_scheduler_claims SET finished_at = $1 WHERE job = $2 AND slot = $3 AND owner = $4",
+        stmt!(
+            "UPDATE etl_scheduler_claims SET finished_at = $1 WHERE job = $2 AND slot = $3 AND owner = $4";
+            at, job, slot, owner
         )
-        .bind(at)
-        .bind(job)
-        .bind(slot)
-        .bind(owner)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -319,10 +262,10 @@ impl<DB: Backend> SchedulerStore for SqlSchedulerStore<DB> {
     }
 
     async fn prune_claims(&self, before: DateTime<Utc>) -> Result<u64> {
-        Ok(Stmt::new(
-            "DELETE FROM etl_scheduler_claims WHERE finished_at IS NOT NULL AND slot < $1",
+        Ok(stmt!(
+            "DELETE FROM etl_scheduler_claims WHERE finished_at IS NOT NULL AND slot < $1";
+            before
         )
-        .bind(before)
         .execute(&self.pool)
         .await?)
     }
