@@ -18,7 +18,7 @@
 //! use fluxion_etl_server::{app, auth::Auth, logs::LogHub, AppState, ServerOptions};
 //!
 //! let fluxion = Fluxion::from_config(Config::load("fluxion.toml".as_ref())?).await?;
-//! let scheduler = fluxion_etl_core::schedule::Scheduler::new(fluxion.clone());
+//! let scheduler = fluxion_etl_core::scheduler::Scheduler::new(fluxion.clone());
 //! let state = AppState::new(
 //!     Arc::new(fluxion),
 //!     Auth::from_env(),
@@ -55,7 +55,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use fluxion_etl_core::loaders::SchemaStatus;
-use fluxion_etl_core::schedule::Scheduler;
+use fluxion_etl_core::scheduler::Scheduler;
 use fluxion_etl_core::{CancellationToken, Fluxion};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};

@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use fluxion_etl_core::tracker::sanitize;
+use fluxion_etl_core::tracker::{sanitize, ExecutionStatus};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tracing::field::{Field, Visit};
@@ -239,7 +239,10 @@ impl LogHub {
         Some(LogPage {
             execution_id: exec.execution_id,
             etl_name: exec.etl_name.clone(),
-            status: exec.status.clone().unwrap_or_else(|| "running".into()),
+            status: exec
+                .status
+                .clone()
+                .unwrap_or_else(|| ExecutionStatus::Running.to_string()),
             running: exec.status.is_none(),
             next_since: logs.last().map(|l| l.id).unwrap_or(since),
             total: exec.lines.len(),
@@ -397,7 +400,8 @@ where
             Level::ERROR => "error",
             Level::WARN => "warning",
             _ if f.message.starts_with("Store finished")
-                || closes_with.as_deref() == Some("success") =>
+                || closes_with.as_deref().and_then(ExecutionStatus::parse)
+                    == Some(ExecutionStatus::Success) =>
             {
                 "success"
             }

@@ -611,7 +611,8 @@ async fn stats_aggregate_a_period_of_one_or_every_kind(db: &TestDb) {
     let now = Utc::now();
     let ago = |hours: i64| now - Duration::hours(hours);
     // (kind, status, duration, failures (store, category) with the execution's dominant one first)
-    let runs: [(DataKind, ExecutionStatus, f64, &[(&str, ErrorCategory)]); 5] = [
+    type Failures = &'static [(&'static str, ErrorCategory)];
+    let runs: [(DataKind, ExecutionStatus, f64, Failures); 5] = [
         (DataKind::Sales, ExecutionStatus::Success, 10.0, &[]),
         (
             DataKind::Sales,

@@ -13,9 +13,8 @@ use super::{
 };
 use crate::error::EtlError;
 use crate::model::{Batch, StoreId};
-use crate::tracker::{
-    ErrorCategory, ErrorSource, ExecutionTracker, Phase, StoreDetail, StoreRef, StoreTracker,
-};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
+use crate::tracker::{ExecutionTracker, StoreDetail, StoreRef, StoreTracker};
 
 /// How the runner schedules work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,6 @@
 //! database, so that a store's data and its success record commit together.
 
 mod records;
-pub mod sanitize;
-mod taxonomy;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,16 +19,17 @@ pub use records::{
     RunMode, Stats, StatsDetailRow, StatsExecutionRow, StoreDetail, StoreDetailView, StoreFailures,
     StoreStatus, TriggeredBy,
 };
-pub use sanitize::sanitize;
-pub use taxonomy::{
+// The taxonomy is the vocabulary below the tracker; it is re-exported here, where the records
+// that carry it are, so `tracker::{Phase, ErrorCategory, …}` keeps naming it.
+pub use crate::taxonomy::{
     classify_http_status, classify_network, classify_sqlstate, classify_tds_error,
-    http_status_is_retryable, is_private, ErrorCategory, ErrorSource, NetFailure, Phase,
+    http_status_is_retryable, is_private, sanitize, ErrorCategory, ErrorSource, NetFailure, Phase,
     SourceProtocol,
 };
 
 use crate::error::{EtlError, Result};
 use crate::model::{SourceSystem, StoreId, Window};
-use crate::pipeline::{ExtractStats, LoadStats, NetworkDiagnostics};
+use crate::outcome::{ExtractStats, LoadStats, NetworkDiagnostics};
 
 /// Told about an execution's progress as the tracker records it: what a progress bar or a live
 /// view needs, without polling the history. Every method has an empty default; calls come from

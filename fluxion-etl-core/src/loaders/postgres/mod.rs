@@ -28,7 +28,7 @@ pub use loader::PostgresLoader;
 use super::store::SqlStore;
 use super::{SchemaStatus, SqlDestination};
 use crate::error::{Error, EtlError, Result};
-use crate::tracker::ErrorSource;
+use crate::taxonomy::ErrorSource;
 
 /// The PostgreSQL stores: [`TrackerStore`](crate::tracker::TrackerStore),
 /// [`GapStore`](crate::gaps::GapStore) and [`SchedulerStore`](crate::schedule::SchedulerStore).

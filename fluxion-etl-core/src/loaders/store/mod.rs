@@ -389,24 +389,24 @@ pub(crate) fn decode_error(
 }
 
 macro_rules! column_via {
-    ($($ty:ty => $read:ident $(, $conv:path)?;)*) => {$(
+    ($($ty:ty => $read:ident($conv:expr);)*) => {$(
         impl Column for $ty {
             fn read<DB: Backend>(row: &DB::Row, col: &str) -> Result<Option<Self>, sqlx::Error> {
-                Ok(DB::$read(row, col)?$(.map($conv))?)
+                DB::$read(row, col).map(|v| v.map($conv))
             }
         }
     )*};
 }
 
 column_via! {
-    i64 => int;
-    f64 => real;
-    bool => flag;
-    String => text;
-    StoreId => text, StoreId::from;
-    DateTime<Utc> => ts;
-    NaiveDate => day;
-    serde_json::Value => json;
+    i64 => int(identity);
+    f64 => real(identity);
+    bool => flag(identity);
+    String => text(identity);
+    StoreId => text(StoreId::from);
+    DateTime<Utc> => ts(identity);
+    NaiveDate => day(identity);
+    serde_json::Value => json(identity);
 }
 
 impl Column for i32 {

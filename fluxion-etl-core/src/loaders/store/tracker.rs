@@ -163,7 +163,7 @@ impl<DB: Backend> TrackerStore for SqlStore<DB> {
              tiendas_fallidas = CASE WHEN tiendas_count > tiendas_exitosas \
                                      THEN tiendas_count - tiendas_exitosas ELSE 0 END \
              WHERE status = 'running' AND started_at < $3";
-            now, crate::tracker::sanitize(message), cutoff
+            now, crate::taxonomy::sanitize(message), cutoff
         )
         .execute(&self.pool)
         .await?)

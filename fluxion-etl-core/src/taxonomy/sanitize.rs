@@ -167,6 +167,55 @@ fn redact_bearer(text: &str) -> String {
     out
 }
 
+/// A writer that passes everything through [`sanitize`] on its way to `W`: the log sink of a
+/// program that embeds the library, so that no credential reaches a terminal or a log file even
+/// when a dependency logs a connection string.
+///
+/// Each `write` is sanitized on its own. `tracing-subscriber`'s fmt layer writes one whole event
+/// per call, so a secret is never split across two writes there; a writer fed in arbitrary
+/// pieces should be wrapped around a line buffer first.
+///
+/// ```
+/// use std::io::Write;
+/// use fluxion_etl_core::taxonomy::SanitizingWriter;
+///
+/// let mut out = SanitizingWriter::new(Vec::new());
+/// out.write_all(b"connecting to postgres://etl:s3cret@db/chain\n").unwrap();
+/// assert!(!String::from_utf8(out.into_inner()).unwrap().contains("s3cret"));
+/// ```
+///
+/// With `tracing-subscriber`:
+/// `tracing_subscriber::fmt().with_writer(|| SanitizingWriter::new(std::io::stderr())).init()`.
+#[derive(Debug, Default)]
+pub struct SanitizingWriter<W> {
+    inner: W,
+}
+
+impl<W: std::io::Write> SanitizingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        Self { inner }
+    }
+
+    /// The wrapped writer.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for SanitizingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.inner.write_all(sanitize(&text).as_bytes())?;
+        // The whole input was consumed, whatever the sanitized text's length.
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::sanitize;
@@ -191,36 +240,49 @@ mod tests {
         );
     }
 
+    /// Each text keeps what it should and loses its secret.
+    #[track_caller]
+    fn hides(text: &str, secrets: &[&str], kept: &[&str]) {
+        let s = sanitize(text);
+        for secret in secrets {
+            assert!(!s.contains(secret), "{secret} in {s}");
+        }
+        for k in kept {
+            assert!(s.contains(k), "{k} lost from {s}");
+        }
+    }
+
     #[test]
     fn connection_string_pairs_are_hidden() {
-        let s =
-            sanitize("Server=192.168.20.12,14348;Database=VAD10;UID=etl;PWD=Hunter2;Encrypt=yes");
-        assert!(!s.contains("Hunter2"), "{s}");
-        assert!(s.contains("UID=etl"), "{s}");
-        let s = sanitize("login with password=abc123 user=sa");
-        assert!(!s.contains("abc123"), "{s}");
-        let s = sanitize(r#"{"password": "qwerty", "user": "x"}"#);
-        assert!(!s.contains("qwerty"), "{s}");
+        hides(
+            "Server=192.168.20.12,14348;Database=VAD10;UID=etl;PWD=Hunter2;Encrypt=yes",
+            &["Hunter2"],
+            &["UID=etl"],
+        );
+        hides("login with password=abc123 user=sa", &["abc123"], &[]);
+        hides(r#"{"password": "qwerty", "user": "x"}"#, &["qwerty"], &[]);
     }
 
     #[test]
     fn tokens_are_hidden() {
-        let s = sanitize("header Authorization: Bearer eyJhbGciOi.abc.def rejected");
-        assert!(!s.contains("eyJhbGciOi"), "{s}");
-        let s = sanitize("api_key=XYZ987&x=1");
-        assert!(!s.contains("XYZ987"), "{s}");
+        hides(
+            "header Authorization: Bearer eyJhbGciOi.abc.def rejected",
+            &["eyJhbGciOi"],
+            &[],
+        );
+        hides("api_key=XYZ987&x=1", &["XYZ987"], &[]);
     }
 
     #[test]
     fn non_ascii_text_is_handled() {
         let t = "Error de inicio de sesión del usuario 'etl' en MAÑONGO — ñandú";
         assert_eq!(sanitize(t), t);
-        let s = sanitize("sesión fallida: password=clave·secreta ñ token: añejo123 — fin");
-        assert!(!s.contains("clave"), "{s}");
-        assert!(!s.contains("añejo123"), "{s}");
-        assert!(s.contains("sesión fallida"), "{s}");
-        let s = sanitize("Authorization: Bearer ñtoken€ y más");
-        assert!(!s.contains("ñtoken"), "{s}");
+        hides(
+            "sesión fallida: password=clave·secreta ñ token: añejo123 — fin",
+            &["clave", "añejo123"],
+            &["sesión fallida"],
+        );
+        hides("Authorization: Bearer ñtoken€ y más", &["ñtoken"], &[]);
     }
 
     #[test]
