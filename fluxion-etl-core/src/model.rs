@@ -149,16 +149,9 @@ impl SourceSystem {
             SourceSystem::Stellar => "stellar",
         }
     }
-
-    /// Parses the tracker's `source_system` value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [SourceSystem::Klk, SourceSystem::Stellar]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
 }
 
-stored_text!(SourceSystem, "source system");
+stored_text!(SourceSystem, "source system", [Klk, Stellar]);
 
 /// A half-open interval `[from, to)` of store-local wall-clock time.
 ///

@@ -25,11 +25,25 @@ pub trait StoredText: Copy + std::str::FromStr<Err = UnknownValue> {
     fn as_stored(self) -> &'static str;
 }
 
-/// Implements [`StoredText`], `Display`, `Deref<Target = str>`, `PartialEq<str>`, `PartialEq<&str>` and
-/// `FromStr` (with [`UnknownValue`]) for an enum with inherent `as_str(self) -> &'static str` and
-/// `parse(&str) -> Option<Self>`; `$what` names the values in errors.
+/// Implements [`StoredText`], `Display`, `Deref<Target = str>`, `PartialEq<str>`, `PartialEq<&str>`
+/// and `FromStr` (with [`UnknownValue`]) for an enum with an inherent `as_str(self) -> &'static
+/// str`; `$what` names the values in errors. Given the list of its variants, it also defines the
+/// enum's `ALL` and `parse`; without it, the enum has its own `parse(&str) -> Option<Self>`.
 macro_rules! stored_text {
-    ($ty:ty, $what:literal) => {
+    ($ty:ident, $what:literal, [$($variant:ident),+ $(,)?]) => {
+        impl $ty {
+            /// Every value.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// Parses a stored value.
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        $crate::stored::stored_text!($ty, $what);
+    };
+    ($ty:ident, $what:literal) => {
         impl ::std::fmt::Display for $ty {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())

@@ -157,22 +157,13 @@ impl ErrorSource {
             ErrorSource::Pipeline => "pipeline",
         }
     }
-
-    /// Parses a stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            ErrorSource::KlkApi,
-            ErrorSource::StellarDb,
-            ErrorSource::Postgresql,
-            ErrorSource::Sqlite,
-            ErrorSource::Pipeline,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
 }
 
-stored_text!(ErrorSource, "error source");
+stored_text!(
+    ErrorSource,
+    "error source",
+    [KlkApi, StellarDb, Postgresql, Sqlite, Pipeline]
+);
 
 /// Whether an address is on a private range, which for this chain means behind the VPN.
 ///

@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 
 pub use records::{
     ExecutionFinish, ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, NewExecution,
-    RunMode, Stats, StatsDetailRow, StatsExecutionRow, StoreDetail, StoreDetailView, StoreFailures,
-    StoreStatus, TriggeredBy,
+    RunMode, Stats, StatsDetailRow, StoreDetail, StoreDetailView, StoreFailures, StoreStatus,
+    TriggeredBy,
 };
 // The taxonomy is the vocabulary below the tracker; it is re-exported here, where the records
 // that carry it are, so `tracker::{Phase, ErrorCategory, …}` keeps naming it.

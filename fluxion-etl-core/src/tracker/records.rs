@@ -37,18 +37,6 @@ impl ExecutionStatus {
         }
     }
 
-    /// Parses a stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            ExecutionStatus::Running,
-            ExecutionStatus::Success,
-            ExecutionStatus::Partial,
-            ExecutionStatus::Failed,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-
     /// The status of a finished execution from its store counts.
     pub fn from_counts(succeeded: usize, failed: usize) -> Self {
         match (succeeded, failed) {
@@ -59,7 +47,11 @@ impl ExecutionStatus {
     }
 }
 
-stored_text!(ExecutionStatus, "execution status");
+stored_text!(
+    ExecutionStatus,
+    "execution status",
+    [Running, Success, Partial, Failed]
+);
 
 /// Status of one store within an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -82,20 +74,9 @@ impl StoreStatus {
             StoreStatus::Skipped => "skipped",
         }
     }
-
-    /// Parses a stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            StoreStatus::Success,
-            StoreStatus::Failed,
-            StoreStatus::Skipped,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
 }
 
-stored_text!(StoreStatus, "store status");
+stored_text!(StoreStatus, "store status", [Success, Failed, Skipped]);
 
 /// Who started an execution (`triggered_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -125,19 +106,6 @@ impl TriggeredBy {
         }
     }
 
-    /// Parses a stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            TriggeredBy::Eventbridge,
-            TriggeredBy::FluxionAdmin,
-            TriggeredBy::Cli,
-            TriggeredBy::Recovery,
-            TriggeredBy::Scheduler,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-
     /// Detects the origin from the process environment (seed 003 §2.2).
     pub fn detect() -> Self {
         Self::detect_from(|k| std::env::var(k).ok())
@@ -156,7 +124,11 @@ impl TriggeredBy {
     }
 }
 
-stored_text!(TriggeredBy, "trigger");
+stored_text!(
+    TriggeredBy,
+    "trigger",
+    [Eventbridge, FluxionAdmin, Cli, Recovery, Scheduler]
+);
 
 /// How a run treats its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -179,16 +151,9 @@ impl RunMode {
             RunMode::Recovery => "recovery",
         }
     }
-
-    /// Parses a stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [RunMode::Full, RunMode::Incremental, RunMode::Recovery]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
 }
 
-stored_text!(RunMode, "run mode");
+stored_text!(RunMode, "run mode", [Full, Incremental, Recovery]);
 
 /// An execution as it is opened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -557,24 +522,8 @@ pub struct StoreFailures {
     pub error_mas_comun: Option<ErrorCategory>,
 }
 
-/// The inputs of [`Stats::compute`], as read from either backend.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatsExecutionRow {
-    /// Status.
-    pub status: ExecutionStatus,
-    /// Duration.
-    pub duration_seconds: Option<f64>,
-    /// Rows loaded.
-    pub records_loaded: i64,
-    /// Duplicates.
-    pub duplicates_skipped: i64,
-    /// Phase of the failure.
-    pub error_phase: Option<Phase>,
-    /// Category of the failure.
-    pub error_category: Option<ErrorCategory>,
-}
-
-/// A store's detail row, as [`Stats::compute`] needs it.
+/// A store's detail row, as [`Stats::compute`] needs it (the period's details are many: the
+/// stores read only these columns of them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsDetailRow {
     /// Store id.
@@ -588,9 +537,9 @@ pub struct StatsDetailRow {
 }
 
 impl Stats {
-    /// Aggregates the executions and store details of a period. Both backends call this, so
-    /// the numbers cannot differ between SQLite and PostgreSQL.
-    pub fn compute(executions: &[StatsExecutionRow], details: &[StatsDetailRow]) -> Stats {
+    /// Aggregates the executions (their history lines) and store details of a period. Both
+    /// backends call this, so the numbers cannot differ between SQLite and PostgreSQL.
+    pub fn compute(executions: &[HistoryEntry], details: &[StatsDetailRow]) -> Stats {
         let mut s = Stats {
             total_executions: executions.len() as i64,
             ..Stats::default()
@@ -716,13 +665,24 @@ mod tests {
 
     #[test]
     fn stats_aggregate() {
-        let ex = |status: &str, phase: Option<&str>, cat: Option<&str>| StatsExecutionRow {
-            status: status.parse().unwrap(),
+        let ex = |status: &str, phase: Option<&str>, cat: Option<&str>| HistoryEntry {
+            id: 1,
+            etl_name: DataKind::Sales,
+            etl_type: None,
+            started_at: DateTime::default(),
+            finished_at: None,
             duration_seconds: Some(10.0),
+            status: status.parse().unwrap(),
+            records_extracted: 100,
             records_loaded: 100,
             duplicates_skipped: 1,
+            tiendas_count: 1,
+            tiendas_exitosas: 0,
+            tiendas_fallidas: 0,
             error_phase: phase.map(|p| p.parse().unwrap()),
             error_category: cat.map(|c| c.parse().unwrap()),
+            triggered_by: TriggeredBy::Cli,
+            is_recovery: false,
         };
         let executions = vec![
             ex("success", None, None),

@@ -201,6 +201,12 @@ impl<'a> Stmt<'a> {
             .ok_or(sqlx::Error::RowNotFound)
     }
 
+    /// Runs the statement for its effect.
+    pub(crate) async fn run<DB: Backend>(self, pool: &Pool<DB>) -> crate::error::Result<()> {
+        self.execute(pool).await?;
+        Ok(())
+    }
+
     /// Runs the statement; returns the rows it affected.
     pub(crate) async fn execute<DB: Backend>(self, pool: &Pool<DB>) -> Result<u64, sqlx::Error> {
         DB::execute(pool, self).await

@@ -38,6 +38,9 @@ fn claim_of<R: Cells>(row: &R) -> Result<ClaimRecord> {
     Ok(from_columns!(row => ClaimRecord { claim: claim, finished_at, execution_id }))
 }
 
+/// An instant: every one the scheduler keeps is UTC.
+type At = DateTime<Utc>;
+
 const CLAIM_COLUMNS: &str =
     "job, slot, owner, claimed_at, expires_at, finished_at, holds_stores, stores, execution_id";
 
@@ -89,12 +92,9 @@ impl<DB: Backend> SchedulerStore for SqlStore<DB> {
     }
 
     async fn set_enabled(&self, enabled: bool) -> Result<()> {
-        Stmt::new("UPDATE etl_scheduler_state SET enabled = $1, updated_at = $2 WHERE id = 1")
-            .bind(enabled)
-            .bind(Utc::now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        stmt!("UPDATE etl_scheduler_state SET enabled = $1, updated_at = $2 WHERE id = 1"; enabled, Utc::now())
+            .run(&self.pool)
+            .await
     }
 
     async fn set_settings(&self, s: &ScheduleSettings) -> Result<()> {
@@ -104,9 +104,8 @@ impl<DB: Backend> SchedulerStore for SqlStore<DB> {
             s.execution_hour, s.execution_minute, s.max_retries, s.retry_interval_minutes,
             Utc::now()
         )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .run(&self.pool)
+        .await
     }
 
     async fn advance(&self, until: DateTime<Utc>) -> Result<()> {
@@ -115,21 +114,20 @@ impl<DB: Backend> SchedulerStore for SqlStore<DB> {
              WHERE id = 1 AND (evaluated_until IS NULL OR evaluated_until < $1)";
             until
         )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .run(&self.pool)
+        .await
     }
 
     async fn set_daily(&self, d: &DailyProgress) -> Result<()> {
+        let pending = store_list_json(&d.pending_retry)?;
         stmt!(
             "UPDATE etl_scheduler_state SET daily_day = $1, daily_last_attempt_at = $2, \
              daily_retries_done = $3, daily_pending = $4 \
              WHERE id = 1 AND (daily_day IS NULL OR daily_day <= $1)";
-            d.day, d.last_attempt_at, d.retries_done, store_list_json(&d.pending_retry)?
+            d.day, d.last_attempt_at, d.retries_done, pending
         )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .run(&self.pool)
+        .await
     }
 
     async fn record_run(&self, r: &LastRun) -> Result<()> {
@@ -138,9 +136,8 @@ impl<DB: Backend> SchedulerStore for SqlStore<DB> {
              last_run_finished_at = $4, last_run_status = $5, last_run_execution_id = $6 WHERE id = 1";
             r.job.as_str(), r.slot, r.started_at, r.finished_at, r.status.as_str(), r.execution_id
         )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .run(&self.pool)
+        .await
     }
 
     async fn save_summary(&self, s: &DailySummary) -> Result<()> {
@@ -157,9 +154,8 @@ impl<DB: Backend> SchedulerStore for SqlStore<DB> {
             s.day, s.started_at, s.updated_at, s.total, s.ok, s.failed, s.pending_retries,
             s.retries_done, failed
         )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .run(&self.pool)
+        .await
     }
 
     async fn latest_summary(&self) -> Result<Option<DailySummary>> {
@@ -201,12 +197,7 @@ impl<DB: Backend> SchedulerStore for SqlStore<DB> {
         Ok(taken == 1)
     }
 
-    async fn renew(
-        &self,
-        owner: &str,
-        claims: &[(String, DateTime<Utc>)],
-        until: DateTime<Utc>,
-    ) -> Result<u64> {
+    async fn renew(&self, owner: &str, claims: &[(String, At)], until: At) -> Result<u64> {
         let mut renewed = 0;
         for (job, slot) in claims {
             renewed += stmt!(
@@ -220,35 +211,22 @@ impl<DB: Backend> SchedulerStore for SqlStore<DB> {
         Ok(renewed)
     }
 
-    async fn set_claim_execution(
-        &self,
-        job: &str,
-        slot: DateTime<Utc>,
-        execution_id: i64,
-    ) -> Result<()> {
-        Stmt::new("UPDATE etl_scheduler_claims SET execution_id = $1 WHERE job = $2 AND slot = $3")
-            .bind(execution_id)
-            .bind(job)
-            .bind(slot)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn set_claim_execution(&self, job: &str, slot: At, execution_id: i64) -> Result<()> {
+        stmt!(
+            "UPDATE etl_scheduler_claims SET execution_id = $1 WHERE job = $2 AND slot = $3";
+            execution_id, job, slot
+        )
+        .run(&self.pool)
+        .await
     }
 
-    async fn finish_claim(
-        &self,
-        job: &str,
-        slot: DateTime<Utc>,
-        owner: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn finish_claim(&self, job: &str, slot: At, owner: &str, at: At) -> Result<()> {
         stmt!(
             "UPDATE etl_scheduler_claims SET finished_at = $1 WHERE job = $2 AND slot = $3 AND owner = $4";
             at, job, slot, owner
         )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .run(&self.pool)
+        .await
     }
 
     async fn open_claims(&self, now: DateTime<Utc>) -> Result<Vec<ClaimRecord>> {
@@ -270,11 +248,7 @@ impl<DB: Backend> SchedulerStore for SqlStore<DB> {
         .await?)
     }
 
-    async fn claims_between(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<ClaimRecord>> {
+    async fn claims_between(&self, from: At, to: At) -> Result<Vec<ClaimRecord>> {
         Stmt::new(format!(
             "SELECT {CLAIM_COLUMNS} FROM etl_scheduler_claims \
              WHERE slot >= $1 AND slot < $2 ORDER BY slot, job"

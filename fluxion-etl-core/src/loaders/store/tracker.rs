@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::model::DataKind;
 use crate::tracker::{
     ExecutionFinish, ExecutionView, HistoryEntry, HistoryFilter, NewExecution, Stats,
-    StatsDetailRow, StatsExecutionRow, StoreDetail, StoreDetailView, TrackerStore,
+    StatsDetailRow, StoreDetail, StoreDetailView, TrackerStore,
 };
 
 /// Inserts a detail row on a connection: the loaders call it inside the transaction that
@@ -89,12 +89,6 @@ fn execution_view<R: Cells>(
     }))
 }
 
-fn stats_execution<R: Cells>(row: &R) -> Result<StatsExecutionRow> {
-    Ok(from_columns!(row => StatsExecutionRow {
-        status, duration_seconds, records_loaded, duplicates_skipped, error_phase, error_category,
-    }))
-}
-
 fn stats_detail<R: Cells>(row: &R) -> Result<StatsDetailRow> {
     Ok(from_columns!(row => StatsDetailRow { tienda_id, tienda_nombre, status, error_category }))
 }
@@ -144,9 +138,8 @@ impl<DB: Backend> TrackerStore for SqlStore<DB> {
             f.api_errors_count, f.error_phase, f.error_category, f.error_source,
             f.error_message.as_deref(), f.error_detail.as_deref(), f.network_diagnostics.clone()
         )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .run(&self.pool)
+        .await
     }
 
     async fn close_running(
@@ -216,23 +209,23 @@ impl<DB: Backend> TrackerStore for SqlStore<DB> {
 
     async fn stats(&self, days: u32, etl_name: Option<DataKind>) -> Result<Stats> {
         let since = Utc::now() - Duration::days(i64::from(days));
-        let period = |sql: &'static str| {
-            let stmt = Stmt::new(sql).bind(since);
+        let period = |sql: String| {
+            let stmt = stmt!(sql; since);
             match etl_name {
                 Some(k) => stmt.push_bind(" AND e.etl_name =", k),
                 None => stmt,
             }
         };
-        let executions = period(
-            "SELECT status, duration_seconds, records_loaded, duplicates_skipped, error_phase, \
-             error_category FROM etl_executions e WHERE started_at >= $1",
-        )
-        .decode_all(&self.pool, stats_execution)
+        let executions = period(format!(
+            "SELECT {HISTORY_COLUMNS} FROM etl_executions e WHERE started_at >= $1"
+        ))
+        .decode_all(&self.pool, history_entry)
         .await?;
         let details = period(
             "SELECT d.tienda_id, d.tienda_nombre, d.status, d.error_category \
              FROM etl_execution_details d JOIN etl_executions e ON e.id = d.execution_id \
-             WHERE e.started_at >= $1",
+             WHERE e.started_at >= $1"
+                .to_owned(),
         )
         .decode_all(&self.pool, stats_detail)
         .await?;
