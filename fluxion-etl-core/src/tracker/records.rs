@@ -300,132 +300,132 @@ pub struct ExecutionFinish {
     pub network_diagnostics: Option<serde_json::Value>,
 }
 
-/// One line of `GET /api/etl/history` (seed 003 §3.1).
+/// One line of `GET /api/etl/history` (seed 003 §3.1): an execution without its stores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// Execution id.
     pub id: i64,
-    /// `ventas` or `inventario`.
+    /// What the execution moved: `ventas` or `inventario`.
     pub etl_name: DataKind,
-    /// `scheduled`, `manual`, `recovery`.
+    /// How it was started: `scheduled`, `manual` or `recovery`.
     pub etl_type: Option<String>,
-    /// Start.
+    /// When the execution started.
     pub started_at: DateTime<Utc>,
-    /// End.
+    /// When it closed (`None` while running).
     pub finished_at: Option<DateTime<Utc>>,
-    /// Duration.
+    /// Its wall-clock seconds, once closed.
     pub duration_seconds: Option<f64>,
-    /// Status.
+    /// Running, or how it ended.
     pub status: ExecutionStatus,
-    /// Rows extracted.
+    /// Rows read from the sources, all stores together.
     pub records_extracted: i64,
-    /// Rows loaded.
+    /// Rows inserted or updated, all stores together.
     pub records_loaded: i64,
-    /// Duplicates.
+    /// Rows found identical to the stored ones, all stores together.
     pub duplicates_skipped: i64,
-    /// Stores covered.
+    /// Stores the execution covers.
     pub tiendas_count: i64,
-    /// Stores that succeeded.
+    /// Of those, the stores whose unit committed.
     pub tiendas_exitosas: i64,
-    /// Stores that failed.
+    /// Of those, the stores that failed (or never finished).
     pub tiendas_fallidas: i64,
-    /// Phase of the dominant failure.
+    /// Phase of the most frequent failure.
     pub error_phase: Option<Phase>,
-    /// Category of the dominant failure.
+    /// Category of the most frequent failure.
     pub error_category: Option<ErrorCategory>,
-    /// Origin.
+    /// Who started it.
     pub triggered_by: TriggeredBy,
-    /// Whether it recovered a gap.
+    /// Whether it re-ran a failed window.
     pub is_recovery: bool,
 }
 
-/// `GET /api/etl/history/{id}` (seed 003 §3.1).
+/// `GET /api/etl/history/{id}` (seed 003 §3.1): an execution with every store's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionView {
-    /// Execution id.
+    /// Its id.
     pub id: i64,
-    /// `ventas` or `inventario`.
+    /// The kind of data: `ventas` or `inventario`.
     pub etl_name: DataKind,
-    /// `scheduled`, `manual`, `recovery`.
+    /// `scheduled`, `manual` or `recovery`.
     pub etl_type: Option<String>,
-    /// `full`, `incremental`, `recovery`.
+    /// `full`, `incremental` or `recovery`.
     pub mode: Option<RunMode>,
-    /// Start.
+    /// Opened at.
     pub started_at: DateTime<Utc>,
-    /// End.
+    /// Closed at, if closed.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Duration.
+    /// Seconds from open to close.
     pub duration_seconds: Option<f64>,
-    /// Window start.
+    /// Start of the window it loads (UTC), if it has one.
     pub fecha_desde: Option<DateTime<Utc>>,
-    /// Window end.
+    /// End of that window (UTC, excluded).
     pub fecha_hasta: Option<DateTime<Utc>>,
-    /// Status.
+    /// `running`, `success`, `partial` or `failed`.
     pub status: ExecutionStatus,
-    /// Rows extracted.
+    /// Source rows read, summed over its stores.
     pub records_extracted: i64,
-    /// Rows loaded.
+    /// Rows written, summed over its stores.
     pub records_loaded: i64,
-    /// Duplicates.
+    /// Unchanged rows, summed over its stores.
     pub duplicates_skipped: i64,
     /// Gaps this execution recovered.
     pub gaps_recovered: i64,
-    /// Extract time.
+    /// Time inside extraction, summed over its stores.
     pub extract_duration_seconds: Option<f64>,
-    /// Transform time.
+    /// Time inside transformation, summed over its stores.
     pub transform_duration_seconds: Option<f64>,
-    /// Load time.
+    /// Time inside loading, summed over its stores.
     pub load_duration_seconds: Option<f64>,
-    /// Phase of the dominant failure.
+    /// The dominant failure's phase.
     pub error_phase: Option<Phase>,
-    /// Category of the dominant failure.
+    /// The dominant failure's category.
     pub error_category: Option<ErrorCategory>,
-    /// Source of the dominant failure.
+    /// The system the dominant failure came from.
     pub error_source: Option<ErrorSource>,
     /// Summary of the failures.
     pub error_message: Option<String>,
     /// Every failed store's message.
     pub error_detail: Option<String>,
-    /// Origin.
+    /// Its origin.
     pub triggered_by: TriggeredBy,
-    /// `klk`, `stellar`, `mixed`.
+    /// `klk`, `stellar` or `mixed`.
     pub source_system: Option<String>,
-    /// Whether it recovered a gap.
+    /// Whether it is a recovery.
     pub is_recovery: bool,
-    /// The execution whose gap it recovered.
+    /// The failed execution whose gap it recovered.
     pub recovered_gap_id: Option<i64>,
-    /// Requests to sources.
+    /// Requests sent to the sources.
     pub api_requests_count: Option<i64>,
-    /// Failed requests.
+    /// Requests that failed.
     pub api_errors_count: Option<i64>,
     /// Per-store network diagnostics.
     pub network_diagnostics: Option<serde_json::Value>,
-    /// Per-store results.
+    /// Per-store results, by store id.
     pub tiendas_detail: Vec<StoreDetailView>,
 }
 
-/// One element of `tiendas_detail`.
+/// One element of `tiendas_detail`: one store's result within an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreDetailView {
-    /// Store id.
+    /// The store's id.
     pub tienda_id: String,
-    /// Store name.
+    /// The store's name.
     pub tienda_nombre: Option<String>,
-    /// `klk` or `stellar`.
+    /// Its point-of-sale system: `klk` or `stellar`.
     pub source_system: Option<SourceSystem>,
-    /// `success`, `failed`, `skipped`.
+    /// `success`, `failed` or `skipped`.
     pub status: StoreStatus,
-    /// Start.
+    /// When the store's work started.
     pub started_at: Option<DateTime<Utc>>,
-    /// End.
+    /// When its result was recorded.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Duration.
+    /// Seconds the store took.
     pub duration_seconds: Option<f64>,
-    /// Rows extracted.
+    /// Rows this store's source returned.
     pub records_extracted: i64,
-    /// Rows loaded.
+    /// Of this store's rows, those inserted or updated.
     pub records_loaded: i64,
-    /// Duplicates.
+    /// Of this store's rows, those already stored as they are.
     pub duplicates_skipped: i64,
     /// Rows inserted.
     pub records_inserted: i64,
@@ -433,17 +433,17 @@ pub struct StoreDetailView {
     pub records_updated: i64,
     /// Rows of the store's window the source no longer returns (voided), deleted.
     pub records_deleted: i64,
-    /// Phase of the failure.
+    /// Phase of the store's failure.
     pub error_phase: Option<Phase>,
-    /// Category of the failure.
+    /// Category of the store's failure.
     pub error_category: Option<ErrorCategory>,
-    /// Message of the failure.
+    /// Sanitized message of the store's failure (or why it was skipped).
     pub error_message: Option<String>,
-    /// Source address.
+    /// Resolved address of the store's source.
     pub server_ip: Option<String>,
-    /// Source port.
+    /// Port of the store's source.
     pub server_port: Option<i32>,
-    /// TCP connect latency.
+    /// TCP connect latency to the store's source.
     pub connection_latency_ms: Option<f64>,
 }
 
