@@ -35,6 +35,7 @@ pub mod connectivity;
 mod error;
 pub mod gaps;
 pub mod loaders;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod recovery;

@@ -686,11 +686,7 @@ where
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        // Runs the log layer saw start and not finish (the scheduler's too), or at least the
-        // API's own when no layer is installed.
-        state
-            .metrics
-            .render(state.logs.running().len().max(state.runs.active().len())),
+        state.metrics.render(),
     )
 }
 

@@ -57,12 +57,12 @@ use axum::{Json, Router};
 use fluxion_etl_core::loaders::SchemaStatus;
 use fluxion_etl_core::schedule::Scheduler;
 use fluxion_etl_core::{CancellationToken, Fluxion};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::{Auth, Guard, Role};
 use crate::logs::LogHub;
-use crate::metrics::Metrics;
 use crate::runs::{Runs, ShutdownOutcome};
 
 /// Settings of the HTTP side.
@@ -97,8 +97,8 @@ pub struct AppState {
     pub logs: LogHub,
     /// Runs started by the API.
     pub runs: Runs,
-    /// `/metrics` counters.
-    pub metrics: Arc<Metrics>,
+    /// What `/metrics` renders.
+    pub metrics: PrometheusHandle,
     /// Cancelled when the server shuts down (ends live streams).
     pub shutdown: CancellationToken,
     /// HTTP settings.
@@ -110,37 +110,27 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Wires the state and starts its background tasks (metrics of finished executions, the
-    /// last-success gauge seeded from the history). Must be called inside a Tokio runtime.
+    /// Wires the state; `/metrics` renders the process's recorder ([`metrics::install`]s it on
+    /// first use). Must be called inside a Tokio runtime.
     pub fn new(fluxion: Arc<Fluxion>, auth: Auth, logs: LogHub, options: ServerOptions) -> Self {
         let runs = Runs::new(fluxion.clone());
-        let metrics = Arc::new(Metrics::default());
-        let mut from_logs = logs.watch_finished();
-        let mut from_runs = runs.watch_finished();
-        let store = fluxion.tracker_store();
-        let m = metrics.clone();
-        tokio::spawn(async move {
-            m.seed_last_success(store.as_ref()).await;
-            loop {
-                let id = tokio::select! {
-                    Some(id) = from_logs.recv() => id,
-                    Some(id) = from_runs.recv() => id,
-                    else => break,
-                };
-                m.record(store.as_ref(), id).await;
-            }
-        });
         Self {
             fluxion,
             auth: Arc::new(auth),
             logs,
             runs,
-            metrics,
+            metrics: metrics::install(),
             shutdown: CancellationToken::new(),
             options,
             scheduler: None,
             scheduler_alive: None,
         }
+    }
+
+    /// Serves `handle` at `/metrics` instead of the process's recorder (a test's local one).
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = handle;
+        self
     }
 
     /// Serves `scheduler`'s status and settings; with `run_loop`, also runs its loop on a
@@ -466,6 +456,29 @@ pub async fn serve(
     state: AppState,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<ShutdownOutcome> {
+    // Before the first request: a run this server starts sets its stores' last success itself,
+    // and must not be set back by a seed that read the history before it finished.
+    if let Err(e) =
+        fluxion_etl_core::metrics::seed_last_success(state.fluxion.tracker_store().as_ref()).await
+    {
+        tracing::warn!(
+            "Cannot seed the last-success metric from the history: {}",
+            fluxion_etl_core::tracker::sanitize(&e.to_string())
+        );
+    }
+    // Histogram samples wait in the recorder until a scrape or an upkeep drains them; without a
+    // scraper, this keeps them from piling up.
+    let upkeep = state.metrics.clone();
+    let upkeep_stop = state.shutdown.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = every.tick() => upkeep.run_upkeep(),
+                _ = upkeep_stop.cancelled() => return,
+            }
+        }
+    });
     let router = app(state.clone());
     let shutdown = state.shutdown.clone();
     let runs = state.runs.clone();

@@ -31,6 +31,10 @@ struct Harness {
     app: Router,
     demo: Demo,
     _dir: tempfile::TempDir,
+    /// This test's metrics recorder, on this test's thread: the tests of this binary run in
+    /// parallel, each on its own current-thread runtime, so `/metrics` shows exactly the runs
+    /// of the test that asks (a process-wide recorder would add up all of them).
+    _metrics: metrics::LocalRecorderGuard<'static>,
 }
 
 async fn harness() -> Harness {
@@ -59,6 +63,9 @@ async fn harness_with(adjust: impl FnOnce(&mut fluxion_etl_core::config::Config)
     let demo = Demo::start(options).await.unwrap();
     let mut config = demo.config().clone();
     adjust(&mut config);
+    // Leaked: the guard must borrow it for the whole test, and a test process is short-lived.
+    let recorder: &'static _ = Box::leak(Box::new(fluxion_etl_server::metrics::recorder()));
+    let local = metrics::set_default_local_recorder(recorder);
     let fluxion = Fluxion::from_config(config).await.unwrap();
     // The scheduler's state and settings are served; its loop does not run here.
     let scheduler = Scheduler::new(fluxion.clone());
@@ -71,11 +78,13 @@ async fn harness_with(adjust: impl FnOnce(&mut fluxion_etl_core::config::Config)
             ..ServerOptions::default()
         },
     )
-    .with_scheduler(scheduler, false);
+    .with_scheduler(scheduler, false)
+    .with_metrics(recorder.handle());
     Harness {
         app: app(state),
         demo,
         _dir: dir,
+        _metrics: local,
     }
 }
 
@@ -467,6 +476,49 @@ async fn every_endpoint_answers_the_seeds_json() {
         "{text}"
     );
     assert!(!text.contains("store=\"tienda_08\""), "{text}");
+    // The rows are the two runs' own figures, as their executions recorded them: the library
+    // counted them while it worked, nothing was read back.
+    let sum = |field: &str| detail[field].as_i64().unwrap() + again[field].as_i64().unwrap();
+    for (kind, field) in [
+        ("extracted", "records_extracted"),
+        ("loaded", "records_loaded"),
+        ("duplicates", "duplicates_skipped"),
+    ] {
+        let line = format!(
+            "fluxion_rows_total{{etl_name=\"ventas\",kind=\"{kind}\"}} {}\n",
+            sum(field)
+        );
+        assert!(text.contains(&line), "{line}{text}");
+    }
+    // One phase observation per finished store: two in the first run, one in the second.
+    assert!(
+        text.contains(
+            "fluxion_phase_duration_seconds_count{etl_name=\"ventas\",phase=\"load\"} 3\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("fluxion_runs_active 0\n"), "{text}");
+    // Every sample line is `name{labels} value` of a declared metric.
+    let declared: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        let name = series.split('{').next().unwrap();
+        assert!(
+            declared.iter().any(|d| name == *d
+                || name
+                    .strip_prefix(d)
+                    .is_some_and(|s| ["_sum", "_count", "_bucket"].contains(&s))),
+            "{line}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1185,7 +1237,12 @@ async fn connectivity_dials_each_store_source_now() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body.to_string().contains("tienda_99"), "{body}");
 
-    let Harness { app, demo, _dir } = h;
+    let Harness {
+        app,
+        demo,
+        _dir,
+        _metrics,
+    } = h;
     demo.shutdown().await;
     let (status, body) = call(
         &app,
