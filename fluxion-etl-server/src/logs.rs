@@ -42,7 +42,7 @@ pub const MAX_LINES_PER_EXECUTION: usize = 5_000;
 pub const MAX_EXECUTIONS: usize = 50;
 
 /// One log line of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
     /// Increasing over all executions; `since` takes the last one a client has seen.
     pub id: u64,
@@ -59,7 +59,7 @@ pub struct LogLine {
 }
 
 /// A page of an execution's log lines.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogPage {
     /// The execution.
     pub execution_id: i64,

@@ -1262,3 +1262,109 @@ async fn connectivity_dials_each_store_source_now() {
     assert_eq!(s["error_category"], "network_error", "{s}");
     assert_eq!(s["error"], "the connection was refused", "{s}");
 }
+
+/// The fields of `actual` are those its schema in `doc` names, recursively (through `$ref`,
+/// `allOf` and array items); a schema without properties (a free-form object) is not compared.
+fn fields_match(doc: &Value, schema: &Value, actual: &Value, at: &str) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return fields_match(doc, &doc["components"]["schemas"][name], actual, at);
+    }
+    if let Some(one) = schema["allOf"].as_array().and_then(|a| a.first()) {
+        return fields_match(doc, one, actual, at);
+    }
+    match actual {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                fields_match(doc, &schema["items"], item, &format!("{at}[{i}]"));
+            }
+        }
+        Value::Object(map) => {
+            let Some(props) = schema["properties"].as_object() else {
+                return;
+            };
+            let mut documented: Vec<&String> = props.keys().collect();
+            let mut answered: Vec<&String> = map.keys().collect();
+            documented.sort();
+            answered.sort();
+            assert_eq!(
+                answered, documented,
+                "{at}: the answer's fields are not its schema's"
+            );
+            for (k, v) in map {
+                fields_match(doc, &props[k], v, &format!("{at}.{k}"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The schemas of the OpenAPI document are those of the answers: each endpoint's real JSON has
+/// exactly the fields its documented schema names.
+#[tokio::test]
+async fn every_answer_has_the_fields_its_schema_names() {
+    let h = harness().await;
+    let app = &h.app;
+    let (_, doc) = call(app, "GET", "/api/openapi.json", None, None).await;
+    let (s, started) = call(
+        app,
+        "POST",
+        "/api/etl/run",
+        Some(ADMIN),
+        Some(yesterday_body()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let id = started["execution_id"].as_i64().unwrap();
+    wait_finished(app, id).await;
+    let mut answers = vec![("post", "/api/etl/run".to_owned(), "202", started)];
+    for path in [
+        "/api/etl/history",
+        "/api/etl/stats",
+        "/api/etl/ventas/status",
+        "/api/etl/ventas/logs",
+        "/api/ventas/gaps",
+        "/api/etl/connectivity",
+        "/api/etl/scheduler/status",
+    ] {
+        let (s, body) = call(app, "GET", path, Some(ADMIN), None).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+        answers.push(("get", path.to_owned(), "200", body));
+    }
+    let (s, body) = call(
+        app,
+        "GET",
+        &format!("/api/etl/history/{id}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    answers.push(("get", "/api/etl/history/{id}".to_owned(), "200", body));
+    let (s, body) = call(
+        app,
+        "PUT",
+        "/api/etl/scheduler/config",
+        Some(ADMIN),
+        Some(json!({ "max_retries": 2 })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    answers.push(("put", "/api/etl/scheduler/config".to_owned(), "200", body));
+    let (s, body) = call(
+        app,
+        "GET",
+        "/api/etl/history/not-a-number",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    answers.push(("get", "/api/etl/history/{id}".to_owned(), "400", body));
+    for (method, path, code, body) in answers {
+        let schema = &doc["paths"][&path][method]["responses"][code]["content"]["application/json"]
+            ["schema"];
+        assert!(schema.is_object(), "{method} {path} {code} has no schema");
+        fields_match(&doc, schema, &body, &format!("{method} {path}"));
+    }
+}
