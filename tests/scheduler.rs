@@ -10,8 +10,9 @@ use fluxion_etl::config::Config;
 use fluxion_etl::model::{local_to_utc, StoreId};
 use fluxion_etl::schedule::{
     Claim, ClaimRecord, Clock, DailyProgress, DailySummary, LastRun, ManualClock, PersistedState,
-    ScheduleSettings, Scheduler, SchedulerOptions, SchedulerStore, StartedJob, TickReport,
+    ScheduleSettings, SchedulerStore,
 };
+use fluxion_etl::scheduler::{Scheduler, SchedulerOptions, StartedJob, TickReport};
 use fluxion_etl::tracker::{ExecutionView, HistoryFilter, TriggeredBy};
 use fluxion_etl::{Error, Fluxion};
 use fluxion_etl_sim::klk::{Endpoint, Fault, FaultRule, KlkSim, KlkSimConfig};

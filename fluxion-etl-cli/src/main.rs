@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
 use fluxion_etl_core::config::CONFIG_ENV;
-use fluxion_etl_core::tracker::sanitize;
+use fluxion_etl_core::taxonomy::{sanitize, SanitizingWriter};
 
 use commands::{CliError, Command, Context, Exit};
 
@@ -94,25 +94,9 @@ fn init_logging(verbose: u8) {
         .from_env_lossy();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| SanitizingStderr)
+        .with_writer(|| SanitizingWriter::new(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
-}
-
-/// Stderr that sanitizes every write. The fmt layer writes one whole event per call, so a
-/// secret is never split across two writes.
-struct SanitizingStderr;
-
-impl std::io::Write for SanitizingStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        std::io::stderr().write_all(sanitize(&text).as_bytes())?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
-    }
 }
 
 #[cfg(test)]

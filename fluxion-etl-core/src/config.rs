@@ -40,6 +40,16 @@ pub const CONFIG_ENV: &str = "FLUXION_CONFIG";
 /// Environment variable that selects the Stellar host of each store (`local` or `production`).
 pub const ENVIRONMENT_ENV: &str = "ETL_ENVIRONMENT";
 
+/// A store id the configuration does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown store `{id}`; configured stores: {}", configured.join(", "))]
+pub struct UnknownStore {
+    /// The id asked for.
+    pub id: String,
+    /// The configured stores' ids, in the configuration's order.
+    pub configured: Vec<String>,
+}
+
 /// An invalid configuration. Every variant names the key; parse and validation errors also
 /// carry the line.
 #[derive(Debug, thiserror::Error)]
@@ -677,21 +687,22 @@ impl Config {
         self.stores.iter().find(|s| s.id.as_str() == id)
     }
 
-    /// The stores `ids` name, in that order; an unknown id is an
-    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) that lists the configured ones.
-    pub fn stores_named<S: AsRef<str>>(&self, ids: &[S]) -> crate::Result<Vec<&StoreConfig>> {
+    /// The stores `ids` name, in that order; an unknown id is an [`UnknownStore`] that lists the
+    /// configured ones (the library's `Error::InvalidRequest` when it crosses the boundary).
+    pub fn stores_named<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+    ) -> Result<Vec<&StoreConfig>, UnknownStore> {
         ids.iter()
             .map(|id| {
                 let id = id.as_ref();
-                self.store(id).ok_or_else(|| {
-                    crate::Error::InvalidRequest(format!(
-                        "unknown store `{id}`; configured stores: {}",
-                        self.stores
-                            .iter()
-                            .map(|s| s.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
+                self.store(id).ok_or_else(|| UnknownStore {
+                    id: id.to_owned(),
+                    configured: self
+                        .stores
+                        .iter()
+                        .map(|s| s.id.as_str().to_owned())
+                        .collect(),
                 })
             })
             .collect()

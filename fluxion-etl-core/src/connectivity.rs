@@ -21,8 +21,8 @@
 //! ```
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
@@ -30,7 +30,8 @@ use serde::Serialize;
 
 use crate::config::{Config, Environment, StoreConfig, StoreSource};
 use crate::model::{SourceSystem, StoreId};
-use crate::tracker::{classify_network, is_private, ErrorCategory, NetFailure, SourceProtocol};
+pub use crate::net::{probe, Probe};
+use crate::taxonomy::{classify_network, is_private, ErrorCategory, NetFailure, SourceProtocol};
 
 /// Every probed store, in the configuration's order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,55 +75,6 @@ pub struct StoreReachability {
     pub error: Option<String>,
 }
 
-/// The outcome of dialling one address.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Probe {
-    /// The resolved address.
-    pub addr: Option<SocketAddr>,
-    /// Connect time in milliseconds, when it connected.
-    pub latency_ms: Option<f64>,
-    /// Why it did not connect.
-    pub failure: Option<NetFailure>,
-}
-
-/// Resolves `host` and opens (then closes) a TCP connection to it within `timeout`.
-pub async fn probe(host: &str, port: u16, timeout: Duration) -> Probe {
-    let lookup = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await;
-    let addr = match lookup {
-        Ok(Ok(mut addrs)) => addrs.next(),
-        Ok(Err(_)) | Err(_) => None,
-    };
-    let Some(addr) = addr else {
-        return Probe {
-            addr: None,
-            latency_ms: None,
-            failure: Some(NetFailure::Dns),
-        };
-    };
-    let started = Instant::now();
-    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => {
-            let ms = started.elapsed().as_secs_f64() * 1e3;
-            drop(stream);
-            Probe {
-                addr: Some(addr),
-                latency_ms: Some(ms),
-                failure: None,
-            }
-        }
-        Ok(Err(e)) => Probe {
-            addr: Some(addr),
-            latency_ms: None,
-            failure: Some(NetFailure::from_io(e.kind(), true)),
-        },
-        Err(_) => Probe {
-            addr: Some(addr),
-            latency_ms: None,
-            failure: Some(NetFailure::ConnectTimeout),
-        },
-    }
-}
-
 /// What a store's probe dials.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Target {
@@ -140,7 +92,7 @@ fn target_of(config: &Config, store: &StoreConfig, env: Environment) -> Result<T
                 .ok_or_else(|| "no [klk] section configures the API's address".to_owned())?;
             let url = reqwest::Url::parse(&klk.base_url)
                 .map_err(|e| format!("the KLK base URL is invalid: {e}"))?;
-            let (host, port) = crate::sources::klk::host_and_port(&url);
+            let (host, port) = crate::net::host_and_port(&url);
             Ok(Target {
                 host,
                 port,

@@ -8,9 +8,9 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::config::ConfigError;
-use crate::tracker::sanitize::sanitize;
-use crate::tracker::{ErrorCategory, ErrorSource, Phase};
+use crate::config::{ConfigError, UnknownStore};
+use crate::taxonomy::sanitize;
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
 
 type Cause = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -174,6 +174,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<UnknownStore> for Error {
+    fn from(e: UnknownStore) -> Self {
+        Error::InvalidRequest(e.to_string())
+    }
 }
 
 impl From<sqlx::Error> for Error {

@@ -10,7 +10,8 @@ use crate::config::{Config, Environment, StoreConfig};
 use crate::error::{Error, Result};
 use crate::gaps::{self, GapQuery, GapReport};
 use crate::loaders::Destination;
-use crate::model::{DataKind, StoreId, Window};
+use crate::local_time;
+use crate::model::{store_today, DataKind, StoreId, Window};
 use crate::pipeline::{
     Identity, LoadScope, LoadUnit, Runner, RunnerOptions, StoreTask, Transformer,
 };
@@ -19,9 +20,10 @@ use crate::recovery::{
     RecoveryRequest,
 };
 use crate::sources::{extractor_for, ExtractRequest};
+use crate::taxonomy::sanitize;
 use crate::tracker::{
-    sanitize, ExecutionFinish, ExecutionObserver, ExecutionStatus, ExecutionTracker, NewExecution,
-    RunMode, StoreRef, TrackerStore, TriggeredBy,
+    ExecutionFinish, ExecutionObserver, ExecutionStatus, ExecutionTracker, HistoryEntry,
+    HistoryFilter, NewExecution, RunMode, StoreRef, TrackerStore, TriggeredBy,
 };
 
 /// Which stores a run covers.
@@ -209,6 +211,35 @@ impl Fluxion {
     /// The execution history.
     pub fn tracker_store(&self) -> Arc<dyn TrackerStore> {
         self.destination.tracker_store()
+    }
+
+    /// The newest execution of `kind`, running or finished, as its history line; `None` when
+    /// there has been none. Where a status view ("what is the sales run doing?") starts.
+    pub async fn latest_execution(&self, kind: DataKind) -> Result<Option<HistoryEntry>> {
+        let filter = HistoryFilter {
+            etl_name: Some(kind),
+            limit: Some(1),
+            ..HistoryFilter::default()
+        };
+        Ok(self
+            .tracker_store()
+            .history(&filter)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The history line of execution `id` of `kind` while it is running (its store count, which
+    /// its details do not tell until every store has finished); `None` once it has ended.
+    pub async fn running_execution(&self, kind: DataKind, id: i64) -> Result<Option<HistoryEntry>> {
+        let filter = HistoryFilter {
+            etl_name: Some(kind),
+            status: Some(ExecutionStatus::Running),
+            limit: Some(HistoryFilter::MAX_LIMIT),
+            ..HistoryFilter::default()
+        };
+        let running = self.tracker_store().history(&filter).await?;
+        Ok(running.into_iter().find(|e| e.id == id))
     }
 
     /// The gaps as of `query.now` ([`crate::gaps`]): failed windows not yet recovered,
@@ -452,9 +483,16 @@ impl Fluxion {
     async fn prepare(&self, request: RunRequest) -> Result<PreparedRun> {
         let stores = self.select_stores(&request.stores)?;
         let window = match request.kind {
-            DataKind::Sales => Some(request.window.ok_or_else(|| {
-                Error::InvalidRequest("a sales run needs a window (from, to)".into())
-            })?),
+            DataKind::Sales => {
+                let window = request.window.ok_or_else(|| {
+                    Error::InvalidRequest("a sales run needs a window (from, to)".into())
+                })?;
+                // One rule for every caller: a window in the future is refused before any
+                // source is dialled or any execution recorded.
+                local_time::not_in_future(&window, store_today())
+                    .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+                Some(window)
+            }
             DataKind::Inventory => None,
         };
         let triggered_by = request.triggered_by.unwrap_or_else(TriggeredBy::detect);
@@ -537,7 +575,7 @@ impl Fluxion {
     fn select_stores(&self, selection: &StoreSelection) -> Result<Vec<&StoreConfig>> {
         match selection {
             StoreSelection::AllActive => Ok(self.config.active_stores().collect()),
-            StoreSelection::Ids(ids) => self.config.stores_named(ids),
+            StoreSelection::Ids(ids) => Ok(self.config.stores_named(ids)?),
         }
     }
 }

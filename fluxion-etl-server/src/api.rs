@@ -10,11 +10,13 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use fluxion_etl_core::connectivity::ConnectivityReport;
 use fluxion_etl_core::gaps::{GapQuery, GapReport};
-use fluxion_etl_core::model::{store_today, store_yesterday, DataKind, StoreId, Window};
-use fluxion_etl_core::schedule::{EffectiveSettings, ScheduleSettings, Scheduler, SchedulerStatus};
+use fluxion_etl_core::local_time::{self, Bound, BoundError, ManualWindow, WindowError};
+use fluxion_etl_core::model::{store_today, DataKind, StoreId};
+use fluxion_etl_core::schedule::ScheduleSettings;
+use fluxion_etl_core::scheduler::{EffectiveSettings, Scheduler, SchedulerStatus};
 use fluxion_etl_core::tracker::{
     ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, RunMode, Stats, TriggeredBy,
 };
@@ -61,56 +63,22 @@ fn parse_int<T: TryFrom<i64>>(name: &str, value: &str, min: i64, max: i64) -> Re
 
 /// A day: `2026-01-25`, or the date of `2026-01-25 10:00:00` / `2026-01-25T10:00:00Z`.
 fn parse_day(name: &str, value: &str) -> Result<NaiveDate, ApiError> {
-    let v = value.trim();
-    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .ok()
-        .or_else(|| parse_datetime(v).map(|dt| dt.date()))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{name} must be a date such as 2026-01-25, not `{value}`"
-            ))
-        })
-}
-
-fn parse_datetime(v: &str) -> Option<NaiveDateTime> {
-    [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
-    .or_else(|| {
-        DateTime::parse_from_rfc3339(v)
-            .ok()
-            .map(|d| d.naive_local())
+    local_time::parse_day(value).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{name} must be a date such as 2026-01-25, not `{value}`"
+        ))
     })
 }
 
-/// A bound of a run's window, store-local. A bare date is the start of that day (`from`) or the
-/// end of it (`to`); an end at `hh:59:59` (seed 003 sends `23:59:59`) is taken as the next
-/// second, so windows stay half-open.
-fn parse_bound(name: &str, value: &str, is_end: bool) -> Result<NaiveDateTime, ApiError> {
-    let v = value.trim();
-    if let Ok(day) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        let day = if is_end {
-            day.succ_opt()
-                .ok_or_else(|| ApiError::unprocessable(format!("{name} is out of range")))?
-        } else {
-            day
-        };
-        return Ok(day.and_time(NaiveTime::MIN));
-    }
-    let dt = parse_datetime(v).ok_or_else(|| {
-        ApiError::bad_request(format!(
+/// A bound of a run's window, store-local, by the library's rules (a bare date is a whole day;
+/// seed 003's `23:59:59` end is the next second).
+fn parse_bound(name: &str, value: &str, bound: Bound) -> Result<NaiveDateTime, ApiError> {
+    local_time::parse_bound(value, bound).map_err(|e| match e {
+        BoundError::OutOfRange(_) => ApiError::unprocessable(format!("{name} is out of range")),
+        _ => ApiError::bad_request(format!(
             "{name} must be `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`, not `{value}`"
-        ))
-    })?;
-    if is_end && v.ends_with(":59:59") {
-        return Ok(dt + chrono::Duration::seconds(1));
-    }
-    Ok(dt)
+        )),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,54 +277,38 @@ impl RunBody {
         let window = match kind {
             DataKind::Inventory => None,
             DataKind::Sales => {
-                let (from, to) = match (&self.fecha_inicio, &self.fecha_fin) {
-                    (Some(a), Some(b)) => (
-                        parse_bound("fecha_inicio", a, false)?,
-                        parse_bound("fecha_fin", b, true)?,
-                    ),
-                    (Some(a), None) => {
-                        // One day: from the start to the end of fecha_inicio's day.
-                        let from = parse_bound("fecha_inicio", a, false)?;
-                        let end = from.date().succ_opt().ok_or_else(|| {
-                            ApiError::unprocessable("fecha_inicio is out of range")
-                        })?;
-                        (from, end.and_time(NaiveTime::MIN))
-                    }
-                    (None, Some(_)) => {
-                        return Err(ApiError::unprocessable(
-                            "fecha_fin without fecha_inicio; send both",
-                        ))
-                    }
-                    (None, None) if default_yesterday => {
-                        let y = store_yesterday();
-                        (
-                            y.and_time(NaiveTime::MIN),
-                            store_today().and_time(NaiveTime::MIN),
-                        )
-                    }
-                    (None, None) => {
-                        return Err(ApiError::unprocessable(
-                            "a sales run needs fecha_inicio and fecha_fin",
-                        ))
-                    }
+                let asked = ManualWindow {
+                    start: self
+                        .fecha_inicio
+                        .as_deref()
+                        .map(|v| parse_bound("fecha_inicio", v, Bound::Start))
+                        .transpose()?,
+                    end: self
+                        .fecha_fin
+                        .as_deref()
+                        .map(|v| parse_bound("fecha_fin", v, Bound::End))
+                        .transpose()?,
                 };
-                if to <= from {
-                    return Err(ApiError::unprocessable(format!(
-                        "fecha_inicio ({from}) must be before fecha_fin ({to})"
-                    )));
-                }
-                let tomorrow = store_today()
-                    .succ_opt()
-                    .unwrap_or_else(store_today)
-                    .and_time(NaiveTime::MIN);
-                if from >= tomorrow {
-                    return Err(ApiError::unprocessable(format!(
-                        "fecha_inicio ({from}) is in the future"
-                    )));
-                }
-                Some(Window::new(from, to).ok_or_else(|| {
-                    ApiError::unprocessable("fecha_inicio must be before fecha_fin")
-                })?)
+                let window = asked
+                    .resolve(store_today(), default_yesterday)
+                    .map_err(|e| {
+                        ApiError::unprocessable(match e {
+                            WindowError::EndWithoutStart => {
+                                "fecha_fin without fecha_inicio; send both".to_owned()
+                            }
+                            WindowError::Missing => {
+                                "a sales run needs fecha_inicio and fecha_fin".to_owned()
+                            }
+                            WindowError::NotAfterStart { from, to } => {
+                                format!("fecha_inicio ({from}) must be before fecha_fin ({to})")
+                            }
+                            WindowError::InFuture { from } => {
+                                format!("fecha_inicio ({from}) is in the future")
+                            }
+                            _ => "fecha_inicio is out of range".to_owned(),
+                        })
+                    })?;
+                Some(window)
             }
         };
         Ok(RunRequest {
@@ -511,14 +463,11 @@ pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus
         .map(|r| r.execution_id)
         .or_else(|| state.logs.latest(Some("ventas")));
     if id.is_none() {
-        let last = store
-            .history(&HistoryFilter {
-                etl_name: Some(DataKind::Sales),
-                limit: Some(1),
-                ..HistoryFilter::default()
-            })
-            .await?;
-        id = last.first().map(|e| e.id);
+        id = state
+            .fluxion
+            .latest_execution(DataKind::Sales)
+            .await?
+            .map(|e| e.id);
     }
     let view = match id {
         Some(id) => store.execution(id).await?,
@@ -551,16 +500,10 @@ pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus
         Some(a) if a.execution_id == v.id => Some(a.tienda_ids.len() as i64),
         _ if !running => Some(v.tiendas_detail.len() as i64),
         // A run this server did not start (the scheduler's): its history line knows.
-        _ => store
-            .history(&HistoryFilter {
-                etl_name: Some(DataKind::Sales),
-                status: Some(ExecutionStatus::Running),
-                limit: Some(HistoryFilter::MAX_LIMIT),
-                ..HistoryFilter::default()
-            })
+        _ => state
+            .fluxion
+            .running_execution(DataKind::Sales, v.id)
             .await?
-            .iter()
-            .find(|e| e.id == v.id)
             .map(|e| e.tiendas_count),
     };
     let duration_seconds = v.duration_seconds.or_else(|| {

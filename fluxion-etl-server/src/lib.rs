@@ -20,7 +20,7 @@
 //! use fluxion_etl_server::{app, auth::Auth, logs::LogHub, AppState, ServerOptions};
 //!
 //! let fluxion = Fluxion::from_config(Config::load("fluxion.toml".as_ref())?).await?;
-//! let scheduler = fluxion_etl_core::schedule::Scheduler::new(fluxion.clone());
+//! let scheduler = fluxion_etl_core::scheduler::Scheduler::new(fluxion.clone());
 //! let state = AppState::new(
 //!     Arc::new(fluxion),
 //!     Auth::from_env(),
@@ -56,7 +56,7 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use fluxion_etl_core::loaders::SchemaStatus;
-use fluxion_etl_core::schedule::Scheduler;
+use fluxion_etl_core::scheduler::Scheduler;
 use fluxion_etl_core::{CancellationToken, Fluxion};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -406,8 +406,10 @@ pub async fn serve(
 ) -> std::io::Result<ShutdownOutcome> {
     // Before the first request: a run this server starts sets its stores' last success itself,
     // and must not be set back by a seed that read the history before it finished.
-    if let Err(e) =
-        fluxion_etl_core::metrics::seed_last_success(state.fluxion.tracker_store().as_ref()).await
+    if let Err(e) = fluxion_etl_core::tracker::metrics::seed_last_success(
+        state.fluxion.tracker_store().as_ref(),
+    )
+    .await
     {
         tracing::warn!(
             "Cannot seed the last-success metric from the history: {}",

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use fluxion_etl_core::config::{Config, CONFIG_ENV};
-use fluxion_etl_core::schedule::Scheduler;
+use fluxion_etl_core::scheduler::Scheduler;
+use fluxion_etl_core::taxonomy::SanitizingWriter;
 use fluxion_etl_core::Fluxion;
 use fluxion_etl_server::auth::{generate_token, Auth, Role, ADMIN_TOKENS_ENV, VIEWER_TOKENS_ENV};
 use fluxion_etl_server::logs::LogHub;
@@ -62,7 +63,8 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                // Dependencies' lines too (sqlx echoes connection strings): sanitized.
+                .with_writer(|| SanitizingWriter::new(std::io::stderr()))
                 .with_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info".into()),

@@ -1,7 +1,7 @@
 //! `GET /metrics`: the library's metrics in the Prometheus text format.
 //!
 //! The library emits its metrics where the work happens (the runner per batch, the tracker per
-//! store and per execution; [`fluxion_etl_core::metrics`] lists them) through the `metrics`
+//! store and per execution; [`fluxion_etl_core::tracker::metrics`] lists them) through the `metrics`
 //! facade. This module installs the process's recorder — a Prometheus one — and `/metrics`
 //! renders its [`PrometheusHandle`]. Every run of the process is counted, whoever started it
 //! (the API, the scheduler, an embedding program), without reading anything back.
@@ -13,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use fluxion_etl_core::metrics as names;
+use fluxion_etl_core::tracker::metrics as names;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };

@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use fluxion_etl_core::model::store_yesterday;
-use fluxion_etl_core::schedule::Scheduler;
+use fluxion_etl_core::scheduler::Scheduler;
 use fluxion_etl_core::Fluxion;
 use fluxion_etl_server::auth::Auth;
 use fluxion_etl_server::logs::LogHub;

@@ -3,8 +3,9 @@
 
 use std::io::IsTerminal;
 
-use chrono::{NaiveDate, NaiveDateTime, Utc};
-use fluxion_etl_core::model::{utc_to_local, DataKind, Window};
+use chrono::{NaiveDate, NaiveDateTime};
+use fluxion_etl_core::local_time::{self, ManualWindow, WindowError};
+use fluxion_etl_core::model::{store_today, DataKind, Window};
 use fluxion_etl_core::tracker::ExecutionView;
 use fluxion_etl_core::{cancel_on_signals, CancellationToken, RunRequest, StoreSelection};
 use indicatif::ProgressBar;
@@ -124,10 +125,18 @@ fn request(args: &Args, today: NaiveDate) -> Result<RunRequest, CliError> {
     Ok(request)
 }
 
+/// The window by the library's rules (`local_time`), worded with the command's flags.
 fn sales_window(args: &Args, today: NaiveDate) -> Result<Window, CliError> {
     if let (Some(start), Some(end)) = (args.start, args.end) {
-        return Window::new(start, end).ok_or_else(|| {
-            CliError::usage(format!("--end ({end}) must be after --start ({start})"))
+        let asked = ManualWindow {
+            start: Some(start),
+            end: Some(end),
+        };
+        return asked.resolve(today, false).map_err(|e| {
+            CliError::usage(match e {
+                WindowError::InFuture { from } => format!("--start ({from}) is in the future"),
+                _ => format!("--end ({end}) must be after --start ({start})"),
+            })
         });
     }
     let yesterday = today.pred_opt().unwrap_or(today);
@@ -141,26 +150,16 @@ fn sales_window(args: &Args, today: NaiveDate) -> Result<Window, CliError> {
             "--to ({last}) is before --from ({first})"
         )));
     }
-    Window::days(first, last)
-        .ok_or_else(|| CliError::usage(format!("cannot build a window from {first} to {last}")))
+    let window = Window::days(first, last)
+        .ok_or_else(|| CliError::usage(format!("cannot build a window from {first} to {last}")))?;
+    local_time::not_in_future(&window, today)
+        .map_err(|_| CliError::usage(format!("--from ({first}) is in the future")))?;
+    Ok(window)
 }
 
-/// Today in America/Caracas, where every store keeps its books.
-fn store_today() -> NaiveDate {
-    utc_to_local(Utc::now()).date()
-}
-
-/// `"YYYY-MM-DD HH:MM"` (seconds and a `T` separator are accepted too).
+/// `"YYYY-MM-DD HH:MM"` (seconds and a `T` separator are accepted too), store-local.
 pub(super) fn parse_local(text: &str) -> Result<NaiveDateTime, String> {
-    const FORMATS: [&str; 4] = [
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-    ];
-    FORMATS
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text.trim(), f).ok())
+    local_time::parse_local(text)
         .ok_or_else(|| format!("`{text}` is not a store-local time like \"2026-01-25 14:30\""))
 }
 
@@ -334,6 +333,39 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.exit(), Exit::Usage);
         assert!(parse_local("yesterday").is_err());
+    }
+
+    #[test]
+    fn future_windows_are_usage_errors() {
+        let today = day("2026-01-26");
+        for argv in [
+            &[
+                "--kind",
+                "sales",
+                "--from",
+                "2999-01-01",
+                "--to",
+                "2999-01-02",
+            ][..],
+            &["--kind", "sales", "--from", "2026-01-27"],
+            &[
+                "--kind",
+                "sales",
+                "--start",
+                "2026-01-27 08:00",
+                "--end",
+                "2026-01-27 09:00",
+            ],
+        ] {
+            let e = request(&args(argv), today).unwrap_err();
+            assert_eq!(e.exit(), Exit::Usage, "{argv:?}");
+            assert!(
+                format!("{:#}", e.error()).contains("in the future"),
+                "{argv:?}"
+            );
+        }
+        // Today itself is allowed: the morning's sales so far.
+        assert!(request(&args(&["--kind", "sales", "--from", "2026-01-26"]), today).is_ok());
     }
 
     #[test]

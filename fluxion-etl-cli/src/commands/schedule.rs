@@ -3,9 +3,8 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use fluxion_etl_core::model::{local_to_utc, utc_to_local};
-use fluxion_etl_core::schedule::{
-    preview, EffectiveSettings, JobKind, PreviewEntry, ScheduleSettings, Scheduler, SchedulerStatus,
-};
+use fluxion_etl_core::schedule::{preview, JobKind, PreviewEntry, ScheduleSettings};
+use fluxion_etl_core::scheduler::{EffectiveSettings, Scheduler, SchedulerStatus};
 use fluxion_etl_core::{cancel_on_signals, CancellationToken};
 use serde::Serialize;
 

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::config::GapsConfig;
 use crate::model::{utc_to_local, DataKind, Window};
-use crate::tracker::{ErrorCategory, Phase};
+use crate::taxonomy::{ErrorCategory, Phase};
 
 /// One gap per store and window.
 type GroupKey = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);

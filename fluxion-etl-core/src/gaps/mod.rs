@@ -64,7 +64,7 @@ pub use compute::{coverage, empty_hours, failed_windows, Coverage};
 use crate::config::Config;
 use crate::error::Result;
 use crate::model::{utc_to_local, DataKind, SourceSystem, StoreId, Window};
-use crate::tracker::{ErrorCategory, Phase};
+use crate::taxonomy::{ErrorCategory, Phase};
 
 /// What to analyze.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,7 +21,8 @@ use chrono::Utc;
 
 use crate::error::{Error, EtlError, Result};
 use crate::pipeline::Loader;
-use crate::tracker::{classify_sqlstate, ErrorCategory, ErrorSource, Phase, TrackerStore};
+use crate::taxonomy::{classify_sqlstate, ErrorCategory, ErrorSource, Phase};
+use crate::tracker::TrackerStore;
 
 /// A destination database, chosen by URL scheme.
 #[derive(Debug, Clone)]
@@ -64,7 +65,7 @@ impl Destination {
         } else {
             Err(Error::InvalidRequest(format!(
                 "unsupported destination URL `{}`: expected sqlite:// or postgres://",
-                crate::tracker::sanitize(url)
+                crate::taxonomy::sanitize(url)
             )))
         }
     }

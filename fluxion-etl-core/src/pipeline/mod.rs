@@ -27,39 +27,15 @@
 
 mod runner;
 
-use std::net::IpAddr;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
+pub use crate::outcome::{ExtractStats, LoadStats, NetworkDiagnostics};
 pub use runner::{Runner, RunnerOptions, StoreOutcome, StoreTask};
 
 use crate::error::EtlError;
 use crate::model::{Batch, DataKind, StoreId, Window};
 use crate::tracker::StoreDetail;
-
-/// Where the network went when an extractor reached its source (seed 003's diagnostics).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NetworkDiagnostics {
-    /// The resolved address of the source.
-    pub ip: Option<IpAddr>,
-    /// The port.
-    pub port: Option<u16>,
-    /// TCP connect latency in milliseconds.
-    pub latency_ms: Option<f64>,
-}
-
-/// Counters an extractor keeps about its conversation with the source.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExtractStats {
-    /// Requests (HTTP requests, SQL queries) sent, retries included.
-    pub requests: u64,
-    /// Requests that failed, retried or not.
-    pub errors: u64,
-    /// Source rows that could not be converted and were not passed on.
-    pub rows_rejected: u64,
-}
 
 /// Produces the batches of one unit.
 ///
@@ -103,7 +79,7 @@ impl<E: Extractor + ?Sized> Extractor for Box<E> {
 /// Converts a batch. Shared by every store of a run, so it takes `&self`.
 ///
 /// A transformer may drop, change or add records but must keep them inside the unit. An error
-/// fails the unit; its phase should be [`Phase::Transform`](crate::tracker::Phase::Transform).
+/// fails the unit; its phase should be [`Phase::Transform`](crate::taxonomy::Phase::Transform).
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait Transformer: Send + Sync {
@@ -207,30 +183,6 @@ impl LoadUnit {
             LoadScope::SalesWindow(_) => DataKind::Sales,
             LoadScope::InventorySnapshot { .. } => DataKind::Inventory,
         }
-    }
-}
-
-/// What a committed load did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoadStats {
-    /// Records received by the loader.
-    pub received: u64,
-    /// New records inserted.
-    pub inserted: u64,
-    /// Existing records whose values changed.
-    pub updated: u64,
-    /// Records of the unit the source no longer returns, deleted.
-    pub deleted: u64,
-    /// Records identical to what the destination had (and repeated keys), left alone.
-    pub unchanged: u64,
-    /// Whether the loader wrote the store's tracker detail in its own transaction.
-    pub detail_recorded: bool,
-}
-
-impl LoadStats {
-    /// Records inserted or updated (the tracker's `records_loaded`).
-    pub fn loaded(&self) -> u64 {
-        self.inserted + self.updated
     }
 }
 

@@ -13,9 +13,8 @@ use super::{
 };
 use crate::error::EtlError;
 use crate::model::{Batch, StoreId};
-use crate::tracker::{
-    ErrorCategory, ErrorSource, ExecutionTracker, Phase, StoreDetail, StoreRef, StoreTracker,
-};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
+use crate::tracker::{ExecutionTracker, StoreDetail, StoreRef, StoreTracker};
 
 /// How the runner schedules work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,7 +292,7 @@ impl Runner {
                 }
             };
             st.add_phase_time(Phase::Extract, msg.elapsed, batch.len() as u64);
-            crate::metrics::rows_extracted(unit.kind(), batch.len() as u64);
+            crate::tracker::metrics::rows_extracted(unit.kind(), batch.len() as u64);
 
             st.start_phase(Phase::Transform);
             let transformed = tokio::select! {

@@ -38,7 +38,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::gaps::{FailedWindow, GapReport, StoreCalendar};
 use crate::model::{DataKind, StoreId, Window};
-use crate::tracker::{ErrorCategory, ExecutionStatus};
+use crate::taxonomy::ErrorCategory;
+use crate::tracker::ExecutionStatus;
 
 /// Which gaps a recovery takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

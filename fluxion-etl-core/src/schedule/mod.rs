@@ -1,9 +1,10 @@
-//! When to run what, and the runtime that runs it.
+//! When to run what: the scheduler's policy, its clock and the store of its state.
 //!
 //! [`due`] is the scheduler's policy as a pure function: "given the time, the configuration and
-//! what has happened, which jobs are due now?". [`Scheduler`] is the runtime: on a [`Clock`] it
-//! evaluates [`due`], claims each job's slot in the destination, runs the job through
-//! [`Fluxion`](crate::Fluxion) (`triggered_by = scheduler`) and records the outcome. Times are
+//! what has happened, which jobs are due now?". The runtime that executes it is
+//! `crate::scheduler::Scheduler`, at the top of the library: on a [`Clock`] it evaluates [`due`],
+//! claims each job's slot in the destination, runs the job through `Fluxion`
+//! (`triggered_by = scheduler`) and records the outcome. Times are
 //! America/Caracas on the wall clock (no DST) and UTC in storage; the conversion happens here, at
 //! the edge.
 //!
@@ -57,36 +58,12 @@
 //! let slots = preview(local(0, 0), 2, &config);
 //! assert!(slots.iter().any(|e| e.collides_with.is_some()));
 //! ```
-//!
-//! The runtime, on a fake clock (what the tests do; production uses [`Scheduler::new`] and
-//! [`Scheduler::run`]):
-//!
-//! ```no_run
-//! # async fn demo(fluxion: fluxion_etl_core::Fluxion) -> fluxion_etl_core::Result<()> {
-//! use std::sync::Arc;
-//! use fluxion_etl_core::schedule::{ManualClock, Scheduler, SchedulerOptions};
-//!
-//! let clock = ManualClock::new(chrono::Utc::now());
-//! let scheduler = Scheduler::with_clock(fluxion, Arc::new(clock.clone()), SchedulerOptions::default());
-//! scheduler.tick().await?; // records how far the schedule is evaluated
-//! clock.advance(chrono::Duration::hours(24));
-//! let report = scheduler.tick().await?; // the day's jobs, each caught up once
-//! scheduler.wait_idle().await;
-//! println!("started {:?}", report.started);
-//! println!("{:?}", scheduler.status().await?.daily_summary);
-//! # Ok(()) }
-//! ```
 
 mod clock;
-mod runtime;
 mod store;
 pub(crate) use store::{store_list_json, store_list_of};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use runtime::{
-    EffectiveSettings, RunningJob, Scheduler, SchedulerOptions, SchedulerStatus, StartedJob,
-    TickReport,
-};
 pub use store::{
     Claim, ClaimRecord, DailySummary, FailedStore, InvalidSetting, LastRun, PersistedState,
     ScheduleSettings, SchedulerStore,

@@ -5,9 +5,8 @@
 //! as success / partial / failed); [`TrackerStore`] is where the rows go — the destination's own
 //! database, so that a store's data and its success record commit together.
 
+pub mod metrics;
 mod records;
-pub mod sanitize;
-mod taxonomy;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,16 +20,17 @@ pub use records::{
     RunMode, Stats, StatsDetailRow, StatsExecutionRow, StoreDetail, StoreDetailView, StoreFailures,
     StoreStatus, TriggeredBy,
 };
-pub use sanitize::sanitize;
-pub use taxonomy::{
+// The taxonomy is the vocabulary below the tracker; it is re-exported here, where the records
+// that carry it are, so `tracker::{Phase, ErrorCategory, …}` keeps naming it.
+pub use crate::taxonomy::{
     classify_http_status, classify_network, classify_sqlstate, classify_tds_error,
-    http_status_is_retryable, is_private, ErrorCategory, ErrorSource, NetFailure, Phase,
+    http_status_is_retryable, is_private, sanitize, ErrorCategory, ErrorSource, NetFailure, Phase,
     SourceProtocol,
 };
 
 use crate::error::{EtlError, Result};
 use crate::model::{SourceSystem, StoreId, Window};
-use crate::pipeline::{ExtractStats, LoadStats, NetworkDiagnostics};
+use crate::outcome::{ExtractStats, LoadStats, NetworkDiagnostics};
 
 /// Told about an execution's progress as the tracker records it: what a progress bar or a live
 /// view needs, without polling the history. Every method has an empty default; calls come from
@@ -246,7 +246,7 @@ pub struct ExecutionTracker {
     agg: Mutex<Aggregate>,
     observer: Option<Arc<dyn ExecutionObserver>>,
     /// Counts this execution in `fluxion_runs_active` until the tracker is dropped.
-    _active: crate::metrics::ActiveRun,
+    _active: metrics::ActiveRun,
 }
 
 impl std::fmt::Debug for ExecutionTracker {
@@ -279,7 +279,7 @@ impl ExecutionTracker {
             started: Instant::now(),
             agg: Mutex::new(Aggregate::default()),
             observer: None,
-            _active: crate::metrics::ActiveRun::start(),
+            _active: metrics::ActiveRun::start(),
         })
     }
 
@@ -293,7 +293,7 @@ impl ExecutionTracker {
 
     /// Tells the metrics and the observer about a recorded store.
     fn observe_finished(&self, detail: &StoreDetail) {
-        crate::metrics::store_finished(detail);
+        metrics::store_finished(detail);
         if let Some(observer) = &self.observer {
             observer.store_finished(detail);
         }
@@ -406,7 +406,7 @@ impl ExecutionTracker {
     pub async fn finish_execution(self) -> Result<ExecutionFinish> {
         let finish = self.summarize(None);
         self.store.finish_execution(&finish).await?;
-        crate::metrics::run_finished(self.spec.etl_name, finish.status);
+        metrics::run_finished(self.spec.etl_name, finish.status);
         tracing::info!(execution_id = self.id, status = %finish.status, extracted = finish.records_extracted, loaded = finish.records_loaded, duplicates = finish.duplicates_skipped, ok = finish.tiendas_exitosas, failed = finish.tiendas_fallidas, seconds = %format_args!("{:.1}", finish.duration_seconds), "Execution finished.");
         Ok(finish)
     }
@@ -416,7 +416,7 @@ impl ExecutionTracker {
     pub async fn abort_execution(self, reason: &str) -> Result<ExecutionFinish> {
         let finish = self.summarize(Some(reason));
         self.store.finish_execution(&finish).await?;
-        crate::metrics::run_finished(self.spec.etl_name, finish.status);
+        metrics::run_finished(self.spec.etl_name, finish.status);
         tracing::warn!(
             execution_id = self.id,
             "Execution interrupted: {}",

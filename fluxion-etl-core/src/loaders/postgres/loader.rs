@@ -65,7 +65,8 @@ use crate::loaders::rows::{
 };
 use crate::model::Batch;
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
-use crate::tracker::{apply_load_stats, ErrorCategory, ErrorSource, Phase, StoreDetail};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
+use crate::tracker::{apply_load_stats, StoreDetail};
 
 /// Attempts of a unit's merge before its failure is reported.
 pub const MAX_ATTEMPTS: u32 = 5;

@@ -33,7 +33,7 @@ pub use tracker::PostgresTracker;
 
 use super::SchemaStatus;
 use crate::error::{Error, EtlError, Result};
-use crate::tracker::ErrorSource;
+use crate::taxonomy::ErrorSource;
 
 /// The migrations embedded in this build.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");

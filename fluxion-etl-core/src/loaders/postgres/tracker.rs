@@ -196,7 +196,7 @@ impl TrackerStore for PostgresTracker {
              WHERE status = 'running' AND started_at < $3",
         )
         .bind(now)
-        .bind(crate::tracker::sanitize(message))
+        .bind(crate::taxonomy::sanitize(message))
         .bind(cutoff)
         .execute(&self.pool)
         .await?;

@@ -38,7 +38,8 @@ use crate::loaders::rows::{
 };
 use crate::model::{Batch, Window};
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
-use crate::tracker::{apply_load_stats, ErrorCategory, ErrorSource, Phase, StoreDetail};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
+use crate::tracker::{apply_load_stats, StoreDetail};
 
 /// The SQLite [`Loader`].
 #[derive(Debug, Clone)]

@@ -197,7 +197,7 @@ impl TrackerStore for SqliteTracker {
              WHERE status = 'running' AND started_at < ?3",
         )
         .bind(format_ts(now))
-        .bind(crate::tracker::sanitize(message))
+        .bind(crate::taxonomy::sanitize(message))
         .bind(format_ts(cutoff))
         .execute(&self.pool)
         .await?;

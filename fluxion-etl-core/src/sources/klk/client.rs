@@ -44,7 +44,7 @@ use super::parse::{DocError, RowError, RowProblem};
 use crate::config::{BatchConfig, KlkConfig};
 use crate::error::EtlError;
 use crate::pipeline::{ExtractStats, NetworkDiagnostics};
-use crate::tracker::{
+use crate::taxonomy::{
     classify_http_status, classify_network, http_status_is_retryable, ErrorCategory, ErrorSource,
     NetFailure, SourceProtocol,
 };
@@ -301,18 +301,6 @@ fn shared_tls() -> Result<native_tls::TlsConnector, native_tls::Error> {
     Ok(TLS.get_or_init(|| tls).clone())
 }
 
-/// The host (bare, as the resolver wants it: IPv6 literals come bracketed in URLs) and the
-/// port of a KLK base URL.
-pub(crate) fn host_and_port(url: &Url) -> (String, u16) {
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    (host, url.port_or_known_default().unwrap_or(80))
-}
-
 impl KlkClient {
     /// Prepares a client; reads the auth header's value from its environment variable. Does
     /// not connect.
@@ -327,7 +315,7 @@ impl KlkClient {
             .with_cause(e)
             .retryable(false)
         })?;
-        let (host, port) = host_and_port(&base_url);
+        let (host, port) = crate::net::host_and_port(&base_url);
         let domain = host.parse::<IpAddr>().is_err().then(|| host.clone());
         let auth = match (&klk.auth_header, &klk.auth_env) {
             (Some(name), Some(env)) => {
@@ -450,7 +438,7 @@ impl KlkClient {
     /// See the module docs. Returns the address the client must use (resolved even when the
     /// connect probe failed: the request then fails with its own, classified error).
     async fn probe(&mut self) -> Option<SocketAddr> {
-        let probe = crate::connectivity::probe(&self.host, self.port, self.connect_timeout).await;
+        let probe = crate::net::probe(&self.host, self.port, self.connect_timeout).await;
         if let Some(failure) = probe.failure {
             debug!(host = %self.host, port = self.port, ?failure, "KLK connect probe failed.");
         }
@@ -643,7 +631,7 @@ mod tests {
             assert_eq!(f.is_transient(), transient, "{code}");
             let e = f.into_error(Some(VPN), "KLK sales of SUC001", 1);
             assert_eq!(e.category(), cat);
-            assert_eq!(e.phase(), crate::tracker::Phase::Extract);
+            assert_eq!(e.phase(), crate::taxonomy::Phase::Extract);
             assert!(e.message().contains(&code.to_string()), "{}", e.message());
         }
         assert!(!status(401).into_error(None, "x", 1).is_retryable());
@@ -663,7 +651,7 @@ mod tests {
         assert!(truncated.is_transient());
         let e = truncated.into_error(Some(VPN), "KLK sales", 2);
         assert_eq!(e.category(), C::DataFormat);
-        assert_eq!(e.phase(), crate::tracker::Phase::Transform);
+        assert_eq!(e.phase(), crate::taxonomy::Phase::Transform);
 
         let malformed = Failure::Doc(DocError::Syntax {
             expected: "`,`",
@@ -688,7 +676,7 @@ mod tests {
         assert!(!rows.is_transient());
         let e = rows.into_error(None, "KLK sales", 1);
         assert_eq!(e.category(), C::MissingFields);
-        assert_eq!(e.phase(), crate::tracker::Phase::Transform);
+        assert_eq!(e.phase(), crate::taxonomy::Phase::Transform);
         assert!(!e.is_retryable());
         assert!(e.message().contains("record 412"), "{}", e.message());
         assert!(e.message().contains("3 of 20000"), "{}", e.message());

@@ -40,7 +40,7 @@ use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
 use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
 use crate::sources::TextPool;
-use crate::tracker::{ErrorCategory, ErrorSource};
+use crate::taxonomy::{ErrorCategory, ErrorSource};
 
 /// The sales endpoint.
 pub const SALES_PATH: &str = "/ventas";

@@ -11,7 +11,6 @@ mod client;
 mod extractor;
 mod parse;
 
-pub(crate) use client::host_and_port;
 pub use client::USER_AGENT;
 pub use extractor::{
     KlkInventoryExtractor, KlkSalesExtractor, KlkStoreRef, INVENTORY_PATH, SALES_PATH,
@@ -21,7 +20,7 @@ use crate::config::{Config, KlkStore, StoreConfig};
 use crate::error::EtlError;
 use crate::model::DataKind;
 use crate::pipeline::Extractor;
-use crate::tracker::{ErrorCategory, ErrorSource, Phase};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
 
 use super::ExtractRequest;
 

@@ -37,7 +37,7 @@ use super::parse::RowError;
 use crate::config::StellarEncryption;
 use crate::error::EtlError;
 use crate::pipeline::NetworkDiagnostics;
-use crate::tracker::{
+use crate::taxonomy::{
     classify_network, classify_tds_error, ErrorCategory, ErrorSource, NetFailure, Phase,
     SourceProtocol,
 };

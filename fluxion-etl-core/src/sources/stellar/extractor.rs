@@ -72,7 +72,7 @@ use crate::config::{BatchConfig, Environment, StellarStore};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
 use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
-use crate::tracker::{ErrorCategory, ErrorSource, Phase};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
 
 /// How long a cancelled query may take to acknowledge its ATTENTION before the connection is
 /// simply closed.

@@ -24,7 +24,7 @@ use crate::config::{Environment, StellarStore, StoreConfig};
 use crate::error::EtlError;
 use crate::model::DataKind;
 use crate::pipeline::Extractor;
-use crate::tracker::{ErrorCategory, ErrorSource, Phase};
+use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
 
 use super::ExtractRequest;
 

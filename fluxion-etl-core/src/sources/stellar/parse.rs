@@ -47,7 +47,7 @@ use tiberius::{ColumnData, FromSql, Row};
 
 use crate::model::{local_to_utc, InventoryItem, SaleLine, StoreId};
 use crate::sources::TextPool;
-use crate::tracker::ErrorCategory;
+use crate::taxonomy::ErrorCategory;
 
 /// One column of a query: the expression and the alias it is read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,11 +5,15 @@
 //! [`std::io::ErrorKind`], SQLSTATE codes, TDS error numbers and whether the peer is on the VPN's
 //! private ranges — never by searching message text.
 
+pub mod sanitize;
+
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+
+pub use sanitize::{sanitize, SanitizingWriter};
 
 /// The phase of a store's pipeline in which something happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,5 +1,27 @@
-//! The scheduler runtime: evaluates [`due`](super::due) on a clock, claims each job's slot in
-//! the destination, runs it through [`Fluxion`], and records what happened.
+//! The scheduler runtime: evaluates the policy [`due`](crate::schedule::due) on a
+//! [`Clock`](crate::schedule::Clock), claims each job's slot in the destination, runs it through
+//! [`Fluxion`], and records what happened.
+//!
+//! It stands at the top of the library, above the [`Fluxion`] service it drives; the policy, its
+//! clock and the store of its state are in [`schedule`](crate::schedule), below the destinations
+//! that implement that store. See there for the jobs and what is persisted.
+//!
+//! ```no_run
+//! # async fn demo(fluxion: fluxion_etl_core::Fluxion) -> fluxion_etl_core::Result<()> {
+//! use std::sync::Arc;
+//! use fluxion_etl_core::schedule::ManualClock;
+//! use fluxion_etl_core::scheduler::{Scheduler, SchedulerOptions};
+//!
+//! let clock = ManualClock::new(chrono::Utc::now());
+//! let scheduler = Scheduler::with_clock(fluxion, Arc::new(clock.clone()), SchedulerOptions::default());
+//! scheduler.tick().await?; // records how far the schedule is evaluated
+//! clock.advance(chrono::Duration::hours(24));
+//! let report = scheduler.tick().await?; // the day's jobs, each caught up once
+//! scheduler.wait_idle().await;
+//! println!("started {:?}", report.started);
+//! println!("{:?}", scheduler.status().await?.daily_summary);
+//! # Ok(()) }
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -9,14 +31,16 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::clock::{Clock, SystemClock};
-use super::store::{Claim, DailySummary, FailedStore, LastRun, ScheduleSettings, SchedulerStore};
-use super::{due, next_daily, next_slot, DailyProgress, Job, JobKind, SchedulerState};
 use crate::config::ScheduleConfig;
 use crate::error::{Error, Result};
 use crate::model::{utc_to_local, DataKind, StoreId, Window};
+use crate::schedule::{
+    due, next_daily, next_slot, Claim, Clock, DailyProgress, DailySummary, FailedStore, Job,
+    JobKind, LastRun, ScheduleSettings, SchedulerState, SchedulerStore, SystemClock,
+};
 use crate::service::{Fluxion, RunReport, RunRequest, StoreSelection};
-use crate::tracker::{ErrorCategory, RunMode, TriggeredBy};
+use crate::taxonomy::ErrorCategory;
+use crate::tracker::{RunMode, TriggeredBy};
 
 /// Finished claims are kept this long (they answer "did this slot run, and where?").
 const CLAIM_RETENTION_DAYS: i64 = 31;
@@ -173,7 +197,8 @@ pub struct SchedulerStatus {
 ///
 /// ```no_run
 /// # async fn demo(fluxion: fluxion_etl_core::Fluxion) -> fluxion_etl_core::Result<()> {
-/// use fluxion_etl_core::schedule::{ScheduleSettings, Scheduler};
+/// use fluxion_etl_core::schedule::ScheduleSettings;
+/// use fluxion_etl_core::scheduler::Scheduler;
 ///
 /// let scheduler = Scheduler::new(fluxion);
 /// let looping = tokio::spawn({

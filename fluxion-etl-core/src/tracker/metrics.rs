@@ -17,7 +17,7 @@
 //! taxonomy, the configured stores): never a message, never a per-row value.
 //!
 //! ```
-//! use fluxion_etl_core::metrics;
+//! use fluxion_etl_core::tracker::metrics;
 //!
 //! // An embedding program installs its recorder, then lets the library describe its metrics.
 //! metrics::describe();
@@ -29,10 +29,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
-use crate::model::DataKind;
-use crate::tracker::{
+use super::{
     ErrorCategory, ExecutionStatus, HistoryFilter, Phase, StoreDetail, StoreStatus, TrackerStore,
 };
+use crate::model::DataKind;
 
 /// Executions finished, by `etl_name` and final `status`.
 pub const RUNS_TOTAL: &str = "fluxion_runs_total";

@@ -167,6 +167,55 @@ fn redact_bearer(text: &str) -> String {
     out
 }
 
+/// A writer that passes everything through [`sanitize`] on its way to `W`: the log sink of a
+/// program that embeds the library, so that no credential reaches a terminal or a log file even
+/// when a dependency logs a connection string.
+///
+/// Each `write` is sanitized on its own. `tracing-subscriber`'s fmt layer writes one whole event
+/// per call, so a secret is never split across two writes there; a writer fed in arbitrary
+/// pieces should be wrapped around a line buffer first.
+///
+/// ```
+/// use std::io::Write;
+/// use fluxion_etl_core::taxonomy::SanitizingWriter;
+///
+/// let mut out = SanitizingWriter::new(Vec::new());
+/// out.write_all(b"connecting to postgres://etl:s3cret@db/chain\n").unwrap();
+/// assert!(!String::from_utf8(out.into_inner()).unwrap().contains("s3cret"));
+/// ```
+///
+/// With `tracing-subscriber`:
+/// `tracing_subscriber::fmt().with_writer(|| SanitizingWriter::new(std::io::stderr())).init()`.
+#[derive(Debug, Default)]
+pub struct SanitizingWriter<W> {
+    inner: W,
+}
+
+impl<W: std::io::Write> SanitizingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        Self { inner }
+    }
+
+    /// The wrapped writer.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for SanitizingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.inner.write_all(sanitize(&text).as_bytes())?;
+        // The whole input was consumed, whatever the sanitized text's length.
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::sanitize;
