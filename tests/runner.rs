@@ -422,3 +422,50 @@ async fn reading_a_missing_sqlite_file_creates_nothing() {
         .unwrap();
     assert_eq!(history.len(), 1);
 }
+
+/// A window that starts after today has nothing to load: the library refuses it before any
+/// source is dialled or any execution recorded — the same rule for the CLI, the server and an
+/// embedding program.
+#[tokio::test]
+async fn a_window_in_the_future_is_refused_before_anything_runs() {
+    use fluxion_etl::config::Config;
+    use fluxion_etl::model::DataKind;
+    use fluxion_etl::tracker::HistoryFilter;
+    use fluxion_etl::{Error, Fluxion, RunRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml_str(
+        &format!(
+            "[destination]\nurl = \"sqlite://{}\"\n[batch]\nretries = 0\n\
+             [klk]\nbase_url = \"http://127.0.0.1:9\"\n[[stores]]\nid = \"tienda_01\"\nname = \"PERIFERICO\"\n\
+             [stores.source]\nsystem = \"klk\"\nbranch = \"SUC001\"\nwarehouse = \"APP-TPF\"\n",
+            dir.path().join("f.db").display()
+        ),
+        "fluxion.toml",
+    )
+    .unwrap();
+    let fluxion = Fluxion::from_config(config).await.unwrap();
+    let day = |d| chrono::NaiveDate::from_ymd_opt(2999, 1, d).unwrap();
+    let refused = fluxion
+        .run(RunRequest::days(DataKind::Sales, day(1), day(2)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::InvalidRequest(m) if m.contains("in the future")),
+        "{refused:?}"
+    );
+    let history = fluxion
+        .tracker_store()
+        .history(&HistoryFilter::default())
+        .await
+        .unwrap();
+    assert!(history.is_empty(), "{history:?}");
+
+    // Yesterday is still a window like any other (it fails here: nothing listens on port 9).
+    let yesterday = fluxion_etl::model::store_yesterday();
+    let report = fluxion
+        .run(RunRequest::days(DataKind::Sales, yesterday, yesterday))
+        .await
+        .unwrap();
+    assert_eq!(report.status.as_str(), "failed");
+}

@@ -90,7 +90,7 @@ fn target_of(config: &Config, store: &StoreConfig, env: Environment) -> Result<T
                 .klk
                 .as_ref()
                 .ok_or_else(|| "no [klk] section configures the API's address".to_owned())?;
-            let url = reqwest::Url::parse(&klk.base_url)
+            let url = url::Url::parse(&klk.base_url)
                 .map_err(|e| format!("the KLK base URL is invalid: {e}"))?;
             let (host, port) = crate::net::host_and_port(&url);
             Ok(Target {

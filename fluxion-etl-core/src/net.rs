@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use reqwest::Url;
+use url::Url;
 
 pub use crate::taxonomy::is_private;
 use crate::taxonomy::NetFailure;

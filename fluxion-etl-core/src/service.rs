@@ -141,13 +141,7 @@ impl Fluxion {
         destination
             .reconcile_stale(config.destination.stale_running())
             .await?;
-        Ok(Self {
-            environment: Environment::from_env()?,
-            config: Arc::new(config),
-            destination,
-            transformer: Arc::new(Identity),
-            observer: None,
-        })
+        Self::wired(config, destination)
     }
 
     /// Connects to a destination for the read-only commands, without checking its schema
@@ -159,6 +153,11 @@ impl Fluxion {
         if destination.is_embedded() {
             destination.migrate().await?;
         }
+        Self::wired(config, destination)
+    }
+
+    /// A configuration and its opened destination, with the defaults for the rest.
+    fn wired(config: Config, destination: Destination) -> Result<Self> {
         Ok(Self {
             environment: Environment::from_env()?,
             config: Arc::new(config),

@@ -15,7 +15,6 @@ use fluxion_etl_core::Fluxion;
 use fluxion_etl_server::auth::{generate_token, Auth, Role, ADMIN_TOKENS_ENV, VIEWER_TOKENS_ENV};
 use fluxion_etl_server::logs::LogHub;
 use fluxion_etl_server::{serve, AppState, ServerOptions};
-use fluxion_etl_sim::demo::{Demo, DemoOptions};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -32,9 +31,11 @@ struct Args {
     bind: SocketAddr,
     /// Start the KLK simulator in-process and serve the chain's stores from it into a SQLite
     /// file (the same setup as `fluxion demo`); prints the URL and the accepted tokens.
+    #[cfg(feature = "demo")]
     #[arg(long, conflicts_with = "config")]
     demo: bool,
     /// The demo's SQLite file.
+    #[cfg(feature = "demo")]
     #[arg(
         long,
         value_name = "FILE",
@@ -76,22 +77,25 @@ async fn main() -> anyhow::Result<()> {
 
     let mut auth = Auth::from_env();
     let mut generated = None;
-    let (config, demo) = if args.demo {
-        let demo = Demo::start(DemoOptions::new(&args.demo_db)).await?;
-        if auth.count(Role::Admin) == 0 {
-            let admin = generate_token();
-            let viewer = generate_token();
-            auth.add(&admin, Role::Admin);
-            auth.add(&viewer, Role::Viewer);
-            generated = Some((admin, viewer));
+    let demo = start_demo(&args).await?;
+    let (config, demo) = match demo {
+        Some(demo) => {
+            if auth.count(Role::Admin) == 0 {
+                let admin = generate_token();
+                let viewer = generate_token();
+                auth.add(&admin, Role::Admin);
+                auth.add(&viewer, Role::Viewer);
+                generated = Some((admin, viewer));
+            }
+            (demo.config().clone(), Some(demo))
         }
-        (demo.config().clone(), Some(demo))
-    } else {
-        let config = match &args.config {
-            Some(path) => Config::load(path)?,
-            None => Config::empty(),
-        };
-        (config, None)
+        None => {
+            let config = match &args.config {
+                Some(path) => Config::load(path)?,
+                None => Config::empty(),
+            };
+            (config, None)
+        }
     };
     if auth.is_empty() {
         tracing::warn!("No token configured ({ADMIN_TOKENS_ENV}, {VIEWER_TOKENS_ENV}): every API request will get 401.");
@@ -122,12 +126,7 @@ async fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "Fluxion server listening on http://{addr}")?;
     if let Some(demo) = &demo {
-        writeln!(
-            out,
-            "  demo: KLK simulator at {}, SQLite file {}",
-            demo.klk().base_url(),
-            args.demo_db.display()
-        )?;
+        writeln!(out, "  demo: {}", demo.describe())?;
         match &generated {
             Some((admin, viewer)) => {
                 writeln!(out, "  admin token:  {admin}")?;
@@ -194,5 +193,71 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `--demo`'s simulators and SQLite file (the `demo` feature, on by default).
+#[cfg(feature = "demo")]
+async fn start_demo(args: &Args) -> anyhow::Result<Option<Demo>> {
+    if !args.demo {
+        return Ok(None);
+    }
+    let demo =
+        fluxion_etl_sim::demo::Demo::start(fluxion_etl_sim::demo::DemoOptions::new(&args.demo_db))
+            .await?;
+    Ok(Some(Demo {
+        db: args.demo_db.clone(),
+        demo,
+    }))
+}
+
+/// A build without the `demo` feature has no simulators, so never a demo.
+#[cfg(not(feature = "demo"))]
+async fn start_demo(_args: &Args) -> anyhow::Result<Option<Demo>> {
+    Ok(None)
+}
+
+/// The running demo.
+#[cfg(feature = "demo")]
+struct Demo {
+    db: PathBuf,
+    demo: fluxion_etl_sim::demo::Demo,
+}
+
+/// No demo in this build: a type with no values, so the code that serves one compiles away.
+#[cfg(not(feature = "demo"))]
+enum Demo {}
+
+#[cfg(feature = "demo")]
+impl Demo {
+    fn config(&self) -> &Config {
+        self.demo.config()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "KLK simulator at {}, SQLite file {}",
+            self.demo.klk().base_url(),
+            self.db.display()
+        )
+    }
+
+    async fn shutdown(self) {
+        self.demo.shutdown().await;
+    }
+}
+
+#[cfg(not(feature = "demo"))]
+impl Demo {
+    fn config(&self) -> &Config {
+        match *self {}
+    }
+
+    fn describe(&self) -> String {
+        match *self {}
+    }
+
+    async fn shutdown(self) {
+        match self {}
     }
 }

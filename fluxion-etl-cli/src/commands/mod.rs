@@ -4,6 +4,7 @@
 //! Adding a command: a file here with an `Args` struct and an `execute` function, a variant in
 //! [`Command`], and an arm in [`Command::execute`].
 
+#[cfg(feature = "demo")]
 mod demo;
 mod gaps;
 mod history;
@@ -12,6 +13,7 @@ mod recover;
 mod run;
 mod schedule;
 mod show;
+#[cfg(feature = "demo")]
 mod sim;
 mod stats;
 mod validate;
@@ -70,8 +72,10 @@ pub enum Command {
     /// Starts the KLK simulator in-process on a free loopback port, loads the last days of sales
     /// and current inventory for the chain's 19 KLK stores, and prints what each store did. Run it
     /// again: it loads nothing new and says so.
+    #[cfg(feature = "demo")]
     Demo(demo::Args),
     /// Serve a simulated point-of-sale system (KLK over HTTP, Stellar over TDS) on loopback.
+    #[cfg(feature = "demo")]
     Sim(sim::Args),
     /// Check a configuration file and summarize it.
     ///
@@ -93,7 +97,9 @@ impl Command {
             Command::Schedule(args) => schedule::execute(args, ctx).await,
             Command::Migrate(args) => migrate::execute(args, ctx).await,
             Command::Validate(args) => validate::execute(args, ctx),
+            #[cfg(feature = "demo")]
             Command::Demo(args) => demo::execute(args, ctx).await,
+            #[cfg(feature = "demo")]
             Command::Sim(args) => sim::execute(args, ctx).await,
         }
     }

@@ -4,15 +4,19 @@
 //! entry point [`extractor_for`] dispatches to), `client.rs` (talking to the system),
 //! `extractor.rs` (the [`Extractor`]) and `parse.rs` (turning the system's rows into records).
 
+#[cfg(feature = "klk")]
 pub mod klk;
+#[cfg(feature = "stellar")]
 pub mod stellar;
+#[cfg(any(feature = "klk", feature = "stellar"))]
 pub(crate) mod texts;
 
+#[cfg(any(feature = "klk", feature = "stellar"))]
 pub(crate) use texts::TextPool;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{BatchConfig, Config, Environment, StoreConfig, StoreSource};
+use crate::config::{BatchConfig, Config, Environment, StoreConfig};
 use crate::error::EtlError;
 use crate::model::Batch;
 use crate::model::{DataKind, Window};
@@ -34,6 +38,10 @@ pub struct ExtractRequest {
 /// Builds the extractor of one store from its configuration. Building is cheap and never
 /// connects; a store that cannot be configured (a missing credential) gets an extractor that
 /// fails on its first batch, so the failure is recorded against the store like any other.
+#[cfg_attr(
+    not(all(feature = "klk", feature = "stellar")),
+    allow(unused_variables)
+)]
 pub fn extractor_for(
     config: &Config,
     store: &StoreConfig,
@@ -41,13 +49,37 @@ pub fn extractor_for(
     environment: Environment,
 ) -> Box<dyn Extractor> {
     let built = match &store.source {
-        StoreSource::Klk(klk) => klk::extractor(config, store, klk, request),
-        StoreSource::Stellar(stellar) => stellar::extractor(store, stellar, request, environment),
+        #[cfg(feature = "klk")]
+        crate::config::StoreSource::Klk(klk) => klk::extractor(config, store, klk, request),
+        #[cfg(feature = "stellar")]
+        crate::config::StoreSource::Stellar(stellar) => {
+            stellar::extractor(store, stellar, request, environment)
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(not_built(store)),
     };
     match built {
         Ok(e) => e,
         Err(e) => Box::new(Failing(Some(e))),
     }
+}
+
+/// The failure of a store whose source this build left out (a Cargo feature of the crate).
+#[allow(dead_code)]
+fn not_built(store: &StoreConfig) -> EtlError {
+    let system = store.system();
+    EtlError::new(
+        crate::taxonomy::Phase::Extract,
+        crate::taxonomy::ErrorCategory::ApiError,
+        crate::taxonomy::ErrorSource::Pipeline,
+        format!(
+            "store {} runs {} but this build of Fluxion leaves that source out (enable the `{}` feature of fluxion-etl-core)",
+            store.id,
+            system.as_str(),
+            system.as_str()
+        ),
+    )
+    .retryable(false)
 }
 
 /// An extractor whose first batch is an error.

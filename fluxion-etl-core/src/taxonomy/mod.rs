@@ -382,22 +382,14 @@ mod tests {
 
     #[test]
     fn io_kinds_reduce_to_failures() {
-        assert_eq!(
-            NetFailure::from_io(io::ErrorKind::TimedOut, true),
-            NetFailure::ConnectTimeout
-        );
-        assert_eq!(
-            NetFailure::from_io(io::ErrorKind::TimedOut, false),
-            NetFailure::ReadTimeout
-        );
-        assert_eq!(
-            NetFailure::from_io(io::ErrorKind::ConnectionRefused, true),
-            NetFailure::Refused
-        );
-        assert_eq!(
-            NetFailure::from_io(io::ErrorKind::ConnectionReset, false),
-            NetFailure::Reset
-        );
+        for (kind, connecting, want) in [
+            (io::ErrorKind::TimedOut, true, NetFailure::ConnectTimeout),
+            (io::ErrorKind::TimedOut, false, NetFailure::ReadTimeout),
+            (io::ErrorKind::ConnectionRefused, true, NetFailure::Refused),
+            (io::ErrorKind::ConnectionReset, false, NetFailure::Reset),
+        ] {
+            assert_eq!(NetFailure::from_io(kind, connecting), want, "{kind:?}");
+        }
     }
 
     #[test]
