@@ -126,8 +126,8 @@ impl LogHub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Ids of finished executions are sent on the returned channel as they finish (the
-    /// metrics read each one back from the tracker).
+    /// Ids of finished executions are sent on the returned channel as they finish (for a
+    /// program that reacts to them; the metrics need none of it, the library emits them).
     pub fn watch_finished(&self) -> mpsc::UnboundedReceiver<i64> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lock().finished = Some(tx);
