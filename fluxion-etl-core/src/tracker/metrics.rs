@@ -434,3 +434,111 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod seed_tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use serde_json::json;
+
+    use super::*;
+    use crate::tracker::{ExecutionView, HistoryEntry, MockTrackerStore};
+
+    fn entry(id: i64, ok: i64) -> HistoryEntry {
+        serde_json::from_value(json!({
+            "id": id, "etl_name": "ventas", "etl_type": "manual",
+            "started_at": "2026-01-26T10:00:00Z", "finished_at": "2026-01-26T10:01:00Z",
+            "duration_seconds": 60.0, "status": "partial", "records_extracted": 1,
+            "records_loaded": 1, "duplicates_skipped": 0, "tiendas_count": 2,
+            "tiendas_exitosas": ok, "tiendas_fallidas": 2 - ok, "error_phase": null,
+            "error_category": null, "triggered_by": "scheduler", "is_recovery": false
+        }))
+        .unwrap()
+    }
+
+    fn detail(store: &str, status: &str, finished_at: &str) -> serde_json::Value {
+        json!({
+            "tienda_id": store, "tienda_nombre": null, "source_system": "klk", "status": status,
+            "started_at": null, "finished_at": finished_at, "duration_seconds": 1.0,
+            "records_extracted": 1, "records_loaded": 1, "duplicates_skipped": 0,
+            "records_inserted": 1, "records_updated": 0, "records_deleted": 0,
+            "error_phase": null, "error_category": null, "error_message": null,
+            "server_ip": null, "server_port": null, "connection_latency_ms": null
+        })
+    }
+
+    fn view(id: i64, details: Vec<serde_json::Value>) -> ExecutionView {
+        serde_json::from_value(json!({
+            "id": id, "etl_name": "ventas", "etl_type": "manual", "mode": "full",
+            "started_at": "2026-01-26T10:00:00Z", "finished_at": "2026-01-26T10:01:00Z",
+            "duration_seconds": 60.0, "fecha_desde": null, "fecha_hasta": null,
+            "status": "partial", "records_extracted": 2, "records_loaded": 2,
+            "duplicates_skipped": 0, "gaps_recovered": 0, "extract_duration_seconds": 1.0,
+            "transform_duration_seconds": 0.0, "load_duration_seconds": 1.0,
+            "error_phase": null, "error_category": null, "error_source": null,
+            "error_message": null, "error_detail": null, "triggered_by": "scheduler",
+            "source_system": "klk", "is_recovery": false, "recovered_gap_id": null,
+            "api_requests_count": 1, "api_errors_count": 0, "network_diagnostics": null,
+            "tiendas_detail": details
+        }))
+        .unwrap()
+    }
+
+    /// Each store's newest success wins, whatever order the executions are read in; failed
+    /// stores and executions without a success set nothing.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_history_seeds_each_store_s_newest_success() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _local = ::metrics::set_default_local_recorder(&recorder);
+        let mut store = MockTrackerStore::new();
+        store
+            .expect_history()
+            .returning(|_| Ok(vec![entry(3, 1), entry(2, 0), entry(1, 2)]));
+        store.expect_execution().returning(|id| {
+            Ok(Some(match id {
+                3 => view(
+                    3,
+                    vec![
+                        detail("tienda_01", "success", "2026-01-26T10:00:30Z"),
+                        detail("tienda_08", "failed", "2026-01-26T10:00:40Z"),
+                    ],
+                ),
+                1 => view(
+                    1,
+                    vec![
+                        detail("tienda_01", "success", "2026-01-25T10:00:30Z"),
+                        detail("tienda_02", "success", "2026-01-25T10:00:50Z"),
+                    ],
+                ),
+                other => panic!("execution {other} has no success and is not read"),
+            }))
+        });
+        assert_eq!(seed_last_success(&store).await.unwrap(), 2);
+        let mut seeded: Vec<(String, f64)> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let (_, key) = key.into_parts();
+                let store = key
+                    .labels()
+                    .find(|l| l.key() == "store")
+                    .map(|l| l.value().to_owned())
+                    .unwrap_or_default();
+                let DebugValue::Gauge(at) = value else {
+                    panic!("{key:?} is not a gauge");
+                };
+                (store, at.into_inner())
+            })
+            .collect();
+        seeded.sort_by(|a, b| a.0.cmp(&b.0));
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp() as f64;
+        assert_eq!(
+            seeded,
+            vec![
+                ("tienda_01".to_owned(), at("2026-01-26T10:00:30Z")),
+                ("tienda_02".to_owned(), at("2026-01-25T10:00:50Z")),
+            ]
+        );
+    }
+}
