@@ -42,7 +42,7 @@ pub const MAX_LINES_PER_EXECUTION: usize = 5_000;
 pub const MAX_EXECUTIONS: usize = 50;
 
 /// One log line of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
     /// Increasing over all executions; `since` takes the last one a client has seen.
     pub id: u64,
@@ -59,7 +59,7 @@ pub struct LogLine {
 }
 
 /// A page of an execution's log lines.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogPage {
     /// The execution.
     pub execution_id: i64,
@@ -126,8 +126,8 @@ impl LogHub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Ids of finished executions are sent on the returned channel as they finish (the
-    /// metrics read each one back from the tracker).
+    /// Ids of finished executions are sent on the returned channel as they finish (for a
+    /// program that reacts to them; the metrics need none of it, the library emits them).
     pub fn watch_finished(&self) -> mpsc::UnboundedReceiver<i64> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lock().finished = Some(tx);
