@@ -16,10 +16,18 @@
 //! `&mut DB::Connection: Executor<'_>`, …), so code generic over a plain `Database` would repeat
 //! sqlx's bounds on every function. They are written once instead, on the blanket `impl Backend`
 //! below, whose few methods — run a [`Stmt`], read a column of one kind — are all the stores
-//! need. A statement is a [`Stmt`]: SQL text plus [`Arg`]s of a handful of kinds, which the
-//! backend binds through its codec; a column is read with [`Cells::get`] into any [`Column`] type,
-//! the stored-text enums included, so an unknown stored value is a decoding error that names the
-//! column (never a panic, never a default).
+//! need. (A `macro_rules!` stamping one implementation per backend would also work, but its body
+//! is invisible to rustfmt and to the type checker until instantiated; the generic code is plain
+//! Rust, checked once.)
+//!
+//! A statement is a [`Stmt`] — `stmt!("… $1 … $2"; a, b)`: SQL text plus [`Arg`]s of a handful of
+//! kinds, which the backend binds through its codec. A row is read with `from_columns!(row =>
+//! Type { field, … })`, each field through [`Cells::get`] into a [`Column`] type, the stored-text
+//! enums included, so an unknown stored value is a decoding error that names the column and the
+//! value (never a panic, never a default).
+//!
+//! [`SqlStore`] holds the pool and implements the three store traits; the loaders call
+//! `insert_detail` inside the transaction that commits a store's data.
 
 mod codec;
 mod dialect;
