@@ -1,9 +1,10 @@
 //! Destinations: where records and the execution history go.
 //!
 //! Each destination lives in its own folder: `mod.rs` (the [`Destination`]-facing type) and
-//! `loader.rs` (the [`Loader`](crate::pipeline::Loader)); both pass the same loader contract
-//! tests. The execution history, the scheduler's state and the gap queries are written once for
-//! both in [`store`], and pass the same store contract tests.
+//! `loader.rs` (the [`Loader`](crate::pipeline::Loader); PostgreSQL's keeps its parts in
+//! `loader/`); both pass the same loader contract tests. The execution history, the scheduler's
+//! state and the gap queries are written once for both in [`store`], and pass the same store
+//! contract tests.
 //!
 //! The per-day counts that gap coverage reads (`sales_daily_counts`, `inventory_daily_counts`)
 //! are kept by triggers of migration 0004, in the transaction of each write to `sales_lines` /
@@ -23,9 +24,10 @@ use chrono::Utc;
 use sqlx::{Database, Pool};
 
 use crate::error::{Error, EtlError, Result};
-use crate::pipeline::Loader;
+use crate::model::Batch;
+use crate::pipeline::{LoadStats, LoadUnit, Loader};
 use crate::taxonomy::{classify_sqlstate, ErrorCategory, ErrorSource, Phase};
-use crate::tracker::TrackerStore;
+use crate::tracker::{apply_load_stats, StoreDetail, TrackerStore};
 
 /// A destination database, chosen by URL scheme.
 #[derive(Debug, Clone)]
@@ -266,6 +268,33 @@ pub(crate) fn schema_status(applied: &[i64], known: &[i64]) -> SchemaStatus {
     } else {
         SchemaStatus::Behind { pending }
     }
+}
+
+/// A unit's load as its store detail records it, in the unit's own transaction: the stats
+/// marked recorded, and the detail completed with their counts and finished now.
+pub(crate) fn recorded_detail(detail: &StoreDetail, stats: LoadStats) -> (StoreDetail, LoadStats) {
+    let stats = LoadStats {
+        detail_recorded: true,
+        ..stats
+    };
+    let mut detail = detail.clone();
+    apply_load_stats(&mut detail, &stats);
+    detail.finished_at = Utc::now();
+    (detail, stats)
+}
+
+/// The error of a batch written to a load of the other kind (a pipeline bug, not the data's).
+pub(crate) fn wrong_batch(batch: &Batch, unit: &LoadUnit, source: ErrorSource) -> EtlError {
+    EtlError::new(
+        Phase::Load,
+        ErrorCategory::DataValidation,
+        source,
+        format!(
+            "a {} batch was written to a {} load",
+            batch.kind(),
+            unit.kind()
+        ),
+    )
 }
 
 /// Classifies a database error raised while loading, from its typed cause.

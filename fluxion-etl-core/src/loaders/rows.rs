@@ -244,6 +244,20 @@ fn opt(s: &Option<Arc<str>>) -> Option<&str> {
     s.as_deref()
 }
 
+/// `a = s.a, b = s.b, …`: a merge's SET list, from the staged row `s`.
+pub(crate) fn set_from_stage(names: &[&str]) -> String {
+    joined(names, |n| format!("{n} = s.{n}"))
+}
+
+/// `s.a, s.b, …`: the staged row's columns, for an INSERT … SELECT.
+pub(crate) fn staged_columns(names: &[&str]) -> String {
+    joined(names, |n| format!("s.{n}"))
+}
+
+fn joined(names: &[&str], each: impl Fn(&str) -> String) -> String {
+    names.iter().map(|n| each(n)).collect::<Vec<_>>().join(", ")
+}
+
 /// A stable 64-bit hash of a row's values (FNV-1a), used to tell changed rows from unchanged
 /// ones without comparing every column in SQL. Stable across Rust versions and platforms, so a
 /// hash stored by one build compares equal in the next.
@@ -456,29 +470,26 @@ mod tests {
     fn widths_match_column_lists() {
         assert_eq!(SALES_COLUMNS.len(), SALES_WIDTH);
         assert_eq!(INVENTORY_COLUMNS.len(), INVENTORY_WIDTH);
-        let line = SaleLine::default();
-        for (v, (name, ty)) in sale_values(&line).iter().zip(SALES_COLUMNS) {
-            let ok = matches!(
-                (v, ty),
-                (Value::Text(_), ColumnType::Text)
-                    | (Value::Decimal(_), ColumnType::Decimal)
-                    | (Value::Int(_), ColumnType::Int)
-                    | (Value::Bool(_), ColumnType::Bool)
-                    | (Value::Timestamp(_), ColumnType::Timestamp)
-                    | (Value::Date(_), ColumnType::Date)
-            );
-            assert!(ok, "{name}");
-        }
-        let item = InventoryItem::default();
-        for (v, (name, ty)) in inventory_values(&item).iter().zip(INVENTORY_COLUMNS) {
-            let ok = matches!(
-                (v, ty),
-                (Value::Text(_), ColumnType::Text)
-                    | (Value::Decimal(_), ColumnType::Decimal)
-                    | (Value::Timestamp(_), ColumnType::Timestamp)
-            );
-            assert!(ok, "{name}");
-        }
+        // Each value is of its column's type.
+        let same_types = |values: &[Value<'_>], columns: &[(&str, ColumnType)]| {
+            for (v, (name, ty)) in values.iter().zip(columns) {
+                let ok = matches!(
+                    (v, ty),
+                    (Value::Text(_), ColumnType::Text)
+                        | (Value::Decimal(_), ColumnType::Decimal)
+                        | (Value::Int(_), ColumnType::Int)
+                        | (Value::Bool(_), ColumnType::Bool)
+                        | (Value::Timestamp(_), ColumnType::Timestamp)
+                        | (Value::Date(_), ColumnType::Date)
+                );
+                assert!(ok, "{name}");
+            }
+        };
+        same_types(&sale_values(&SaleLine::default()), SALES_COLUMNS);
+        same_types(
+            &inventory_values(&InventoryItem::default()),
+            INVENTORY_COLUMNS,
+        );
     }
 
     #[test]
@@ -502,16 +513,10 @@ mod tests {
             (0, 2, 29),
             (9999, 12, 31),
             (-1, 3, 4),
+            (10000, 1, 2),
+            (123456, 1, 2),
         ] {
             let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
-            let mut h = Fnv::new();
-            h.byte(6);
-            h.bytes(date.to_string().as_bytes());
-            h.byte(0xff);
-            assert_eq!(row_hash(&[Value::Date(date)]), h.finish() as i64, "{date}");
-        }
-        for y in [10000, 123456] {
-            let date = NaiveDate::from_ymd_opt(y, 1, 2).unwrap();
             let mut h = Fnv::new();
             h.byte(6);
             h.bytes(date.to_string().as_bytes());

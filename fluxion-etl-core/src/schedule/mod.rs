@@ -503,15 +503,20 @@ mod tests {
         }
     }
 
+    /// The jobs due at `now` under the default settings, for the stores of [`stores`], when the
+    /// scheduler last evaluated at `since` (both store-local).
+    fn due_by_default(since: &str, now: &str) -> Vec<Job> {
+        due(
+            at(now),
+            &ScheduleConfig::default(),
+            &state(since),
+            &stores(),
+        )
+    }
+
     #[test]
     fn daily_at_five_loads_yesterday() {
-        let c = ScheduleConfig::default();
-        let jobs = due(
-            at("2025-11-18 05:00"),
-            &c,
-            &state("2025-11-18 04:59"),
-            &stores(),
-        );
+        let jobs = due_by_default("2025-11-18 04:59", "2025-11-18 05:00");
         assert_eq!(kinds(&jobs), vec![JobKind::Daily]);
         let w = jobs[0].window.unwrap();
         assert_eq!(
@@ -530,13 +535,7 @@ mod tests {
     #[test]
     fn nothing_is_due_between_slots_or_when_disabled() {
         let c = ScheduleConfig::default();
-        assert!(due(
-            at("2025-11-18 05:10"),
-            &c,
-            &state("2025-11-18 05:01"),
-            &stores()
-        )
-        .is_empty());
+        assert!(due_by_default("2025-11-18 05:01", "2025-11-18 05:10").is_empty());
         let mut s = state("2025-11-18 04:59");
         s.enabled = Some(false);
         assert!(due(at("2025-11-18 05:00"), &c, &s, &stores()).is_empty());
@@ -544,13 +543,7 @@ mod tests {
 
     #[test]
     fn incremental_ticks_cover_the_interval_plus_overlap() {
-        let c = ScheduleConfig::default();
-        let jobs = due(
-            at("2025-11-18 12:30"),
-            &c,
-            &state("2025-11-18 12:29"),
-            &stores(),
-        );
+        let jobs = due_by_default("2025-11-18 12:29", "2025-11-18 12:30");
         assert_eq!(kinds(&jobs), vec![JobKind::Incremental, JobKind::Inventory]);
         let w = jobs[0].window.unwrap();
         assert_eq!(w.from.format("%H:%M").to_string(), "11:00");
@@ -560,43 +553,20 @@ mod tests {
 
     #[test]
     fn no_incremental_outside_opening_hours() {
-        let c = ScheduleConfig::default();
-        assert!(due(
-            at("2025-11-18 22:30"),
-            &c,
-            &state("2025-11-18 22:01"),
-            &stores()
-        )
-        .is_empty());
-        let jobs = due(
-            at("2025-11-18 22:00"),
-            &c,
-            &state("2025-11-18 21:59"),
-            &stores(),
-        );
+        assert!(due_by_default("2025-11-18 22:01", "2025-11-18 22:30").is_empty());
+        let jobs = due_by_default("2025-11-18 21:59", "2025-11-18 22:00");
         assert_eq!(
             kinds(&jobs),
             vec![JobKind::Incremental, JobKind::Inventory],
             "22:00 is the last tick"
         );
-        let jobs = due(
-            at("2025-11-18 06:00"),
-            &c,
-            &state("2025-11-18 05:59"),
-            &stores(),
-        );
+        let jobs = due_by_default("2025-11-18 05:59", "2025-11-18 06:00");
         assert_eq!(kinds(&jobs), vec![JobKind::Incremental, JobKind::Inventory]);
     }
 
     #[test]
     fn nightly_recovery_reprocesses_the_previous_day() {
-        let c = ScheduleConfig::default();
-        let jobs = due(
-            at("2025-11-18 03:00"),
-            &c,
-            &state("2025-11-18 02:59"),
-            &stores(),
-        );
+        let jobs = due_by_default("2025-11-18 02:59", "2025-11-18 03:00");
         assert_eq!(kinds(&jobs), vec![JobKind::NightlyRecovery]);
         assert_eq!(jobs[0].mode, RunMode::Recovery);
         assert_eq!(
@@ -607,49 +577,26 @@ mod tests {
 
     #[test]
     fn missed_ticks_are_caught_up_once() {
-        let c = ScheduleConfig::default();
         // Down from 02:00 to 10:07: the 03:00 recovery, the 05:00 daily and eight incremental
         // ticks were missed. Each job runs once, for its latest missed slot; the recovery of
         // 17 November is left to the daily run of the same day.
-        let jobs = due(
-            at("2025-11-18 10:07"),
-            &c,
-            &state("2025-11-18 02:00"),
-            &stores(),
-        );
+        let jobs = due_by_default("2025-11-18 02:00", "2025-11-18 10:07");
         assert_eq!(
             kinds(&jobs),
             vec![JobKind::Daily, JobKind::Incremental, JobKind::Inventory]
         );
         assert_eq!(jobs[1].slot, at("2025-11-18 10:00"));
         // Down from 02:00 to 04:30: the recovery alone is caught up.
-        let jobs = due(
-            at("2025-11-18 04:30"),
-            &c,
-            &state("2025-11-18 02:00"),
-            &stores(),
-        );
+        let jobs = due_by_default("2025-11-18 02:00", "2025-11-18 04:30");
         assert_eq!(kinds(&jobs), vec![JobKind::NightlyRecovery]);
         assert_eq!(jobs[0].slot, at("2025-11-18 03:00"));
         // Nothing more is due once the state records the evaluation.
-        assert!(due(
-            at("2025-11-18 10:08"),
-            &c,
-            &state("2025-11-18 10:07"),
-            &stores()
-        )
-        .is_empty());
+        assert!(due_by_default("2025-11-18 10:07", "2025-11-18 10:08").is_empty());
     }
 
     #[test]
     fn downtime_across_midnight_runs_yesterdays_missed_ticks_once() {
-        let c = ScheduleConfig::default();
-        let jobs = due(
-            at("2025-11-18 01:00"),
-            &c,
-            &state("2025-11-17 21:10"),
-            &stores(),
-        );
+        let jobs = due_by_default("2025-11-17 21:10", "2025-11-18 01:00");
         assert_eq!(kinds(&jobs), vec![JobKind::Incremental, JobKind::Inventory]);
         assert_eq!(jobs[0].slot, at("2025-11-17 22:00"));
     }

@@ -2,7 +2,45 @@
 //!
 //! Each source lives in its own folder with the same files: `mod.rs` (declarations and the
 //! entry point [`extractor_for`] dispatches to), `client.rs` (talking to the system),
-//! `extractor.rs` (the [`Extractor`]) and `parse.rs` (turning the system's rows into records).
+//! `extractor.rs` (the [`Extractor`]) and `parse` (turning the system's rows into records).
+
+/// Declares one of a source's public extractors: a named wrapper of the source's generic engine
+/// (`$engine`, which has a `store` field and `next_batch`, `diagnostics` and `stats` methods),
+/// its `Debug` (the store and the engine's fields listed after it) and its [`Extractor`]
+/// implementation, which hands every call to the engine.
+#[cfg(any(feature = "klk", feature = "stellar"))]
+macro_rules! public_extractor {
+    ($(#[$doc:meta])* $name:ident($engine:ty) $(, debug: $($field:ident),+)?) => {
+        $(#[$doc])*
+        pub struct $name {
+            inner: $engine,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("store", &self.inner.store)
+                    $($(.field(stringify!($field), &self.inner.$field))+)?
+                    .finish_non_exhaustive()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::pipeline::Extractor for $name {
+            async fn next_batch(
+                &mut self,
+            ) -> Result<Option<$crate::model::Batch>, $crate::error::EtlError> {
+                self.inner.next_batch().await
+            }
+            fn diagnostics(&self) -> Option<$crate::pipeline::NetworkDiagnostics> {
+                self.inner.diagnostics()
+            }
+            fn stats(&self) -> $crate::pipeline::ExtractStats {
+                self.inner.stats()
+            }
+        }
+    };
+}
 
 #[cfg(feature = "klk")]
 pub mod klk;
@@ -33,6 +71,21 @@ pub struct ExtractRequest {
     pub snapshot_at: DateTime<Utc>,
     /// Batching, timeouts and retries.
     pub batch: BatchConfig,
+}
+
+impl ExtractRequest {
+    /// The window of a sales extraction of `store`; a sales request without one cannot run.
+    #[cfg(any(feature = "klk", feature = "stellar"))]
+    pub(crate) fn sales_window(&self, store: &crate::model::StoreId) -> Result<Window, EtlError> {
+        self.window.ok_or_else(|| {
+            EtlError::new(
+                crate::taxonomy::Phase::Extract,
+                crate::taxonomy::ErrorCategory::DataValidation,
+                crate::taxonomy::ErrorSource::Pipeline,
+                format!("a sales extraction of {store} needs a window"),
+            )
+        })
+    }
 }
 
 /// Builds the extractor of one store from its configuration. Building is cheap and never

@@ -29,17 +29,17 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use crate::error::EtlError;
-use crate::loaders::classify_load_error;
 use crate::loaders::lease::{Leased, LocalLease};
 use crate::loaders::rows::{
-    format_ts, inventory_values, row_hash, sale_values, ColumnType, Value, INVENTORY_COLUMNS,
-    INVENTORY_WIDTH, SALES_COLUMNS,
+    format_ts, inventory_values, row_hash, sale_values, set_from_stage, staged_columns, ColumnType,
+    Value, INVENTORY_COLUMNS, INVENTORY_WIDTH, SALES_COLUMNS,
 };
 use crate::loaders::store::insert_detail;
+use crate::loaders::{classify_load_error, recorded_detail, wrong_batch};
 use crate::model::{Batch, Window};
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
 use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
-use crate::tracker::{apply_load_stats, StoreDetail};
+use crate::tracker::StoreDetail;
 
 /// The SQLite [`Loader`].
 #[derive(Debug, Clone)]
@@ -360,39 +360,36 @@ impl SqliteSession {
             LoadScope::InventorySnapshot { warehouse, .. } => (warehouse.clone(), String::new()),
         };
 
-        let unchanged: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM {stage} s JOIN {target} t ON {key_match} AND t.row_hash = s.row_hash",
-            stage = table.stage,
-            target = table.target,
-        ))
-        .bind(&store)
-        .bind(&p2)
-        .bind(&p3)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(load_err("cannot compare staged rows"))?;
+        let scope = [store.as_str(), &p2, &p3];
+        let unchanged = count_in_scope(
+            &mut tx,
+            &format!(
+                "SELECT COUNT(*) FROM {stage} s JOIN {target} t ON {key_match} AND t.row_hash = s.row_hash",
+                stage = table.stage,
+                target = table.target,
+            ),
+            scope,
+            "cannot compare staged rows",
+        )
+        .await?;
 
         // A re-delivery of what is already there (the common case for overlapping incremental
         // windows and re-runs) changes nothing: detect it with one count and skip the writes.
-        let in_scope: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM {target} AS t WHERE {scope_sql}",
-            target = table.target,
-        ))
-        .bind(&store)
-        .bind(&p2)
-        .bind(&p3)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(load_err("cannot count the rows of the unit"))?;
+        let in_scope = count_in_scope(
+            &mut tx,
+            &format!(
+                "SELECT COUNT(*) FROM {target} AS t WHERE {scope_sql}",
+                target = table.target,
+            ),
+            scope,
+            "cannot count the rows of the unit",
+        )
+        .await?;
         let nothing_changed =
             unchanged == staged && in_scope == staged && table.target == "sales_lines";
 
         let names: Vec<&str> = table.columns.iter().map(|(n, _)| *n).collect();
-        let set_list = names
-            .iter()
-            .map(|n| format!("{n} = s.{n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let set_list = set_from_stage(&names);
         let now = format_ts(Utc::now());
         let (extra_set, change_filter) = match table.target {
             "sales_lines" => (
@@ -408,35 +405,11 @@ impl SqliteSession {
             target = table.target,
             stage = table.stage,
         );
-        let touched = if nothing_changed {
-            0
-        } else {
-            sqlx::query(&update)
-                .bind(&store)
-                .bind(&p2)
-                .bind(&p3)
-                .bind(execution_id)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await
-                .map_err(load_err("cannot update changed rows"))?
-                .rows_affected() as i64
-        };
-        let updated = if table.target == "sales_lines" {
-            touched
-        } else {
-            touched - unchanged
-        };
-
         let (extra_cols, extra_vals) = match table.target {
             "sales_lines" => (", execution_id, loaded_at", ", ?4, ?5"),
             _ => (", execution_id", ", ?4"),
         };
-        let s_names = names
-            .iter()
-            .map(|n| format!("s.{n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let s_names = staged_columns(&names);
         let insert = format!(
             "INSERT INTO {target} ({cols}, row_hash{extra_cols}) \
              SELECT {s_names}, s.row_hash{extra_vals} FROM {stage} AS s \
@@ -445,38 +418,40 @@ impl SqliteSession {
             stage = table.stage,
             cols = names.join(", "),
         );
-        let inserted = if nothing_changed {
-            0
-        } else {
-            sqlx::query(&insert)
-                .bind(&store)
-                .bind(&p2)
-                .bind(&p3)
-                .bind(execution_id)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await
-                .map_err(load_err("cannot insert new rows"))?
-                .rows_affected() as i64
-        };
-
         let delete = format!(
             "DELETE FROM {target} AS t WHERE {scope_sql} \
              AND NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {key_match})",
             target = table.target,
             stage = table.stage,
         );
-        let deleted = if nothing_changed {
-            0
+        // The writes, in this order. Each takes the parameters it names from one list — the
+        // store, the scope's bounds, the execution, the load time — and SQLite leaves the
+        // others unbound.
+        let writes = [
+            (&update, "cannot update changed rows"),
+            (&insert, "cannot insert new rows"),
+            (&delete, "cannot delete rows the source no longer returns"),
+        ];
+        let mut written = [0i64; 3];
+        if !nothing_changed {
+            for ((sql, context), rows) in writes.into_iter().zip(&mut written) {
+                *rows = sqlx::query(sql)
+                    .bind(&store)
+                    .bind(&p2)
+                    .bind(&p3)
+                    .bind(execution_id)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(load_err(context))?
+                    .rows_affected() as i64;
+            }
+        }
+        let [touched, inserted, deleted] = written;
+        let updated = if table.target == "sales_lines" {
+            touched
         } else {
-            sqlx::query(&delete)
-                .bind(&store)
-                .bind(&p2)
-                .bind(&p3)
-                .execute(&mut *tx)
-                .await
-                .map_err(load_err("cannot delete rows the source no longer returns"))?
-                .rows_affected() as i64
+            touched - unchanged
         };
 
         if let LoadScope::InventorySnapshot {
@@ -508,19 +483,29 @@ impl SqliteSession {
     }
 }
 
+/// A count over the unit's scope: `?1` the store, `?2` and `?3` the scope's bounds.
+async fn count_in_scope(
+    tx: &mut Transaction<'_, Sqlite>,
+    sql: &str,
+    [store, p2, p3]: [&str; 3],
+    context: &str,
+) -> Result<i64, EtlError> {
+    sqlx::query_scalar(sql)
+        .bind(store)
+        .bind(p2)
+        .bind(p3)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(load_err(context))
+}
+
 /// Writes the store's tracker detail and commits the unit's transaction.
 async fn record(
     mut tx: Transaction<'_, Sqlite>,
     detail: &StoreDetail,
     stats: LoadStats,
 ) -> Result<LoadStats, EtlError> {
-    let stats = LoadStats {
-        detail_recorded: true,
-        ..stats
-    };
-    let mut detail = detail.clone();
-    apply_load_stats(&mut detail, &stats);
-    detail.finished_at = Utc::now();
+    let (detail, stats) = recorded_detail(detail, stats);
     insert_detail(&mut *tx, &detail)
         .await
         .map_err(load_err("cannot record the store's result"))?;
@@ -639,18 +624,7 @@ impl LoadSession for SqliteSession {
                 });
                 self.stage(rows.collect()).await?;
             }
-            _ => {
-                return Err(EtlError::new(
-                    Phase::Load,
-                    ErrorCategory::DataValidation,
-                    ErrorSource::Sqlite,
-                    format!(
-                        "a {} batch was written to a {} load",
-                        batch.kind(),
-                        self.unit.kind()
-                    ),
-                ))
-            }
+            _ => return Err(wrong_batch(&batch, &self.unit, ErrorSource::Sqlite)),
         }
         self.received += n as u64;
         Ok(())

@@ -26,7 +26,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, NaiveTime, Timelike, Utc};
 use serde_json::json;
 use tracing::{debug, warn};
@@ -38,7 +37,7 @@ use super::parse::{
 use crate::config::{BatchConfig, KlkConfig};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
-use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
+use crate::pipeline::{ExtractStats, NetworkDiagnostics};
 use crate::sources::TextPool;
 use crate::taxonomy::{ErrorCategory, ErrorSource};
 
@@ -201,6 +200,14 @@ struct Stream<F: Feed> {
 }
 
 impl<F: Feed> Stream<F> {
+    fn diagnostics(&self) -> Option<NetworkDiagnostics> {
+        self.client.diagnostics()
+    }
+
+    fn stats(&self) -> ExtractStats {
+        self.client.stats()
+    }
+
     async fn next_batch(&mut self) -> Result<Option<Batch>, EtlError> {
         if self.finished {
             return Ok(None);
@@ -489,18 +496,9 @@ fn sales_pieces(store: &KlkStoreRef, window: &Window) -> VecDeque<Piece> {
         .collect()
 }
 
-/// Extracts a store's sales lines over a window from KLK's `POST /ventas`.
-pub struct KlkSalesExtractor {
-    inner: Stream<SalesFeed>,
-}
-
-impl std::fmt::Debug for KlkSalesExtractor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KlkSalesExtractor")
-            .field("store", &self.inner.store)
-            .field("client", &self.inner.client)
-            .finish_non_exhaustive()
-    }
+public_extractor! {
+    /// Extracts a store's sales lines over a window from KLK's `POST /ventas`.
+    KlkSalesExtractor(Stream<SalesFeed>), debug: client
 }
 
 impl KlkSalesExtractor {
@@ -531,31 +529,10 @@ impl KlkSalesExtractor {
     }
 }
 
-#[async_trait]
-impl Extractor for KlkSalesExtractor {
-    async fn next_batch(&mut self) -> Result<Option<Batch>, EtlError> {
-        self.inner.next_batch().await
-    }
-    fn diagnostics(&self) -> Option<NetworkDiagnostics> {
-        self.inner.client.diagnostics()
-    }
-    fn stats(&self) -> ExtractStats {
-        self.inner.client.stats()
-    }
-}
-
-/// Extracts the inventory of a store's warehouse from KLK's `POST /maestra/articulos/almacen`.
-pub struct KlkInventoryExtractor {
-    inner: Stream<InventoryFeed>,
-}
-
-impl std::fmt::Debug for KlkInventoryExtractor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KlkInventoryExtractor")
-            .field("store", &self.inner.store)
-            .field("client", &self.inner.client)
-            .finish_non_exhaustive()
-    }
+public_extractor! {
+    /// Extracts the inventory of a store's warehouse from KLK's
+    /// `POST /maestra/articulos/almacen`.
+    KlkInventoryExtractor(Stream<InventoryFeed>), debug: client
 }
 
 impl KlkInventoryExtractor {
@@ -592,19 +569,6 @@ impl KlkInventoryExtractor {
                 finished: false,
             },
         })
-    }
-}
-
-#[async_trait]
-impl Extractor for KlkInventoryExtractor {
-    async fn next_batch(&mut self) -> Result<Option<Batch>, EtlError> {
-        self.inner.next_batch().await
-    }
-    fn diagnostics(&self) -> Option<NetworkDiagnostics> {
-        self.inner.client.diagnostics()
-    }
-    fn stats(&self) -> ExtractStats {
-        self.inner.client.stats()
     }
 }
 

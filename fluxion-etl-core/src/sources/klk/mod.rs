@@ -52,14 +52,7 @@ pub fn extractor(
     };
     match request.kind {
         DataKind::Sales => {
-            let Some(window) = request.window else {
-                return Err(EtlError::new(
-                    Phase::Extract,
-                    ErrorCategory::DataValidation,
-                    ErrorSource::Pipeline,
-                    format!("a sales extraction of {} needs a window", store.id),
-                ));
-            };
+            let window = request.sales_window(&store.id)?;
             Ok(Box::new(KlkSalesExtractor::new(
                 server,
                 &who,

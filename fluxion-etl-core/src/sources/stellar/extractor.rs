@@ -71,7 +71,7 @@ use super::parse::{
 use crate::config::{BatchConfig, Environment, StellarStore};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
-use crate::pipeline::{ExtractStats, Extractor, NetworkDiagnostics};
+use crate::pipeline::{ExtractStats, NetworkDiagnostics};
 use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
 
 /// How long a cancelled query may take to acknowledge its ATTENTION before the connection is
@@ -1218,18 +1218,10 @@ impl<F: Feed> Handle<F> {
     }
 }
 
-/// Extracts a Stellar location's sales lines over a window (store-local, half-open) from
-/// `MA_TRANSACCION`, in keyset chunks. See the [module docs](self).
-pub struct StellarSalesExtractor {
-    inner: Handle<SalesFeed>,
-}
-
-impl std::fmt::Debug for StellarSalesExtractor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StellarSalesExtractor")
-            .field("store", &self.inner.store)
-            .finish_non_exhaustive()
-    }
+public_extractor! {
+    /// Extracts a Stellar location's sales lines over a window (store-local, half-open) from
+    /// `MA_TRANSACCION`, in keyset chunks. See the [module docs](self).
+    StellarSalesExtractor(Handle<SalesFeed>)
 }
 
 impl StellarSalesExtractor {
@@ -1284,31 +1276,10 @@ impl StellarSalesExtractor {
     }
 }
 
-#[async_trait]
-impl Extractor for StellarSalesExtractor {
-    async fn next_batch(&mut self) -> Result<Option<Batch>, EtlError> {
-        self.inner.next_batch().await
-    }
-    fn diagnostics(&self) -> Option<NetworkDiagnostics> {
-        self.inner.diagnostics()
-    }
-    fn stats(&self) -> ExtractStats {
-        self.inner.stats()
-    }
-}
-
-/// Extracts the inventory of a Stellar depot (`MA_DEPOPROD` with the filters of production), in
-/// keyset chunks. See the [module docs](self).
-pub struct StellarInventoryExtractor {
-    inner: Handle<InventoryFeed>,
-}
-
-impl std::fmt::Debug for StellarInventoryExtractor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StellarInventoryExtractor")
-            .field("store", &self.inner.store)
-            .finish_non_exhaustive()
-    }
+public_extractor! {
+    /// Extracts the inventory of a Stellar depot (`MA_DEPOPROD` with the filters of
+    /// production), in keyset chunks. See the [module docs](self).
+    StellarInventoryExtractor(Handle<InventoryFeed>)
 }
 
 impl StellarInventoryExtractor {
@@ -1353,19 +1324,6 @@ impl StellarInventoryExtractor {
                 "inventory",
             ),
         })
-    }
-}
-
-#[async_trait]
-impl Extractor for StellarInventoryExtractor {
-    async fn next_batch(&mut self) -> Result<Option<Batch>, EtlError> {
-        self.inner.next_batch().await
-    }
-    fn diagnostics(&self) -> Option<NetworkDiagnostics> {
-        self.inner.diagnostics()
-    }
-    fn stats(&self) -> ExtractStats {
-        self.inner.stats()
     }
 }
 

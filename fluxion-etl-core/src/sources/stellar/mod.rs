@@ -24,7 +24,7 @@ use crate::config::{Environment, StellarStore, StoreConfig};
 use crate::error::EtlError;
 use crate::model::DataKind;
 use crate::pipeline::Extractor;
-use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
+use crate::taxonomy::ErrorSource;
 
 use super::ExtractRequest;
 
@@ -50,14 +50,7 @@ pub fn extractor(
         })?;
     match request.kind {
         DataKind::Sales => {
-            let Some(window) = request.window else {
-                return Err(EtlError::new(
-                    Phase::Extract,
-                    ErrorCategory::DataValidation,
-                    ErrorSource::Pipeline,
-                    format!("a sales extraction of {} needs a window", store.id),
-                ));
-            };
+            let window = request.sales_window(&store.id)?;
             Ok(Box::new(StellarSalesExtractor::new(
                 store.id.clone(),
                 stellar,
@@ -82,6 +75,7 @@ pub fn extractor(
 mod tests {
     use super::*;
     use crate::config::{Config, EncryptByEnvironment, StellarEncryption, StoreSource};
+    use crate::taxonomy::{ErrorCategory, Phase};
 
     const DOC: &str = r#"
 [[stores]]
@@ -116,37 +110,31 @@ user_env = "FLUXION_UNIT_TEST_NO_SUCH_USER"
 
     #[test]
     fn encrypt_is_one_value_or_one_per_environment() {
-        let (_, s) = stellar(&DOC.replace(
-            "depot = \"1413\"",
-            "depot = \"1413\"\nencrypt = \"off\"\nchunk_rows = 500\nconnection_per_chunk = false",
-        ));
-        assert_eq!(
-            s.encrypt.for_env(Environment::Production),
-            StellarEncryption::Off
-        );
+        let with = |extra: &str| {
+            stellar(&DOC.replace("depot = \"1413\"", &format!("depot = \"1413\"\n{extra}"))).1
+        };
+        let s = with("encrypt = \"off\"\nchunk_rows = 500\nconnection_per_chunk = false");
         assert_eq!(s.chunk_rows, 500);
         assert!(!s.connection_per_chunk);
-        let (_, s) = stellar(&DOC.replace(
-            "depot = \"1413\"",
-            "depot = \"1413\"\nencrypt = { local = \"off\", production = \"verify_certificate\" }",
-        ));
-        assert_eq!(
-            s.encrypt.for_env(Environment::Local),
-            StellarEncryption::Off
-        );
-        assert_eq!(
-            s.encrypt.for_env(Environment::Production),
-            StellarEncryption::VerifyCertificate
-        );
-        // A missing environment keeps the default.
-        let (_, s) = stellar(&DOC.replace(
-            "depot = \"1413\"",
-            "depot = \"1413\"\nencrypt = { local = \"off\" }",
-        ));
-        assert_eq!(
-            s.encrypt.for_env(Environment::Production),
-            StellarEncryption::TrustServerCertificate
-        );
+        use StellarEncryption::{Off, TrustServerCertificate, VerifyCertificate};
+        for (encrypt, local, production) in [
+            ("\"off\"", Off, Off),
+            (
+                "{ local = \"off\", production = \"verify_certificate\" }",
+                Off,
+                VerifyCertificate,
+            ),
+            // A missing environment keeps the default.
+            ("{ local = \"off\" }", Off, TrustServerCertificate),
+        ] {
+            let s = with(&format!("encrypt = {encrypt}"));
+            assert_eq!(s.encrypt.for_env(Environment::Local), local, "{encrypt}");
+            assert_eq!(
+                s.encrypt.for_env(Environment::Production),
+                production,
+                "{encrypt}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,43 @@
+//! `[destination]`: where data and execution history go.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `[destination]`. Every key is optional: a missing one takes its
+/// [`Default`] value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DestinationConfig {
+    /// Database URL: `sqlite://path/to/file.db` (created if missing) or
+    /// `postgres://user@host/db`. `DATABASE_URL` overrides it. Put no password here: use
+    /// `PGPASSWORD` or a `.pgpass` file, or `DATABASE_URL` from a secret store.
+    pub url: String,
+    /// Append every inventory snapshot to `inventory_history` as well.
+    pub keep_inventory_history: bool,
+    /// Days of execution history to keep (older executions are purged).
+    pub retention_days: u32,
+    /// Minutes after which an execution still marked `running` is taken for one whose process
+    /// died (killed, host lost) and is closed as failed (`interrupted`) when Fluxion starts.
+    /// Keep it longer than your longest run.
+    pub stale_running_minutes: u32,
+}
+
+impl Default for DestinationConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://fluxion.db".to_owned(),
+            keep_inventory_history: true,
+            retention_days: 90,
+            // Seed 001 reconciles executions left `en_proceso` for more than an hour.
+            stale_running_minutes: 60,
+        }
+    }
+}
+
+impl DestinationConfig {
+    /// The age after which a `running` execution is reconciled at start-up.
+    pub fn stale_running(&self) -> Duration {
+        Duration::from_secs(u64::from(self.stale_running_minutes) * 60)
+    }
+}

@@ -1,0 +1,172 @@
+use super::*;
+use crate::model::SourceSystem;
+
+const GOOD: &str = r#"
+[destination]
+url = "sqlite://fluxion.db"
+
+[batch]
+batch_size = 1000
+max_workers = 2
+
+[klk]
+base_url = "http://127.0.0.1:7002"
+
+[schedule]
+execution_hour = 5
+
+[[stores]]
+id = "tienda_01"
+name = "PERIFERICO"
+[stores.source]
+system = "klk"
+branch = "SUC001"
+warehouse = "APP-TPF"
+
+[[stores]]
+id = "cedi_seco"
+name = "CEDI Seco"
+kind = "cedi"
+[stores.source]
+system = "stellar"
+host = { local = "127.0.0.1", production = "192.168.20.12" }
+port = 14330
+depot = "1413"
+"#;
+
+#[test]
+fn parses_inline_document() {
+    let c = Config::from_toml_str(GOOD, "inline").unwrap();
+    assert_eq!(c.stores.len(), 2);
+    assert_eq!(c.batch.batch_size, 1000);
+    assert_eq!(c.stores[1].kind, StoreKind::Cedi);
+    assert_eq!(c.stores[1].system(), SourceSystem::Stellar);
+    let StoreSource::Stellar(s) = &c.stores[1].source else {
+        panic!("stellar")
+    };
+    assert_eq!(s.host.for_env(Environment::Production), "192.168.20.12");
+    assert_eq!(s.host.for_env(Environment::Local), "127.0.0.1");
+    assert_eq!(s.database, "VAD10");
+    assert_eq!(s.password_env, "STELLAR_PASSWORD");
+    assert_eq!(c.stores[0].warehouse(), "APP-TPF");
+}
+
+#[test]
+fn empty_document_is_valid() {
+    let c = Config::from_toml_str("", "inline").unwrap();
+    assert!(c.stores.is_empty());
+    assert_eq!(c.schedule.max_gaps_per_run, 5);
+    assert_eq!(Config::empty(), c);
+}
+
+fn err(doc: &str) -> ConfigError {
+    Config::from_toml_str(doc, "fluxion.toml").unwrap_err()
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let doc = GOOD.replace("max_workers = 2", "max_workers = 2\nmax_wrokers = 3");
+    let e = err(&doc);
+    let msg = e.to_string();
+    assert!(msg.contains("max_wrokers"), "{msg}");
+    assert!(msg.starts_with("fluxion.toml:8:"), "{msg}");
+    assert_eq!(e.key(), Some("max_wrokers"));
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let doc = GOOD.replace("batch_size = 1000", "batch_size = \"lots\"");
+    let e = err(&doc);
+    assert_eq!(e.key(), Some("batch_size"), "{e}");
+    assert!(e.to_string().starts_with("fluxion.toml:6:"), "{e}");
+}
+
+#[test]
+fn zero_retention_is_refused() {
+    let e = err("[destination]\nurl = \"sqlite://x.db\"\nretention_days = 0\n");
+    assert_eq!(e.key(), Some("destination.retention_days"), "{e}");
+    assert!(e.to_string().starts_with("fluxion.toml:3:"), "{e}");
+}
+
+#[test]
+fn unknown_store_field_is_named() {
+    let doc = GOOD.replace(
+        "branch = \"SUC001\"",
+        "branch = \"SUC001\"\nbranchh = \"x\"",
+    );
+    let e = err(&doc);
+    assert!(e.to_string().contains("branchh"), "{e}");
+}
+
+#[test]
+fn unknown_system_is_named() {
+    let doc = GOOD.replace("system = \"klk\"", "system = \"sap\"");
+    let e = err(&doc);
+    assert!(e.to_string().contains("sap"), "{e}");
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let doc = GOOD.replace("warehouse = \"APP-TPF\"\n", "");
+    let e = err(&doc);
+    assert_eq!(e.key(), Some("warehouse"), "{e}");
+}
+
+#[test]
+fn invalid_values_name_key_and_line() {
+    let cases = [
+        ("batch_size = 1000", "batch_size = 0", "batch.batch_size", 6),
+        (
+            "execution_hour = 5",
+            "execution_hour = 25",
+            "schedule.execution_hour",
+            13,
+        ),
+        ("port = 14330", "port = 0", "stores[1].source.port", 30),
+        (
+            "url = \"sqlite://fluxion.db\"",
+            "url = \"mysql://x\"",
+            "destination.url",
+            3,
+        ),
+        (
+            "base_url = \"http://127.0.0.1:7002\"",
+            "base_url = \"127.0.0.1:7002\"",
+            "klk.base_url",
+            10,
+        ),
+    ];
+    for (from, to, key, line) in cases {
+        let e = err(&GOOD.replace(from, to));
+        assert_eq!(e.key(), Some(key), "{e}");
+        match &e {
+            ConfigError::Invalid { line: l, .. } => assert_eq!(*l, line, "{e}"),
+            other => panic!("{other}"),
+        }
+    }
+}
+
+#[test]
+fn duplicate_store_is_rejected() {
+    let doc = GOOD.replace("id = \"cedi_seco\"", "id = \"tienda_01\"");
+    let e = err(&doc);
+    assert_eq!(e.key(), Some("stores[1].id"), "{e}");
+    assert!(e.to_string().contains("duplicate"));
+}
+
+#[test]
+fn secrets_must_be_env_names() {
+    let doc = GOOD.replace(
+        "depot = \"1413\"",
+        "depot = \"1413\"\npassword_env = \"hunter2\"",
+    );
+    let e = err(&doc);
+    assert_eq!(e.key(), Some("stores[1].source.password_env"), "{e}");
+}
+
+#[test]
+fn klk_store_needs_klk_section() {
+    let doc = GOOD.replace("[klk]\nbase_url = \"http://127.0.0.1:7002\"", "");
+    let e = err(&doc);
+    assert_eq!(e.key(), Some("klk"), "{e}");
+}
