@@ -49,8 +49,9 @@ pub mod taxonomy;
 
 pub mod net;
 
-pub mod local_time;
 pub mod model;
+
+pub mod local_time;
 
 pub mod config;
 mod error;

@@ -90,22 +90,3 @@ macro_rules! stored_text {
 }
 
 pub(crate) use stored_text;
-
-#[cfg(test)]
-mod tests {
-    use crate::model::DataKind;
-    use crate::tracker::{ErrorCategory, ExecutionStatus};
-
-    #[test]
-    fn a_stored_value_reads_as_its_text_and_an_unknown_one_is_named() {
-        assert_eq!(ExecutionStatus::Partial, "partial");
-        assert_eq!(
-            Some(ErrorCategory::VpnTimeout).as_deref(),
-            Some("vpn_timeout")
-        );
-        assert_eq!(DataKind::Sales.to_string(), "ventas");
-        assert_eq!("failed".parse(), Ok(ExecutionStatus::Failed));
-        let err = "paused".parse::<ExecutionStatus>().unwrap_err();
-        assert_eq!(err.to_string(), "`paused` is not a known execution status");
-    }
-}

@@ -717,3 +717,22 @@ mod tests {
         assert_eq!(s.tiendas_con_mas_fallos.len(), 2);
     }
 }
+
+#[cfg(test)]
+mod stored_text_tests {
+    use crate::model::DataKind;
+    use crate::tracker::{ErrorCategory, ExecutionStatus};
+
+    #[test]
+    fn a_stored_value_reads_as_its_text_and_an_unknown_one_is_named() {
+        assert_eq!(ExecutionStatus::Partial, "partial");
+        assert_eq!(
+            Some(ErrorCategory::VpnTimeout).as_deref(),
+            Some("vpn_timeout")
+        );
+        assert_eq!(DataKind::Sales.to_string(), "ventas");
+        assert_eq!("failed".parse(), Ok(ExecutionStatus::Failed));
+        let err = "paused".parse::<ExecutionStatus>().unwrap_err();
+        assert_eq!(err.to_string(), "`paused` is not a known execution status");
+    }
+}
