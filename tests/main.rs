@@ -12,3 +12,4 @@ mod postgres;
 mod runner;
 mod scheduler;
 mod stellar;
+mod stores;

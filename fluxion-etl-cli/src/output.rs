@@ -196,7 +196,7 @@ pub fn store_table(stores: &[StoreDetailView]) -> Table {
         table.push(vec![
             s.tienda_id.clone(),
             s.tienda_nombre.clone().unwrap_or_default(),
-            s.status.clone(),
+            s.status.to_string(),
             count(s.records_extracted),
             count(s.records_loaded),
             count(s.duplicates_skipped),

@@ -7,6 +7,7 @@
 //! The modules form a plain stack, declared below in this order: each uses only those above it
 //! in the list (below it in the stack), never one after it.
 //!
+//! 0. [`stored`]: what an enum kept as text in the destination is (its text, its parse);
 //! 1. [`taxonomy`]: the vocabulary — [`Phase`](taxonomy::Phase),
 //!    [`ErrorCategory`](taxonomy::ErrorCategory), classification from typed causes, sanitizing;
 //! 2. [`net`]: the connect probe behind every network diagnostic, host/port of a base URL;
@@ -42,12 +43,15 @@
 //! # Ok(()) }
 //! ```
 
+pub mod stored;
+
 pub mod taxonomy;
 
 pub mod net;
 
-pub mod local_time;
 pub mod model;
+
+pub mod local_time;
 
 pub mod config;
 mod error;

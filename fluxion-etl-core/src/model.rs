@@ -11,6 +11,8 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::stored::stored_text;
+
 /// The chain's time zone: every store reports local times in America/Caracas (UTC-4, no DST).
 pub const STORE_TZ: Tz = chrono_tz::America::Caracas;
 
@@ -112,6 +114,11 @@ impl DataKind {
         }
     }
 
+    /// The stored text: the same as [`DataKind::etl_name`].
+    pub fn as_str(self) -> &'static str {
+        self.etl_name()
+    }
+
     /// Parses `ventas`/`sales` or `inventario`/`inventory`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -122,11 +129,7 @@ impl DataKind {
     }
 }
 
-impl fmt::Display for DataKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.etl_name())
-    }
-}
+stored_text!(DataKind, "kind of data");
 
 /// The point-of-sale system a store runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -148,11 +151,7 @@ impl SourceSystem {
     }
 }
 
-impl fmt::Display for SourceSystem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(SourceSystem, "source system", [Klk, Stellar]);
 
 /// A half-open interval `[from, to)` of store-local wall-clock time.
 ///

@@ -40,7 +40,7 @@ use crate::schedule::{
 };
 use crate::service::{Fluxion, RunReport, RunRequest, StoreSelection};
 use crate::taxonomy::ErrorCategory;
-use crate::tracker::{RunMode, TriggeredBy};
+use crate::tracker::{RunMode, StoreStatus, TriggeredBy};
 
 /// Finished claims are kept this long (they answer "did this slot run, and where?").
 const CLAIM_RETENTION_DAYS: i64 = 31;
@@ -251,7 +251,7 @@ impl std::fmt::Debug for Scheduler {
 #[derive(Debug, Clone, PartialEq)]
 struct StoreOutcome {
     ok: bool,
-    category: Option<String>,
+    category: Option<ErrorCategory>,
     retryable: bool,
 }
 
@@ -799,21 +799,17 @@ impl Scheduler {
             .map(|store| {
                 let detail = details.iter().find(|d| d.tienda_id == store.as_str());
                 let outcome = match detail {
-                    Some(d) if d.status == "success" => StoreOutcome {
+                    Some(d) if d.status == StoreStatus::Success => StoreOutcome {
                         ok: true,
                         category: None,
                         retryable: false,
                     },
                     Some(d) => {
-                        let category = d.error_category.clone();
-                        let retryable = category
-                            .as_deref()
-                            .and_then(ErrorCategory::parse)
-                            .is_none_or(ErrorCategory::is_retryable);
+                        let category = d.error_category;
                         StoreOutcome {
                             ok: false,
                             category,
-                            retryable,
+                            retryable: category.is_none_or(ErrorCategory::is_retryable),
                         }
                     }
                     None => StoreOutcome {
@@ -890,7 +886,7 @@ impl Scheduler {
                     store.clone(),
                     FailedStore {
                         store: store.clone(),
-                        category: outcome.category.clone(),
+                        category: outcome.category,
                         retryable: outcome.retryable,
                     },
                 );

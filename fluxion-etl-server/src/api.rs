@@ -18,7 +18,8 @@ use fluxion_etl_core::model::{store_today, DataKind, StoreId};
 use fluxion_etl_core::schedule::ScheduleSettings;
 use fluxion_etl_core::scheduler::{EffectiveSettings, Scheduler, SchedulerStatus};
 use fluxion_etl_core::tracker::{
-    ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, RunMode, Stats, TriggeredBy,
+    ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, RunMode, Stats, StoreStatus,
+    TriggeredBy,
 };
 use fluxion_etl_core::{RunRequest, StoreSelection};
 use futures::Stream;
@@ -146,6 +147,18 @@ impl HistoryQuery {
 }
 
 /// `GET /api/etl/history`: executions, newest first.
+#[utoipa::path(get, path = "/api/etl/history",
+    summary = "Executions, newest first, with filters and pagination.",
+    params(
+        ("etl_name" = Option<String>, Query, description = "`ventas` or `inventario`"),
+        ("status" = Option<String>, Query, description = "`success`, `partial`, `failed`, `running`"),
+        ("fecha_desde" = Option<String>, Query, description = "Started on or after this day (YYYY-MM-DD)"),
+        ("fecha_hasta" = Option<String>, Query, description = "Started on or before this day (YYYY-MM-DD)"),
+        ("triggered_by" = Option<String>, Query, description = "`eventbridge`, `fluxion_admin`, `cli`, `recovery`, `scheduler`"),
+        ("limit" = Option<u32>, Query, description = "1–200, default 50"),
+        ("offset" = Option<u32>, Query, description = "Skip this many"),
+    ),
+    responses((status = 200, description = "OK", body = Vec<crate::openapi::HistoryEntry>), crate::openapi::BadInput))]
 pub async fn history(
     State(state): State<AppState>,
     q: Result<Query<HistoryQuery>, QueryRejection>,
@@ -155,6 +168,14 @@ pub async fn history(
 }
 
 /// `GET /api/etl/history/{id}`: one execution with `tiendas_detail`.
+#[utoipa::path(get, path = "/api/etl/history/{id}",
+    summary = "One execution with its per-store detail and phase durations.",
+    params(("id" = i64, Path, description = "The execution")),
+    responses(
+        (status = 200, description = "OK", body = crate::openapi::Execution),
+        (status = 404, description = "No such execution.", body = crate::openapi::Error),
+        crate::openapi::BadInput,
+    ))]
 pub async fn execution(
     State(state): State<AppState>,
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
@@ -180,6 +201,13 @@ pub struct StatsQuery {
 }
 
 /// `GET /api/etl/stats?dias=N`.
+#[utoipa::path(get, path = "/api/etl/stats",
+    summary = "Success rate, errors by phase and category, stores with most failures.",
+    params(
+        ("etl_name" = Option<String>, Query, description = "`ventas` or `inventario`"),
+        ("dias" = Option<u32>, Query, description = "Days back, 1–90, default 7"),
+    ),
+    responses((status = 200, description = "OK", body = crate::openapi::Stats), crate::openapi::BadInput))]
 pub async fn stats(
     State(state): State<AppState>,
     q: Result<Query<StatsQuery>, QueryRejection>,
@@ -200,23 +228,27 @@ pub async fn stats(
 // Manual runs
 
 /// `POST /api/etl/run` and `POST /api/etl/sync/ventas` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = RunRequest)]
 pub struct RunBody {
     /// `ventas` (default) or `inventario`.
+    #[schema(value_type = Option<String>, default = "ventas", pattern = "^(ventas|inventario)$")]
     etl_name: Option<String>,
-    /// The stores; all active ones when absent or empty.
+    /// The stores; every active one when absent or empty.
     tienda_ids: Option<Vec<String>>,
-    /// One store (the manual form of seed 000 picks one).
+    /// One store (the manual form of seed 000 picks one; alias `ubicacion_id`).
     #[serde(alias = "ubicacion_id")]
     tienda_id: Option<String>,
-    /// Window start, store-local.
+    /// Window start, store-local: `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`.
+    #[schema(example = "2026-01-25 00:00:00")]
     fecha_inicio: Option<String>,
-    /// Window end, store-local (a date or `… 23:59:59` includes that day).
+    /// Window end, store-local: a date or `…23:59:59` includes that day.
+    #[schema(example = "2026-01-25 23:59:59")]
     fecha_fin: Option<String>,
 }
 
 /// What a started run answers (seed 003).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunStarted {
     /// `ETL execution started`.
     pub message: String,
@@ -308,6 +340,14 @@ async fn start_run(state: &AppState, request: RunRequest) -> Result<RunStarted, 
 }
 
 /// `POST /api/etl/run` (seed 003): starts a run, answers at once with its `execution_id`.
+#[utoipa::path(post, path = "/api/etl/run",
+    summary = "Starts a run; answers at once with its execution_id.",
+    request_body = RunBody,
+    responses(
+        (status = 202, description = "OK", body = RunStarted),
+        crate::openapi::BadInput,
+        (status = 503, description = "The server is shutting down and takes no new runs.", body = crate::openapi::Error),
+    ))]
 pub async fn run(
     State(state): State<AppState>,
     b: Result<Json<RunBody>, JsonRejection>,
@@ -318,6 +358,14 @@ pub async fn run(
 }
 
 /// `POST /api/etl/sync/ventas` (seed 000): a manual sales run; without dates, yesterday.
+#[utoipa::path(post, path = "/api/etl/sync/ventas",
+    summary = "Starts a manual sales run (yesterday when no dates are given).",
+    request_body(content = Option<RunBody>, description = "Optional: no body at all is yesterday, every active store."),
+    responses(
+        (status = 202, description = "OK", body = RunStarted),
+        crate::openapi::BadInput,
+        (status = 503, description = "The server is shutting down and takes no new runs.", body = crate::openapi::Error),
+    ))]
 pub async fn sync_ventas(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -368,7 +416,7 @@ pub async fn sync_ventas(
 // Status and logs of the current / last run (seed 000)
 
 /// `GET /api/etl/ventas/status` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunStatus {
     /// `idle` (no run known), `running`, or the last run's final status.
     pub status: String,
@@ -405,6 +453,9 @@ pub struct RunStatus {
 }
 
 /// `GET /api/etl/ventas/status`.
+#[utoipa::path(get, path = "/api/etl/ventas/status",
+    summary = "State of the current or last sales run.",
+    responses((status = 200, description = "OK", body = RunStatus)))]
 pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus> {
     let store = state.fluxion.tracker_store();
     let active = state.runs.active_of(DataKind::Sales);
@@ -444,8 +495,8 @@ pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus
             active_executions,
         }));
     };
-    let count = |s: &str| v.tiendas_detail.iter().filter(|d| d.status == s).count() as i64;
-    let running = v.status == "running";
+    let count = |s: StoreStatus| v.tiendas_detail.iter().filter(|d| d.status == s).count() as i64;
+    let running = v.status == ExecutionStatus::Running;
     let tiendas_count = match &active {
         Some(a) if a.execution_id == v.id => Some(a.tienda_ids.len() as i64),
         _ if !running => Some(v.tiendas_detail.len() as i64),
@@ -460,10 +511,10 @@ pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus
         running.then(|| (Utc::now() - v.started_at).num_milliseconds() as f64 / 1000.0)
     });
     Ok(Json(RunStatus {
-        status: v.status.clone(),
+        status: v.status.to_string(),
         running,
         execution_id: Some(v.id),
-        triggered_by: Some(v.triggered_by.clone()),
+        triggered_by: Some(v.triggered_by.to_string()),
         started_at: Some(v.started_at),
         finished_at: v.finished_at,
         duration_seconds,
@@ -471,8 +522,8 @@ pub async fn ventas_status(State(state): State<AppState>) -> ApiResult<RunStatus
         fecha_hasta: v.fecha_hasta,
         tiendas_count,
         tiendas_procesadas: v.tiendas_detail.len() as i64,
-        tiendas_exitosas: count("success"),
-        tiendas_fallidas: count("failed"),
+        tiendas_exitosas: count(StoreStatus::Success),
+        tiendas_fallidas: count(StoreStatus::Failed),
         records_loaded: v.tiendas_detail.iter().map(|d| d.records_loaded).sum(),
         logs_count: state
             .logs
@@ -507,6 +558,13 @@ impl LogsQuery {
 }
 
 /// `GET /api/etl/ventas/logs?since=N[&execution_id=ID]`: log lines of the current or last run.
+#[utoipa::path(get, path = "/api/etl/ventas/logs",
+    summary = "Log lines of the current or last run; `since` returns only newer lines.",
+    params(
+        ("since" = Option<u64>, Query, description = "Only lines with a greater id (the last `next_since`)"),
+        ("execution_id" = Option<i64>, Query, description = "This execution instead of the current or last one"),
+    ),
+    responses((status = 200, description = "OK", body = LogPage), crate::openapi::BadInput))]
 pub async fn ventas_logs(
     State(state): State<AppState>,
     q: Result<Query<LogsQuery>, QueryRejection>,
@@ -537,6 +595,17 @@ pub async fn ventas_logs(
 
 /// `GET /api/etl/ventas/logs/stream?since=N[&execution_id=ID]`: the same lines as Server-Sent
 /// Events (`event: log`, `id:` the line id, `data:` the line as JSON), live.
+#[utoipa::path(get, path = "/api/etl/ventas/logs/stream",
+    summary = "The same log lines, live, as Server-Sent Events.",
+    params(
+        ("since" = Option<u64>, Query, description = "Replay lines with a greater id first"),
+        ("execution_id" = Option<i64>, Query, description = "Only this execution's lines"),
+        ("access_token" = Option<String>, Query, description = "The bearer token, for clients that cannot send headers"),
+    ),
+    responses(
+        (status = 200, description = "`event: log` with a LogLine as data, `id:` the line id", content_type = "text/event-stream", body = String),
+        crate::openapi::BadInput,
+    ))]
 pub async fn ventas_logs_stream(
     State(state): State<AppState>,
     q: Result<Query<LogsQuery>, QueryRejection>,
@@ -626,18 +695,19 @@ where
 // Metrics, OpenAPI
 
 /// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics",
+    summary = "Prometheus metrics: runs by status, rows by kind, phase durations, errors by category, last success per store.",
+    responses((status = 200, description = "OK", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        // Runs the log layer saw start and not finish (the scheduler's too), or at least the
-        // API's own when no layer is installed.
-        state
-            .metrics
-            .render(state.logs.running().len().max(state.runs.active().len())),
+        state.metrics.render(),
     )
 }
 
 /// `GET /api/openapi.json`.
+#[utoipa::path(get, path = "/api/openapi.json", summary = "This document.",
+    responses((status = 200, description = "OK", body = Object)))]
 pub async fn openapi() -> impl IntoResponse {
     Json(crate::openapi::document())
 }
@@ -657,6 +727,13 @@ pub struct GapsQuery {
 
 /// `GET /api/ventas/gaps`: per store, records, last date, days behind, completeness, badge,
 /// recommendations, failed windows not yet recovered.
+#[utoipa::path(get, path = "/api/ventas/gaps",
+    summary = "Per store: records, last date, days behind, completeness, badge, recommendations, failed windows not yet recovered.",
+    params(
+        ("tienda_ids" = Option<String>, Query, description = "Only these stores, comma-separated"),
+        ("ubicacion_id" = Option<String>, Query, description = "Only this store"),
+    ),
+    responses((status = 200, description = "OK", body = crate::openapi::GapReport), crate::openapi::BadInput))]
 pub async fn ventas_gaps(
     State(state): State<AppState>,
     q: Result<Query<GapsQuery>, QueryRejection>,
@@ -691,6 +768,13 @@ fn selected_stores(q: GapsQuery) -> Vec<String> {
 /// `GET /api/etl/connectivity`: each store's source right now (a timed TCP connect to the KLK
 /// API or the Stellar database; failures classified, `vpn_*` on private addresses). Takes the
 /// same `tienda_ids` / `ubicacion_id` filter as the gaps; every active store by default.
+#[utoipa::path(get, path = "/api/etl/connectivity",
+    summary = "Per store: whether its source (KLK API / Stellar database, on the VPN or not) answers a TCP connect right now, and in how many milliseconds.",
+    params(
+        ("tienda_ids" = Option<String>, Query, description = "Only these stores, comma-separated"),
+        ("ubicacion_id" = Option<String>, Query, description = "Only this store"),
+    ),
+    responses((status = 200, description = "OK", body = crate::openapi::ConnectivityReport), crate::openapi::BadInput))]
 pub async fn connectivity(
     State(state): State<AppState>,
     q: Result<Query<GapsQuery>, QueryRejection>,
@@ -715,21 +799,37 @@ fn scheduler(state: &AppState) -> Result<&Scheduler, ApiError> {
 
 /// `GET /api/etl/scheduler/status`: enabled, running jobs, next run, last run, pending
 /// retries, last daily summary, effective settings.
+#[utoipa::path(get, path = "/api/etl/scheduler/status",
+    summary = "Scheduler: enabled, running jobs, next run, last run, pending retries, last daily summary, settings.",
+    responses((status = 200, description = "OK", body = crate::openapi::SchedulerStatus)))]
 pub async fn scheduler_status(State(state): State<AppState>) -> ApiResult<SchedulerStatus> {
     Ok(Json(scheduler(&state)?.status().await?))
 }
 
 /// `POST /api/etl/scheduler/enable` (persisted).
+#[utoipa::path(post, path = "/api/etl/scheduler/enable",
+    summary = "Enables the scheduler (persisted).",
+    responses((status = 200, description = "OK", body = crate::openapi::SchedulerStatus)))]
 pub async fn scheduler_enable(State(state): State<AppState>) -> ApiResult<SchedulerStatus> {
     Ok(Json(scheduler(&state)?.enable().await?))
 }
 
 /// `POST /api/etl/scheduler/disable` (persisted; running jobs finish).
+#[utoipa::path(post, path = "/api/etl/scheduler/disable",
+    summary = "Disables the scheduler (persisted; running jobs finish).",
+    responses((status = 200, description = "OK", body = crate::openapi::SchedulerStatus)))]
 pub async fn scheduler_disable(State(state): State<AppState>) -> ApiResult<SchedulerStatus> {
     Ok(Json(scheduler(&state)?.disable().await?))
 }
 
 /// `POST /api/etl/scheduler/trigger`: the daily run now ("Ejecutar Ahora").
+#[utoipa::path(post, path = "/api/etl/scheduler/trigger",
+    summary = "Runs the daily job now (yesterday, every active store, with retries).",
+    responses(
+        (status = 202, description = "OK", body = crate::openapi::StartedJob),
+        (status = 409, description = "The daily run is already in progress.", body = crate::openapi::Error),
+        (status = 503, description = "The server is shutting down and takes no new runs.", body = crate::openapi::Error),
+    ))]
 pub async fn scheduler_trigger(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -744,17 +844,22 @@ pub async fn scheduler_trigger(
 }
 
 /// `PUT /api/etl/scheduler/config` answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConfigUpdated {
     /// `Scheduler configuration updated`.
     pub message: String,
     /// The settings now in effect.
+    #[schema(value_type = crate::openapi::EffectiveSettings)]
     pub config: EffectiveSettings,
 }
 
 /// `PUT /api/etl/scheduler/config`: `execution_hour` (0–23), `execution_minute` (0–59),
 /// `max_retries` (0–20), `retry_interval_minutes` (1–720); absent fields keep their value.
 /// Persisted in the destination, so it survives a restart.
+#[utoipa::path(put, path = "/api/etl/scheduler/config",
+    summary = "Changes execution_hour, execution_minute, max_retries, retry_interval_minutes (validated, persisted).",
+    request_body = crate::openapi::ScheduleSettings,
+    responses((status = 200, description = "OK", body = ConfigUpdated), crate::openapi::BadInput))]
 pub async fn scheduler_config(
     State(state): State<AppState>,
     b: Result<Json<ScheduleSettings>, JsonRejection>,

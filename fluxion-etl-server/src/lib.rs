@@ -8,8 +8,10 @@
 //! background tasks ([`runs::Runs`]) whose log lines a `tracing` layer keeps per execution
 //! ([`logs::LogHub`]).
 //!
-//! Every `/api/` route and `/metrics` needs a bearer token ([`auth`]); [`ROUTES`] lists each
-//! route with the role it needs, and the OpenAPI document is generated from the same table.
+//! Every `/api/` route and `/metrics` needs a bearer token ([`auth`]). Each route is declared
+//! once, in its role's group of the router, by its handler; the handler's `#[utoipa::path]`
+//! documents it, and the OpenAPI document ([`openapi`]) and [`ROUTES`] are generated from the
+//! same groups.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -52,17 +54,18 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use fluxion_etl_core::loaders::SchemaStatus;
 use fluxion_etl_core::scheduler::Scheduler;
 use fluxion_etl_core::{CancellationToken, Fluxion};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Auth, Guard, Role};
 use crate::logs::LogHub;
-use crate::metrics::Metrics;
 use crate::runs::{Runs, ShutdownOutcome};
 
 /// Settings of the HTTP side.
@@ -97,8 +100,8 @@ pub struct AppState {
     pub logs: LogHub,
     /// Runs started by the API.
     pub runs: Runs,
-    /// `/metrics` counters.
-    pub metrics: Arc<Metrics>,
+    /// What `/metrics` renders.
+    pub metrics: PrometheusHandle,
     /// Cancelled when the server shuts down (ends live streams).
     pub shutdown: CancellationToken,
     /// HTTP settings.
@@ -110,37 +113,27 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Wires the state and starts its background tasks (metrics of finished executions, the
-    /// last-success gauge seeded from the history). Must be called inside a Tokio runtime.
+    /// Wires the state; `/metrics` renders the process's recorder ([`metrics::install`]s it on
+    /// first use). Must be called inside a Tokio runtime.
     pub fn new(fluxion: Arc<Fluxion>, auth: Auth, logs: LogHub, options: ServerOptions) -> Self {
         let runs = Runs::new(fluxion.clone());
-        let metrics = Arc::new(Metrics::default());
-        let mut from_logs = logs.watch_finished();
-        let mut from_runs = runs.watch_finished();
-        let store = fluxion.tracker_store();
-        let m = metrics.clone();
-        tokio::spawn(async move {
-            m.seed_last_success(store.as_ref()).await;
-            loop {
-                let id = tokio::select! {
-                    Some(id) = from_logs.recv() => id,
-                    Some(id) = from_runs.recv() => id,
-                    else => break,
-                };
-                m.record(store.as_ref(), id).await;
-            }
-        });
         Self {
             fluxion,
             auth: Arc::new(auth),
             logs,
             runs,
-            metrics,
+            metrics: metrics::install(),
             shutdown: CancellationToken::new(),
             options,
             scheduler: None,
             scheduler_alive: None,
         }
+    }
+
+    /// Serves `handle` at `/metrics` instead of the process's recorder (a test's local one).
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = handle;
+        self
     }
 
     /// Serves `scheduler`'s status and settings; with `run_loop`, also runs its loop on a
@@ -178,7 +171,7 @@ pub enum Access {
     Admin,
 }
 
-/// One route of the API.
+/// One route of the API, as the OpenAPI document describes it.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteDoc {
     /// `GET`, `POST`, `PUT`.
@@ -191,182 +184,120 @@ pub struct RouteDoc {
     pub summary: &'static str,
 }
 
-const fn r(
-    method: &'static str,
-    path: &'static str,
-    access: Access,
-    summary: &'static str,
-) -> RouteDoc {
-    RouteDoc {
-        method,
-        path,
-        access,
-        summary,
+/// Every route the server serves (besides the page), with the role it needs: read from the
+/// OpenAPI document, which is generated from the router's own groups ([`app`]), so the three
+/// cannot disagree.
+///
+/// ```
+/// use fluxion_etl_server::{Access, ROUTES};
+///
+/// let history = ROUTES.iter().find(|r| r.path == "/api/etl/history").unwrap();
+/// assert_eq!((history.method, history.access), ("GET", Access::Admin));
+/// ```
+pub const ROUTES: Routes = Routes(());
+
+/// The type of [`ROUTES`]: iterate it (`for route in ROUTES`, `ROUTES.iter()`).
+#[derive(Debug, Clone, Copy)]
+pub struct Routes(());
+
+impl Routes {
+    /// The routes, in the document's order (by path, then method).
+    pub fn iter(self) -> std::slice::Iter<'static, RouteDoc> {
+        openapi::routes().iter()
     }
 }
 
-/// Every route the server serves (besides the page), with the role it needs.
-pub const ROUTES: &[RouteDoc] = &[
-    r("GET", "/healthz", Access::Public, "The process is up."),
-    r(
-        "GET",
-        "/readyz",
-        Access::Public,
-        "The database answers and its migrations are current.",
-    ),
-    r(
-        "GET",
-        "/api/openapi.json",
-        Access::Public,
-        "This document.",
-    ),
-    r(
-        "GET",
-        "/metrics",
-        Access::Viewer,
-        "Prometheus metrics: runs by status, rows by kind, phase durations, errors by category, last success per store.",
-    ),
-    r(
-        "GET",
-        "/api/etl/ventas/status",
-        Access::Viewer,
-        "State of the current or last sales run.",
-    ),
-    r(
-        "GET",
-        "/api/etl/ventas/logs",
-        Access::Viewer,
-        "Log lines of the current or last run; `since` returns only newer lines.",
-    ),
-    r(
-        "GET",
-        "/api/etl/ventas/logs/stream",
-        Access::Viewer,
-        "The same log lines, live, as Server-Sent Events.",
-    ),
-    r(
-        "GET",
-        "/api/ventas/gaps",
-        Access::Viewer,
-        "Per store: records, last date, days behind, completeness, badge, recommendations, failed windows not yet recovered.",
-    ),
-    r(
-        "GET",
-        "/api/etl/connectivity",
-        Access::Viewer,
-        "Per store: whether its source (KLK API / Stellar database, on the VPN or not) answers a TCP connect right now, and in how many milliseconds.",
-    ),
-    r(
-        "GET",
-        "/api/etl/scheduler/status",
-        Access::Viewer,
-        "Scheduler: enabled, running jobs, next run, last run, pending retries, last daily summary, settings.",
-    ),
-    r(
-        "POST",
-        "/api/etl/scheduler/enable",
-        Access::Admin,
-        "Enables the scheduler (persisted).",
-    ),
-    r(
-        "POST",
-        "/api/etl/scheduler/disable",
-        Access::Admin,
-        "Disables the scheduler (persisted; running jobs finish).",
-    ),
-    r(
-        "POST",
-        "/api/etl/scheduler/trigger",
-        Access::Admin,
-        "Runs the daily job now (yesterday, every active store, with retries).",
-    ),
-    r(
-        "PUT",
-        "/api/etl/scheduler/config",
-        Access::Admin,
-        "Changes execution_hour, execution_minute, max_retries, retry_interval_minutes (validated, persisted).",
-    ),
-    r(
-        "GET",
-        "/api/etl/history",
-        Access::Admin,
-        "Executions, newest first, with filters and pagination.",
-    ),
-    r(
-        "GET",
-        "/api/etl/history/{id}",
-        Access::Admin,
-        "One execution with its per-store detail and phase durations.",
-    ),
-    r(
-        "GET",
-        "/api/etl/stats",
-        Access::Admin,
-        "Success rate, errors by phase and category, stores with most failures.",
-    ),
-    r(
-        "POST",
-        "/api/etl/run",
-        Access::Admin,
-        "Starts a run; answers at once with its execution_id.",
-    ),
-    r(
-        "POST",
-        "/api/etl/sync/ventas",
-        Access::Admin,
-        "Starts a manual sales run (yesterday when no dates are given).",
-    ),
-];
+impl IntoIterator for Routes {
+    type Item = &'static RouteDoc;
+    type IntoIter = std::slice::Iter<'static, RouteDoc>;
 
-fn guard(state: &AppState, needs: Role, allow_query_token: bool) -> Guard {
-    Guard {
-        auth: state.auth.clone(),
-        needs,
-        allow_query_token,
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
     }
+}
+
+/// A group of routes that need the same role; the only place a route is declared (its path,
+/// method, parameters and answers are on its handler's `#[utoipa::path]`).
+pub(crate) struct RouteGroup {
+    /// Who may call its routes.
+    pub(crate) access: Access,
+    /// Whether the token may come as `?access_token=` (for `EventSource`, which cannot send
+    /// headers).
+    pub(crate) query_token: bool,
+    /// The routes with their documentation.
+    pub(crate) routes: OpenApiRouter<AppState>,
+}
+
+/// Every route of the API, by role.
+pub(crate) fn route_groups() -> [RouteGroup; 4] {
+    [
+        RouteGroup {
+            access: Access::Public,
+            query_token: false,
+            routes: OpenApiRouter::new()
+                .routes(routes!(healthz))
+                .routes(routes!(readyz))
+                .routes(routes!(api::openapi)),
+        },
+        RouteGroup {
+            access: Access::Viewer,
+            query_token: false,
+            routes: OpenApiRouter::new()
+                .routes(routes!(api::metrics))
+                .routes(routes!(api::ventas_status))
+                .routes(routes!(api::ventas_logs))
+                .routes(routes!(api::ventas_gaps))
+                .routes(routes!(api::connectivity))
+                .routes(routes!(api::scheduler_status)),
+        },
+        RouteGroup {
+            access: Access::Viewer,
+            query_token: true,
+            routes: OpenApiRouter::new().routes(routes!(api::ventas_logs_stream)),
+        },
+        RouteGroup {
+            access: Access::Admin,
+            query_token: false,
+            routes: OpenApiRouter::new()
+                .routes(routes!(api::history))
+                .routes(routes!(api::execution))
+                .routes(routes!(api::stats))
+                .routes(routes!(api::run))
+                .routes(routes!(api::sync_ventas))
+                .routes(routes!(api::scheduler_enable))
+                .routes(routes!(api::scheduler_disable))
+                .routes(routes!(api::scheduler_trigger))
+                .routes(routes!(api::scheduler_config)),
+        },
+    ]
 }
 
 /// Builds the router (tests call it with `oneshot`, no socket needed).
 pub fn app(state: AppState) -> Router {
-    let viewer = Router::new()
-        .route("/metrics", get(api::metrics))
-        .route("/api/etl/ventas/status", get(api::ventas_status))
-        .route("/api/etl/ventas/logs", get(api::ventas_logs))
-        .route("/api/ventas/gaps", get(api::ventas_gaps))
-        .route("/api/etl/connectivity", get(api::connectivity))
-        .route("/api/etl/scheduler/status", get(api::scheduler_status))
-        .route_layer(axum::middleware::from_fn_with_state(
-            guard(&state, Role::Viewer, false),
-            auth::require,
-        ));
-    let stream = Router::new()
-        .route("/api/etl/ventas/logs/stream", get(api::ventas_logs_stream))
-        .route_layer(axum::middleware::from_fn_with_state(
-            guard(&state, Role::Viewer, true),
-            auth::require,
-        ));
-    let admin = Router::new()
-        .route("/api/etl/history", get(api::history))
-        .route("/api/etl/history/{id}", get(api::execution))
-        .route("/api/etl/stats", get(api::stats))
-        .route("/api/etl/run", post(api::run))
-        .route("/api/etl/sync/ventas", post(api::sync_ventas))
-        .route("/api/etl/scheduler/enable", post(api::scheduler_enable))
-        .route("/api/etl/scheduler/disable", post(api::scheduler_disable))
-        .route("/api/etl/scheduler/trigger", post(api::scheduler_trigger))
-        .route("/api/etl/scheduler/config", put(api::scheduler_config))
-        .route_layer(axum::middleware::from_fn_with_state(
-            guard(&state, Role::Admin, false),
-            auth::require,
-        ));
-    let public = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/openapi.json", get(api::openapi));
-    let router = public
-        .merge(viewer)
-        .merge(stream)
-        .merge(admin)
+    let mut router = Router::new();
+    for group in route_groups() {
+        let (routes, _) = group.routes.split_for_parts();
+        let routes = match group.access {
+            Access::Public => routes,
+            Access::Viewer | Access::Admin => {
+                let needs = if group.access == Access::Admin {
+                    Role::Admin
+                } else {
+                    Role::Viewer
+                };
+                routes.route_layer(axum::middleware::from_fn_with_state(
+                    Guard {
+                        auth: state.auth.clone(),
+                        needs,
+                        allow_query_token: group.query_token,
+                    },
+                    auth::require,
+                ))
+            }
+        };
+        router = router.merge(routes);
+    }
+    let router = router
         .merge(page::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.options.body_limit));
@@ -408,11 +339,18 @@ async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
 }
 
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", summary = "The process is up.",
+    responses((status = 200, description = "OK", body = openapi::Health)))]
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
 /// The destination answers and its schema is the one this build knows.
+#[utoipa::path(get, path = "/readyz", summary = "The database answers and its migrations are current.",
+    responses(
+        (status = 200, description = "Ready.", body = openapi::Health),
+        (status = 503, description = "Not ready, or shutting down; `status` says which.", body = openapi::Health),
+    ))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let accepting = state.runs.accepting();
     let scheduler = match &state.scheduler_alive {
@@ -466,6 +404,31 @@ pub async fn serve(
     state: AppState,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<ShutdownOutcome> {
+    // Before the first request: a run this server starts sets its stores' last success itself,
+    // and must not be set back by a seed that read the history before it finished.
+    if let Err(e) = fluxion_etl_core::tracker::metrics::seed_last_success(
+        state.fluxion.tracker_store().as_ref(),
+    )
+    .await
+    {
+        tracing::warn!(
+            "Cannot seed the last-success metric from the history: {}",
+            fluxion_etl_core::tracker::sanitize(&e.to_string())
+        );
+    }
+    // Histogram samples wait in the recorder until a scrape or an upkeep drains them; without a
+    // scraper, this keeps them from piling up.
+    let upkeep = state.metrics.clone();
+    let upkeep_stop = state.shutdown.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = every.tick() => upkeep.run_upkeep(),
+                _ = upkeep_stop.cancelled() => return,
+            }
+        }
+    });
     let router = app(state.clone());
     let shutdown = state.shutdown.clone();
     let runs = state.runs.clone();

@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use fluxion_etl_core::tracker::sanitize;
+use fluxion_etl_core::tracker::{sanitize, ExecutionStatus};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tracing::field::{Field, Visit};
@@ -42,7 +42,7 @@ pub const MAX_LINES_PER_EXECUTION: usize = 5_000;
 pub const MAX_EXECUTIONS: usize = 50;
 
 /// One log line of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
     /// Increasing over all executions; `since` takes the last one a client has seen.
     pub id: u64,
@@ -59,7 +59,7 @@ pub struct LogLine {
 }
 
 /// A page of an execution's log lines.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogPage {
     /// The execution.
     pub execution_id: i64,
@@ -126,8 +126,8 @@ impl LogHub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Ids of finished executions are sent on the returned channel as they finish (the
-    /// metrics read each one back from the tracker).
+    /// Ids of finished executions are sent on the returned channel as they finish (for a
+    /// program that reacts to them; the metrics need none of it, the library emits them).
     pub fn watch_finished(&self) -> mpsc::UnboundedReceiver<i64> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lock().finished = Some(tx);
@@ -239,7 +239,10 @@ impl LogHub {
         Some(LogPage {
             execution_id: exec.execution_id,
             etl_name: exec.etl_name.clone(),
-            status: exec.status.clone().unwrap_or_else(|| "running".into()),
+            status: exec
+                .status
+                .clone()
+                .unwrap_or_else(|| ExecutionStatus::Running.to_string()),
             running: exec.status.is_none(),
             next_since: logs.last().map(|l| l.id).unwrap_or(since),
             total: exec.lines.len(),
@@ -397,7 +400,8 @@ where
             Level::ERROR => "error",
             Level::WARN => "warning",
             _ if f.message.starts_with("Store finished")
-                || closes_with.as_deref() == Some("success") =>
+                || closes_with.as_deref().and_then(ExecutionStatus::parse)
+                    == Some(ExecutionStatus::Success) =>
             {
                 "success"
             }

@@ -35,7 +35,8 @@ struct Asset {
     body: &'static [u8],
 }
 
-/// Every file the page consists of. `index.html` is served at `/`, the rest under `/assets/`.
+/// Every file the page consists of. `index.html` is served at `/`, the rest under `/assets/`;
+/// `app.js` is the entry module and imports one module per panel.
 const ASSETS: &[Asset] = &[
     Asset {
         name: "index.html",
@@ -51,6 +52,66 @@ const ASSETS: &[Asset] = &[
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/app.js"),
+    },
+    Asset {
+        name: "dom.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/dom.js"),
+    },
+    Asset {
+        name: "badges.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/badges.js"),
+    },
+    Asset {
+        name: "state.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/state.js"),
+    },
+    Asset {
+        name: "errors.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/errors.js"),
+    },
+    Asset {
+        name: "shell.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/shell.js"),
+    },
+    Asset {
+        name: "connectivity.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/connectivity.js"),
+    },
+    Asset {
+        name: "scheduler.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/scheduler.js"),
+    },
+    Asset {
+        name: "gaps.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/gaps.js"),
+    },
+    Asset {
+        name: "logs.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/logs.js"),
+    },
+    Asset {
+        name: "history.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/history.js"),
+    },
+    Asset {
+        name: "detail.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/detail.js"),
+    },
+    Asset {
+        name: "stats.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/stats.js"),
     },
     Asset {
         name: "api.js",

@@ -31,6 +31,10 @@ struct Harness {
     app: Router,
     demo: Demo,
     _dir: tempfile::TempDir,
+    /// This test's metrics recorder, on this test's thread: the tests of this binary run in
+    /// parallel, each on its own current-thread runtime, so `/metrics` shows exactly the runs
+    /// of the test that asks (a process-wide recorder would add up all of them).
+    _metrics: metrics::LocalRecorderGuard<'static>,
 }
 
 async fn harness() -> Harness {
@@ -59,6 +63,9 @@ async fn harness_with(adjust: impl FnOnce(&mut fluxion_etl_core::config::Config)
     let demo = Demo::start(options).await.unwrap();
     let mut config = demo.config().clone();
     adjust(&mut config);
+    // Leaked: the guard must borrow it for the whole test, and a test process is short-lived.
+    let recorder: &'static _ = Box::leak(Box::new(fluxion_etl_server::metrics::recorder()));
+    let local = metrics::set_default_local_recorder(recorder);
     let fluxion = Fluxion::from_config(config).await.unwrap();
     // The scheduler's state and settings are served; its loop does not run here.
     let scheduler = Scheduler::new(fluxion.clone());
@@ -71,11 +78,13 @@ async fn harness_with(adjust: impl FnOnce(&mut fluxion_etl_core::config::Config)
             ..ServerOptions::default()
         },
     )
-    .with_scheduler(scheduler, false);
+    .with_scheduler(scheduler, false)
+    .with_metrics(recorder.handle());
     Harness {
         app: app(state),
         demo,
         _dir: dir,
+        _metrics: local,
     }
 }
 
@@ -467,6 +476,49 @@ async fn every_endpoint_answers_the_seeds_json() {
         "{text}"
     );
     assert!(!text.contains("store=\"tienda_08\""), "{text}");
+    // The rows are the two runs' own figures, as their executions recorded them: the library
+    // counted them while it worked, nothing was read back.
+    let sum = |field: &str| detail[field].as_i64().unwrap() + again[field].as_i64().unwrap();
+    for (kind, field) in [
+        ("extracted", "records_extracted"),
+        ("loaded", "records_loaded"),
+        ("duplicates", "duplicates_skipped"),
+    ] {
+        let line = format!(
+            "fluxion_rows_total{{etl_name=\"ventas\",kind=\"{kind}\"}} {}\n",
+            sum(field)
+        );
+        assert!(text.contains(&line), "{line}{text}");
+    }
+    // One phase observation per finished store: two in the first run, one in the second.
+    assert!(
+        text.contains(
+            "fluxion_phase_duration_seconds_count{etl_name=\"ventas\",phase=\"load\"} 3\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("fluxion_runs_active 0\n"), "{text}");
+    // Every sample line is `name{labels} value` of a declared metric.
+    let declared: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        let name = series.split('{').next().unwrap();
+        assert!(
+            declared.iter().any(|d| name == *d
+                || name
+                    .strip_prefix(d)
+                    .is_some_and(|s| ["_sum", "_count", "_bucket"].contains(&s))),
+            "{line}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1185,7 +1237,12 @@ async fn connectivity_dials_each_store_source_now() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body.to_string().contains("tienda_99"), "{body}");
 
-    let Harness { app, demo, _dir } = h;
+    let Harness {
+        app,
+        demo,
+        _dir,
+        _metrics,
+    } = h;
     demo.shutdown().await;
     let (status, body) = call(
         &app,
@@ -1204,4 +1261,110 @@ async fn connectivity_dials_each_store_source_now() {
     );
     assert_eq!(s["error_category"], "network_error", "{s}");
     assert_eq!(s["error"], "the connection was refused", "{s}");
+}
+
+/// The fields of `actual` are those its schema in `doc` names, recursively (through `$ref`,
+/// `allOf` and array items); a schema without properties (a free-form object) is not compared.
+fn fields_match(doc: &Value, schema: &Value, actual: &Value, at: &str) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return fields_match(doc, &doc["components"]["schemas"][name], actual, at);
+    }
+    if let Some(one) = schema["allOf"].as_array().and_then(|a| a.first()) {
+        return fields_match(doc, one, actual, at);
+    }
+    match actual {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                fields_match(doc, &schema["items"], item, &format!("{at}[{i}]"));
+            }
+        }
+        Value::Object(map) => {
+            let Some(props) = schema["properties"].as_object() else {
+                return;
+            };
+            let mut documented: Vec<&String> = props.keys().collect();
+            let mut answered: Vec<&String> = map.keys().collect();
+            documented.sort();
+            answered.sort();
+            assert_eq!(
+                answered, documented,
+                "{at}: the answer's fields are not its schema's"
+            );
+            for (k, v) in map {
+                fields_match(doc, &props[k], v, &format!("{at}.{k}"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The schemas of the OpenAPI document are those of the answers: each endpoint's real JSON has
+/// exactly the fields its documented schema names.
+#[tokio::test]
+async fn every_answer_has_the_fields_its_schema_names() {
+    let h = harness().await;
+    let app = &h.app;
+    let (_, doc) = call(app, "GET", "/api/openapi.json", None, None).await;
+    let (s, started) = call(
+        app,
+        "POST",
+        "/api/etl/run",
+        Some(ADMIN),
+        Some(yesterday_body()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let id = started["execution_id"].as_i64().unwrap();
+    wait_finished(app, id).await;
+    let mut answers = vec![("post", "/api/etl/run".to_owned(), "202", started)];
+    for path in [
+        "/api/etl/history",
+        "/api/etl/stats",
+        "/api/etl/ventas/status",
+        "/api/etl/ventas/logs",
+        "/api/ventas/gaps",
+        "/api/etl/connectivity",
+        "/api/etl/scheduler/status",
+    ] {
+        let (s, body) = call(app, "GET", path, Some(ADMIN), None).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+        answers.push(("get", path.to_owned(), "200", body));
+    }
+    let (s, body) = call(
+        app,
+        "GET",
+        &format!("/api/etl/history/{id}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    answers.push(("get", "/api/etl/history/{id}".to_owned(), "200", body));
+    let (s, body) = call(
+        app,
+        "PUT",
+        "/api/etl/scheduler/config",
+        Some(ADMIN),
+        Some(json!({ "max_retries": 2 })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    answers.push(("put", "/api/etl/scheduler/config".to_owned(), "200", body));
+    let (s, body) = call(
+        app,
+        "GET",
+        "/api/etl/history/not-a-number",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    answers.push(("get", "/api/etl/history/{id}".to_owned(), "400", body));
+    for (method, path, code, body) in answers {
+        let schema = &doc["paths"][&path][method]["responses"][code]["content"]["application/json"]
+            ["schema"];
+        assert!(schema.is_object(), "{method} {path} {code} has no schema");
+        fields_match(&doc, schema, &body, &format!("{method} {path}"));
+    }
 }

@@ -1,6 +1,6 @@
 //! The control-centre page calls only the documented API: every `/api/` path written in its
-//! assets must be a path of the server's OpenAPI document (which is generated from the same
-//! route table the router is built from), and every path the page needs must be there.
+//! assets must be a path of the server's OpenAPI document (which is generated from the router's
+//! own route groups), and every path the page needs must be there.
 //!
 //! The browser test (`tests/browser.rs`) checks the same at run time, on the requests the page
 //! actually made.

@@ -69,7 +69,8 @@ impl TestDb {
         }
     }
 
-    async fn execute(&self, sql: &str) {
+    /// Runs `sql` (one or more statements, no results) on the test database.
+    pub async fn execute(&self, sql: &str) {
         match &self.destination {
             Destination::Sqlite(d) => {
                 sqlx::raw_sql(sql).execute(d.pool()).await.unwrap();

@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::Utc;
 use fluxion_etl_core::gaps::{GapQuery, GapReport, StoreGaps};
 use fluxion_etl_core::model::{store_yesterday, DataKind};
-use fluxion_etl_core::tracker::{ExecutionView, TriggeredBy};
+use fluxion_etl_core::tracker::{ExecutionView, StoreDetailView, StoreStatus, TriggeredBy};
 use fluxion_etl_core::{cancel_on_signals, CancellationToken, Fluxion, RunRequest};
 use fluxion_etl_sim::demo::{Demo, DemoOptions};
 
@@ -153,30 +153,23 @@ fn print_summary(
     for d in &sales.tiendas_detail {
         let inv =
             inventory.and_then(|i| i.tiendas_detail.iter().find(|x| x.tienda_id == d.tienda_id));
-        let status = |s: &str, phase: Option<&str>, category: Option<&str>| match s {
-            "failed" => format!("failed {}", output::failure(phase, category)),
-            other => other.to_owned(),
+        let status = |d: &StoreDetailView| match d.status {
+            StoreStatus::Failed => {
+                let failure =
+                    output::failure(d.error_phase.as_deref(), d.error_category.as_deref());
+                format!("failed {failure}")
+            }
+            other => other.to_string(),
         };
         table.push(vec![
             d.tienda_id.clone(),
             d.tienda_nombre.clone().unwrap_or_default(),
-            status(
-                &d.status,
-                d.error_phase.as_deref(),
-                d.error_category.as_deref(),
-            ),
+            status(d),
             output::count(d.records_extracted),
             output::count(d.records_loaded),
             output::count(d.duplicates_skipped),
             output::opt_duration(d.duration_seconds),
-            inv.map(|i| {
-                status(
-                    &i.status,
-                    i.error_phase.as_deref(),
-                    i.error_category.as_deref(),
-                )
-            })
-            .unwrap_or_else(|| "-".into()),
+            inv.map(status).unwrap_or_else(|| "-".into()),
             inv.map(|i| output::count(i.records_extracted))
                 .unwrap_or_else(|| "-".into()),
             gaps.store(&d.tienda_id)

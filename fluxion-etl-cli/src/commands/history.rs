@@ -138,12 +138,12 @@ fn table(entries: &[HistoryEntry]) -> Table {
         let kind = if e.is_recovery {
             format!("{} (recovery)", e.etl_name)
         } else {
-            e.etl_name.clone()
+            e.etl_name.to_string()
         };
         table.push(vec![
             e.id.to_string(),
             kind,
-            e.status.clone(),
+            e.status.to_string(),
             output::local_time(e.started_at),
             output::opt_duration(e.duration_seconds),
             format!("{}/{}", e.tiendas_exitosas, e.tiendas_count),
@@ -151,7 +151,7 @@ fn table(entries: &[HistoryEntry]) -> Table {
             output::count(e.records_loaded),
             output::count(e.duplicates_skipped),
             output::failure(e.error_phase.as_deref(), e.error_category.as_deref()),
-            e.triggered_by.clone(),
+            e.triggered_by.to_string(),
         ]);
     }
     table

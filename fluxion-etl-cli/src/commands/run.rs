@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use chrono::{NaiveDate, NaiveDateTime};
 use fluxion_etl_core::local_time::{self, ManualWindow, WindowError};
 use fluxion_etl_core::model::{store_today, DataKind, Window};
-use fluxion_etl_core::tracker::ExecutionView;
+use fluxion_etl_core::tracker::{ExecutionStatus, ExecutionView, StoreStatus};
 use fluxion_etl_core::{cancel_on_signals, CancellationToken, RunRequest, StoreSelection};
 use indicatif::ProgressBar;
 
@@ -203,11 +203,14 @@ fn human(view: &ExecutionView, what: &str, interrupted: bool) -> String {
         }
         text.push('\n');
     }
-    let ok = stores.iter().filter(|s| s.status == "success").count();
+    let ok = stores
+        .iter()
+        .filter(|s| s.status == StoreStatus::Success)
+        .count();
     let status = if interrupted {
         format!("{} (interrupted)", view.status)
     } else {
-        view.status.clone()
+        view.status.to_string()
     };
     text.push_str(&format!(
         "Execution {id} {status}: {what}, {ok}/{total} stores ok, {extracted} extracted, {loaded} loaded, {dups} duplicates, {duration}.",
@@ -218,7 +221,7 @@ fn human(view: &ExecutionView, what: &str, interrupted: bool) -> String {
         dups = output::count(view.duplicates_skipped),
         duration = output::opt_duration(view.duration_seconds),
     ));
-    if view.status != "success" {
+    if view.status != ExecutionStatus::Success {
         text.push_str(&format!(" Details: fluxion show {}", view.id));
     }
     text

@@ -336,11 +336,7 @@ async fn trigger_cmd(args: StatusArgs, ctx: &Context) -> CliResult {
         text.push_str(&human_status(&status));
         output::print(text)?;
     }
-    Ok(match view.as_ref().map(|v| v.status.as_str()) {
-        Some("success") => Exit::Success,
-        Some("partial") => Exit::Partial,
-        _ => Exit::Failed,
-    })
+    Ok(view.map_or(Exit::Failed, |v| Exit::of_status(v.status)))
 }
 
 async fn toggle_cmd(enable: bool, ctx: &Context) -> CliResult {

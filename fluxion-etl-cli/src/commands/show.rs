@@ -39,7 +39,7 @@ pub async fn execute(args: Args, ctx: &Context) -> CliResult {
 
 fn human(v: &ExecutionView) -> String {
     let mut lines: Vec<(&str, String)> = vec![
-        ("kind", v.etl_name.clone()),
+        ("kind", v.etl_name.to_string()),
         (
             "type",
             format!(
@@ -48,8 +48,8 @@ fn human(v: &ExecutionView) -> String {
                 v.mode.as_deref().unwrap_or("-")
             ),
         ),
-        ("status", v.status.clone()),
-        ("triggered by", v.triggered_by.clone()),
+        ("status", v.status.to_string()),
+        ("triggered by", v.triggered_by.to_string()),
         (
             "source",
             v.source_system.clone().unwrap_or_else(|| "-".into()),

@@ -84,7 +84,7 @@ fn human(s: &Stats, days: u32, scope: &str) -> String {
                 f.tienda_nombre.clone().unwrap_or_default(),
                 output::count(f.total_ejecuciones),
                 output::count(f.fallos),
-                f.error_mas_comun.clone().unwrap_or_default(),
+                f.error_mas_comun.map(|c| c.to_string()).unwrap_or_default(),
             ]);
         }
         text.push_str("\nStores with most failures:\n");

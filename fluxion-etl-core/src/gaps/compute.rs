@@ -10,7 +10,6 @@ use super::{
 };
 use crate::config::GapsConfig;
 use crate::model::{utc_to_local, DataKind, Window};
-use crate::taxonomy::{ErrorCategory, Phase};
 
 /// One gap per store and window.
 type GroupKey = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
@@ -53,8 +52,7 @@ pub fn failed_windows(
         let key = (f.store_id.as_str().to_owned(), f.window_from, f.window_to);
         let failed_at = f.ended_at();
         let hours_since = ((now - failed_at).num_seconds() as f64 / 3600.0 * 100.0).round() / 100.0;
-        let phase = f.error_phase.as_deref().and_then(Phase::parse);
-        let category = f.error_category.as_deref().and_then(ErrorCategory::parse);
+        let (phase, category) = (f.error_phase, f.error_category);
         match groups.get_mut(&key) {
             Some(g) => {
                 g.intentos += 1;
@@ -329,6 +327,7 @@ pub fn empty_hours(
 mod tests {
     use super::*;
     use crate::model::StoreId;
+    use crate::tracker::{ErrorCategory, Phase};
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -457,8 +456,8 @@ mod tests {
             window_to: w.map(|(_, b)| base + Duration::hours(b)),
             started_at: base + Duration::hours(ended_h) - Duration::minutes(5),
             finished_at: Some(base + Duration::hours(ended_h)),
-            error_phase: (!ok).then(|| "extract".into()),
-            error_category: (!ok).then(|| "api_timeout".into()),
+            error_phase: (!ok).then_some(Phase::Extract),
+            error_category: (!ok).then_some(ErrorCategory::ApiTimeout),
             error_message: (!ok).then(|| "timed out".into()),
         }
     }

@@ -347,9 +347,9 @@ pub struct Attempt {
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
     /// Phase of the failure.
-    pub error_phase: Option<String>,
+    pub error_phase: Option<Phase>,
     /// Category of the failure.
-    pub error_category: Option<String>,
+    pub error_category: Option<ErrorCategory>,
     /// Message of the failure.
     pub error_message: Option<String>,
 }

@@ -1,9 +1,10 @@
 //! Destinations: where records and the execution history go.
 //!
-//! Each destination lives in its own folder with the same files: `mod.rs` (the
-//! [`Destination`]-facing type), `loader.rs` (the [`Loader`](crate::pipeline::Loader);
-//! PostgreSQL's keeps its parts in `loader/`) and `tracker.rs` (the
-//! [`TrackerStore`](crate::tracker::TrackerStore)). Both pass the same loader contract tests.
+//! Each destination lives in its own folder: `mod.rs` (the [`Destination`]-facing type) and
+//! `loader.rs` (the [`Loader`](crate::pipeline::Loader); PostgreSQL's keeps its parts in
+//! `loader/`); both pass the same loader contract tests. The execution history, the scheduler's
+//! state and the gap queries are written once for both in [`store`], and pass the same store
+//! contract tests.
 //!
 //! The per-day counts that gap coverage reads (`sales_daily_counts`, `inventory_daily_counts`)
 //! are kept by triggers of migration 0004, in the transaction of each write to `sales_lines` /
@@ -14,10 +15,13 @@ mod lease;
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;
+pub mod store;
 
 use std::sync::Arc;
 
 use chrono::Utc;
+
+use sqlx::{Database, Pool};
 
 use crate::error::{Error, EtlError, Result};
 use crate::model::Batch;
@@ -33,6 +37,44 @@ pub enum Destination {
     Sqlite(sqlite::SqliteDestination),
     /// A PostgreSQL database (production).
     Postgres(postgres::PostgresDestination),
+}
+
+/// A destination database of either backend: its connection pool, and the stores over it. The
+/// backend's module adds what differs — opening, migrating, loading — as
+/// [`SqliteDestination`](sqlite::SqliteDestination) and
+/// [`PostgresDestination`](postgres::PostgresDestination).
+#[derive(Debug)]
+pub struct SqlDestination<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> Clone for SqlDestination<DB> {
+    fn clone(&self) -> Self {
+        Self::from_pool(self.pool.clone())
+    }
+}
+
+impl<DB: Database> SqlDestination<DB> {
+    /// Wraps an existing pool (on a migrated database, for the stores to work).
+    pub fn from_pool(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+
+    /// The connection pool (history queries, migrations).
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// The stores: execution history, gap queries and the scheduler's state (shared by every
+    /// replica on a PostgreSQL database).
+    pub fn stores(&self) -> store::SqlStore<DB> {
+        store::SqlStore::new(self.pool.clone())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
 }
 
 /// Whether a destination's schema matches this version of Fluxion.
@@ -136,24 +178,24 @@ impl Destination {
     /// The tracker store (execution history lives beside the data).
     pub fn tracker_store(&self) -> Arc<dyn TrackerStore> {
         match self {
-            Destination::Sqlite(d) => Arc::new(d.tracker()),
-            Destination::Postgres(d) => Arc::new(d.tracker()),
+            Destination::Sqlite(d) => Arc::new(d.stores()),
+            Destination::Postgres(d) => Arc::new(d.stores()),
         }
     }
 
     /// The gap queries ([`crate::gaps`]).
     pub fn gap_store(&self) -> Arc<dyn crate::gaps::GapStore> {
         match self {
-            Destination::Sqlite(d) => Arc::new(d.gaps()),
-            Destination::Postgres(d) => Arc::new(d.gaps()),
+            Destination::Sqlite(d) => Arc::new(d.stores()),
+            Destination::Postgres(d) => Arc::new(d.stores()),
         }
     }
 
     /// The scheduler's persisted state and slot claims (beside the execution history).
     pub fn scheduler_store(&self) -> Arc<dyn crate::schedule::SchedulerStore> {
         match self {
-            Destination::Sqlite(d) => Arc::new(d.scheduler()),
-            Destination::Postgres(d) => Arc::new(d.scheduler()),
+            Destination::Sqlite(d) => Arc::new(d.stores()),
+            Destination::Postgres(d) => Arc::new(d.stores()),
         }
     }
 

@@ -25,6 +25,8 @@
 //! the runner never retries a unit — a failed unit is recorded, and the scheduler or a recovery
 //! run retries it later.
 
+#[cfg(test)]
+mod metrics_tests;
 mod runner;
 
 use async_trait::async_trait;

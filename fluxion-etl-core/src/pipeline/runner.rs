@@ -292,6 +292,7 @@ impl Runner {
                 }
             };
             st.add_phase_time(Phase::Extract, msg.elapsed, batch.len() as u64);
+            crate::tracker::metrics::rows_extracted(unit.kind(), batch.len() as u64);
 
             st.start_phase(Phase::Transform);
             let transformed = tokio::select! {

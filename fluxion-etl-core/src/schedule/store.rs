@@ -8,6 +8,7 @@ use super::DailyProgress;
 use crate::config::ScheduleConfig;
 use crate::error::{Error, Result};
 use crate::model::StoreId;
+use crate::tracker::ErrorCategory;
 
 /// Settings changed at runtime (`PUT /api/etl/scheduler/config`, seed 000), persisted over the
 /// `[schedule]` section of `fluxion.toml`. `None` keeps the file's value; in an update, `None`
@@ -117,7 +118,7 @@ pub struct FailedStore {
     /// The store.
     pub store: StoreId,
     /// The category of its last failure (`None` when it was skipped or never reached).
-    pub category: Option<String>,
+    pub category: Option<ErrorCategory>,
     /// Whether it is (or was) waiting for a retry.
     pub retryable: bool,
 }

@@ -7,13 +7,14 @@
 
 pub mod sanitize;
 
-use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 pub use sanitize::{sanitize, SanitizingWriter};
+
+use crate::stored::stored_text;
 
 /// The phase of a store's pipeline in which something happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,11 +47,7 @@ impl Phase {
     }
 }
 
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(Phase, "phase");
 
 macro_rules! categories {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal, $phase:ident, $retry:literal; )*) => {
@@ -130,11 +127,7 @@ categories! {
     Interrupted = "interrupted", Extract, true;
 }
 
-impl fmt::Display for ErrorCategory {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(ErrorCategory, "error category");
 
 /// Which system an error came from (`error_source` in `etl_executions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -166,11 +159,11 @@ impl ErrorSource {
     }
 }
 
-impl fmt::Display for ErrorSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(
+    ErrorSource,
+    "error source",
+    [KlkApi, StellarDb, Postgresql, Sqlite, Pipeline]
+);
 
 /// Whether an address is on a private range, which for this chain means behind the VPN.
 ///

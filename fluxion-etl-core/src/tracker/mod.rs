@@ -5,6 +5,7 @@
 //! as success / partial / failed); [`TrackerStore`] is where the rows go — the destination's own
 //! database, so that a store's data and its success record commit together.
 
+pub mod metrics;
 mod records;
 
 use std::collections::BTreeMap;
@@ -16,8 +17,8 @@ use chrono::{DateTime, Utc};
 
 pub use records::{
     ExecutionFinish, ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, NewExecution,
-    RunMode, Stats, StatsDetailRow, StatsExecutionRow, StoreDetail, StoreDetailView, StoreFailures,
-    StoreStatus, TriggeredBy,
+    RunMode, Stats, StatsDetailRow, StoreDetail, StoreDetailView, StoreFailures, StoreStatus,
+    TriggeredBy,
 };
 // The taxonomy is the vocabulary below the tracker; it is re-exported here, where the records
 // that carry it are, so `tracker::{Phase, ErrorCategory, …}` keeps naming it.
@@ -244,6 +245,8 @@ pub struct ExecutionTracker {
     started: Instant,
     agg: Mutex<Aggregate>,
     observer: Option<Arc<dyn ExecutionObserver>>,
+    /// Counts this execution in `fluxion_runs_active` until the tracker is dropped.
+    _active: metrics::ActiveRun,
 }
 
 impl std::fmt::Debug for ExecutionTracker {
@@ -276,6 +279,7 @@ impl ExecutionTracker {
             started: Instant::now(),
             agg: Mutex::new(Aggregate::default()),
             observer: None,
+            _active: metrics::ActiveRun::start(),
         })
     }
 
@@ -287,7 +291,9 @@ impl ExecutionTracker {
         self
     }
 
+    /// Tells the metrics and the observer about a recorded store.
     fn observe_finished(&self, detail: &StoreDetail) {
+        metrics::store_finished(detail);
         if let Some(observer) = &self.observer {
             observer.store_finished(detail);
         }
@@ -400,6 +406,7 @@ impl ExecutionTracker {
     pub async fn finish_execution(self) -> Result<ExecutionFinish> {
         let finish = self.summarize(None);
         self.store.finish_execution(&finish).await?;
+        metrics::run_finished(self.spec.etl_name, finish.status);
         tracing::info!(execution_id = self.id, status = %finish.status, extracted = finish.records_extracted, loaded = finish.records_loaded, duplicates = finish.duplicates_skipped, ok = finish.tiendas_exitosas, failed = finish.tiendas_fallidas, seconds = %format_args!("{:.1}", finish.duration_seconds), "Execution finished.");
         Ok(finish)
     }
@@ -409,6 +416,7 @@ impl ExecutionTracker {
     pub async fn abort_execution(self, reason: &str) -> Result<ExecutionFinish> {
         let finish = self.summarize(Some(reason));
         self.store.finish_execution(&finish).await?;
+        metrics::run_finished(self.spec.etl_name, finish.status);
         tracing::warn!(
             execution_id = self.id,
             "Execution interrupted: {}",
@@ -465,10 +473,7 @@ impl ExecutionTracker {
                 .iter()
                 .filter(|d| d.status == StoreStatus::Failed)
                 .count();
-            error_source = agg
-                .error_sources
-                .get(failed_index)
-                .map(|s| s.as_str().to_owned());
+            error_source = agg.error_sources.get(failed_index).copied();
         }
         let mut error_message = None;
         let mut error_detail = None;
@@ -479,7 +484,7 @@ impl ExecutionTracker {
         if let Some(reason) = interrupted {
             error_category = Some(ErrorCategory::Interrupted);
             error_phase = error_phase.or(Some(Phase::Extract));
-            error_source = error_source.or(Some(ErrorSource::Pipeline.as_str().to_owned()));
+            error_source = error_source.or(Some(ErrorSource::Pipeline));
             error_message = Some(sanitize(reason));
         } else if let Some(first) = failures.first() {
             error_message = Some(format!(

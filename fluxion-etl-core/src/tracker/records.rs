@@ -4,13 +4,13 @@
 //! `tiendas_detail`, `tiendas_con_mas_fallos`, …): the chain's admin panel reads them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorCategory, Phase};
+use super::{ErrorCategory, ErrorSource, Phase};
 use crate::model::{DataKind, SourceSystem, StoreId};
+use crate::stored::stored_text;
 
 /// Status of an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,18 +37,6 @@ impl ExecutionStatus {
         }
     }
 
-    /// Parses a stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            ExecutionStatus::Running,
-            ExecutionStatus::Success,
-            ExecutionStatus::Partial,
-            ExecutionStatus::Failed,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-
     /// The status of a finished execution from its store counts.
     pub fn from_counts(succeeded: usize, failed: usize) -> Self {
         match (succeeded, failed) {
@@ -59,11 +47,11 @@ impl ExecutionStatus {
     }
 }
 
-impl fmt::Display for ExecutionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(
+    ExecutionStatus,
+    "execution status",
+    [Running, Success, Partial, Failed]
+);
 
 /// Status of one store within an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -86,18 +74,9 @@ impl StoreStatus {
             StoreStatus::Skipped => "skipped",
         }
     }
-
-    /// Parses a stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            StoreStatus::Success,
-            StoreStatus::Failed,
-            StoreStatus::Skipped,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
 }
+
+stored_text!(StoreStatus, "store status", [Success, Failed, Skipped]);
 
 /// Who started an execution (`triggered_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,19 +106,6 @@ impl TriggeredBy {
         }
     }
 
-    /// Parses a stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            TriggeredBy::Eventbridge,
-            TriggeredBy::FluxionAdmin,
-            TriggeredBy::Cli,
-            TriggeredBy::Recovery,
-            TriggeredBy::Scheduler,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-
     /// Detects the origin from the process environment (seed 003 §2.2).
     pub fn detect() -> Self {
         Self::detect_from(|k| std::env::var(k).ok())
@@ -158,11 +124,11 @@ impl TriggeredBy {
     }
 }
 
-impl fmt::Display for TriggeredBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(
+    TriggeredBy,
+    "trigger",
+    [Eventbridge, FluxionAdmin, Cli, Recovery, Scheduler]
+);
 
 /// How a run treats its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -185,14 +151,9 @@ impl RunMode {
             RunMode::Recovery => "recovery",
         }
     }
-
-    /// Parses a stored value.
-    pub fn parse(s: &str) -> Option<Self> {
-        [RunMode::Full, RunMode::Incremental, RunMode::Recovery]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
 }
+
+stored_text!(RunMode, "run mode", [Full, Incremental, Recovery]);
 
 /// An execution as it is opened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -330,7 +291,7 @@ pub struct ExecutionFinish {
     /// Category of the dominant failure.
     pub error_category: Option<ErrorCategory>,
     /// Source of the dominant failure.
-    pub error_source: Option<String>,
+    pub error_source: Option<ErrorSource>,
     /// Summary of the failures.
     pub error_message: Option<String>,
     /// Every failed store's message.
@@ -339,132 +300,132 @@ pub struct ExecutionFinish {
     pub network_diagnostics: Option<serde_json::Value>,
 }
 
-/// One line of `GET /api/etl/history` (seed 003 §3.1).
+/// One line of `GET /api/etl/history` (seed 003 §3.1): an execution without its stores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// Execution id.
     pub id: i64,
-    /// `ventas` or `inventario`.
-    pub etl_name: String,
-    /// `scheduled`, `manual`, `recovery`.
+    /// What the execution moved: `ventas` or `inventario`.
+    pub etl_name: DataKind,
+    /// How it was started: `scheduled`, `manual` or `recovery`.
     pub etl_type: Option<String>,
-    /// Start.
+    /// When the execution started.
     pub started_at: DateTime<Utc>,
-    /// End.
+    /// When it closed (`None` while running).
     pub finished_at: Option<DateTime<Utc>>,
-    /// Duration.
+    /// Its wall-clock seconds, once closed.
     pub duration_seconds: Option<f64>,
-    /// Status.
-    pub status: String,
-    /// Rows extracted.
+    /// Running, or how it ended.
+    pub status: ExecutionStatus,
+    /// Rows read from the sources, all stores together.
     pub records_extracted: i64,
-    /// Rows loaded.
+    /// Rows inserted or updated, all stores together.
     pub records_loaded: i64,
-    /// Duplicates.
+    /// Rows found identical to the stored ones, all stores together.
     pub duplicates_skipped: i64,
-    /// Stores covered.
+    /// Stores the execution covers.
     pub tiendas_count: i64,
-    /// Stores that succeeded.
+    /// Of those, the stores whose unit committed.
     pub tiendas_exitosas: i64,
-    /// Stores that failed.
+    /// Of those, the stores that failed (or never finished).
     pub tiendas_fallidas: i64,
-    /// Phase of the dominant failure.
-    pub error_phase: Option<String>,
-    /// Category of the dominant failure.
-    pub error_category: Option<String>,
-    /// Origin.
-    pub triggered_by: String,
-    /// Whether it recovered a gap.
+    /// Phase of the most frequent failure.
+    pub error_phase: Option<Phase>,
+    /// Category of the most frequent failure.
+    pub error_category: Option<ErrorCategory>,
+    /// Who started it.
+    pub triggered_by: TriggeredBy,
+    /// Whether it re-ran a failed window.
     pub is_recovery: bool,
 }
 
-/// `GET /api/etl/history/{id}` (seed 003 §3.1).
+/// `GET /api/etl/history/{id}` (seed 003 §3.1): an execution with every store's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionView {
-    /// Execution id.
+    /// Its id.
     pub id: i64,
-    /// `ventas` or `inventario`.
-    pub etl_name: String,
-    /// `scheduled`, `manual`, `recovery`.
+    /// The kind of data: `ventas` or `inventario`.
+    pub etl_name: DataKind,
+    /// `scheduled`, `manual` or `recovery`.
     pub etl_type: Option<String>,
-    /// `full`, `incremental`, `recovery`.
-    pub mode: Option<String>,
-    /// Start.
+    /// `full`, `incremental` or `recovery`.
+    pub mode: Option<RunMode>,
+    /// Opened at.
     pub started_at: DateTime<Utc>,
-    /// End.
+    /// Closed at, if closed.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Duration.
+    /// Seconds from open to close.
     pub duration_seconds: Option<f64>,
-    /// Window start.
+    /// Start of the window it loads (UTC), if it has one.
     pub fecha_desde: Option<DateTime<Utc>>,
-    /// Window end.
+    /// End of that window (UTC, excluded).
     pub fecha_hasta: Option<DateTime<Utc>>,
-    /// Status.
-    pub status: String,
-    /// Rows extracted.
+    /// `running`, `success`, `partial` or `failed`.
+    pub status: ExecutionStatus,
+    /// Source rows read, summed over its stores.
     pub records_extracted: i64,
-    /// Rows loaded.
+    /// Rows written, summed over its stores.
     pub records_loaded: i64,
-    /// Duplicates.
+    /// Unchanged rows, summed over its stores.
     pub duplicates_skipped: i64,
     /// Gaps this execution recovered.
     pub gaps_recovered: i64,
-    /// Extract time.
+    /// Time inside extraction, summed over its stores.
     pub extract_duration_seconds: Option<f64>,
-    /// Transform time.
+    /// Time inside transformation, summed over its stores.
     pub transform_duration_seconds: Option<f64>,
-    /// Load time.
+    /// Time inside loading, summed over its stores.
     pub load_duration_seconds: Option<f64>,
-    /// Phase of the dominant failure.
-    pub error_phase: Option<String>,
-    /// Category of the dominant failure.
-    pub error_category: Option<String>,
-    /// Source of the dominant failure.
-    pub error_source: Option<String>,
+    /// The dominant failure's phase.
+    pub error_phase: Option<Phase>,
+    /// The dominant failure's category.
+    pub error_category: Option<ErrorCategory>,
+    /// The system the dominant failure came from.
+    pub error_source: Option<ErrorSource>,
     /// Summary of the failures.
     pub error_message: Option<String>,
     /// Every failed store's message.
     pub error_detail: Option<String>,
-    /// Origin.
-    pub triggered_by: String,
-    /// `klk`, `stellar`, `mixed`.
+    /// Its origin.
+    pub triggered_by: TriggeredBy,
+    /// `klk`, `stellar` or `mixed`.
     pub source_system: Option<String>,
-    /// Whether it recovered a gap.
+    /// Whether it is a recovery.
     pub is_recovery: bool,
-    /// The execution whose gap it recovered.
+    /// The failed execution whose gap it recovered.
     pub recovered_gap_id: Option<i64>,
-    /// Requests to sources.
+    /// Requests sent to the sources.
     pub api_requests_count: Option<i64>,
-    /// Failed requests.
+    /// Requests that failed.
     pub api_errors_count: Option<i64>,
     /// Per-store network diagnostics.
     pub network_diagnostics: Option<serde_json::Value>,
-    /// Per-store results.
+    /// Per-store results, by store id.
     pub tiendas_detail: Vec<StoreDetailView>,
 }
 
-/// One element of `tiendas_detail`.
+/// One element of `tiendas_detail`: one store's result within an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreDetailView {
-    /// Store id.
+    /// The store's id.
     pub tienda_id: String,
-    /// Store name.
+    /// The store's name.
     pub tienda_nombre: Option<String>,
-    /// `klk` or `stellar`.
-    pub source_system: Option<String>,
-    /// `success`, `failed`, `skipped`.
-    pub status: String,
-    /// Start.
+    /// Its point-of-sale system: `klk` or `stellar`.
+    pub source_system: Option<SourceSystem>,
+    /// `success`, `failed` or `skipped`.
+    pub status: StoreStatus,
+    /// When the store's work started.
     pub started_at: Option<DateTime<Utc>>,
-    /// End.
+    /// When its result was recorded.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Duration.
+    /// Seconds the store took.
     pub duration_seconds: Option<f64>,
-    /// Rows extracted.
+    /// Rows this store's source returned.
     pub records_extracted: i64,
-    /// Rows loaded.
+    /// Of this store's rows, those inserted or updated.
     pub records_loaded: i64,
-    /// Duplicates.
+    /// Of this store's rows, those already stored as they are.
     pub duplicates_skipped: i64,
     /// Rows inserted.
     pub records_inserted: i64,
@@ -472,17 +433,17 @@ pub struct StoreDetailView {
     pub records_updated: i64,
     /// Rows of the store's window the source no longer returns (voided), deleted.
     pub records_deleted: i64,
-    /// Phase of the failure.
-    pub error_phase: Option<String>,
-    /// Category of the failure.
-    pub error_category: Option<String>,
-    /// Message of the failure.
+    /// Phase of the store's failure.
+    pub error_phase: Option<Phase>,
+    /// Category of the store's failure.
+    pub error_category: Option<ErrorCategory>,
+    /// Sanitized message of the store's failure (or why it was skipped).
     pub error_message: Option<String>,
-    /// Source address.
+    /// Resolved address of the store's source.
     pub server_ip: Option<String>,
-    /// Source port.
+    /// Port of the store's source.
     pub server_port: Option<i32>,
-    /// TCP connect latency.
+    /// TCP connect latency to the store's source.
     pub connection_latency_ms: Option<f64>,
 }
 
@@ -558,27 +519,11 @@ pub struct StoreFailures {
     /// Executions in which it failed.
     pub fallos: i64,
     /// Its most frequent error category.
-    pub error_mas_comun: Option<String>,
+    pub error_mas_comun: Option<ErrorCategory>,
 }
 
-/// The inputs of [`Stats::compute`], as read from either backend.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatsExecutionRow {
-    /// Status.
-    pub status: String,
-    /// Duration.
-    pub duration_seconds: Option<f64>,
-    /// Rows loaded.
-    pub records_loaded: i64,
-    /// Duplicates.
-    pub duplicates_skipped: i64,
-    /// Phase of the failure.
-    pub error_phase: Option<String>,
-    /// Category of the failure.
-    pub error_category: Option<String>,
-}
-
-/// A store's detail row, as [`Stats::compute`] needs it.
+/// A store's detail row, as [`Stats::compute`] needs it (the period's details are many: the
+/// stores read only these columns of them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsDetailRow {
     /// Store id.
@@ -586,37 +531,39 @@ pub struct StatsDetailRow {
     /// Store name.
     pub tienda_nombre: Option<String>,
     /// Status.
-    pub status: String,
+    pub status: StoreStatus,
     /// Category of the failure.
-    pub error_category: Option<String>,
+    pub error_category: Option<ErrorCategory>,
 }
 
 impl Stats {
-    /// Aggregates the executions and store details of a period. Both backends call this, so
-    /// the numbers cannot differ between SQLite and PostgreSQL.
-    pub fn compute(executions: &[StatsExecutionRow], details: &[StatsDetailRow]) -> Stats {
+    /// Aggregates the executions (their history lines) and store details of a period. Both
+    /// backends call this, so the numbers cannot differ between SQLite and PostgreSQL.
+    pub fn compute(executions: &[HistoryEntry], details: &[StatsDetailRow]) -> Stats {
         let mut s = Stats {
             total_executions: executions.len() as i64,
             ..Stats::default()
         };
         let mut durations = Vec::new();
         for e in executions {
-            match e.status.as_str() {
-                "success" => s.successful += 1,
-                "partial" => s.partial += 1,
-                "failed" => s.failed += 1,
-                _ => {}
+            match e.status {
+                ExecutionStatus::Success => s.successful += 1,
+                ExecutionStatus::Partial => s.partial += 1,
+                ExecutionStatus::Failed => s.failed += 1,
+                ExecutionStatus::Running => {}
             }
-            if e.status != "running" {
+            if e.status != ExecutionStatus::Running {
                 durations.extend(e.duration_seconds);
             }
             s.total_records_loaded += e.records_loaded;
             s.total_duplicates += e.duplicates_skipped;
-            if let Some(p) = &e.error_phase {
-                *s.errors_by_phase.entry(p.clone()).or_default() += 1;
+            if let Some(p) = e.error_phase {
+                *s.errors_by_phase.entry(p.as_str().to_owned()).or_default() += 1;
             }
-            if let Some(c) = &e.error_category {
-                *s.errors_by_category.entry(c.clone()).or_default() += 1;
+            if let Some(c) = e.error_category {
+                *s.errors_by_category
+                    .entry(c.as_str().to_owned())
+                    .or_default() += 1;
             }
         }
         let finished = s.successful + s.partial + s.failed;
@@ -631,7 +578,7 @@ impl Stats {
             name: Option<String>,
             total: i64,
             failed: i64,
-            categories: BTreeMap<String, i64>,
+            categories: BTreeMap<&'static str, (ErrorCategory, i64)>,
         }
         let mut per_store: BTreeMap<&str, Acc> = BTreeMap::new();
         for d in details {
@@ -642,10 +589,10 @@ impl Stats {
                 categories: BTreeMap::new(),
             });
             acc.total += 1;
-            if d.status == "failed" {
+            if d.status == StoreStatus::Failed {
                 acc.failed += 1;
-                if let Some(c) = &d.error_category {
-                    *acc.categories.entry(c.clone()).or_default() += 1;
+                if let Some(c) = d.error_category {
+                    acc.categories.entry(c.as_str()).or_insert((c, 0)).1 += 1;
                 }
             }
         }
@@ -657,12 +604,13 @@ impl Stats {
                 tienda_nombre: a.name,
                 total_ejecuciones: a.total,
                 fallos: a.failed,
-                // Most frequent; ties go to the alphabetically first category, as SQL's mode() would.
+                // Most frequent; ties go to the alphabetically first category, as SQL's mode()
+                // would (hence the map keyed by the stored text).
                 error_mas_comun: a
                     .categories
                     .iter()
-                    .max_by(|x, y| x.1.cmp(y.1).then(y.0.cmp(x.0)))
-                    .map(|(c, _)| c.clone()),
+                    .max_by(|x, y| x.1 .1.cmp(&y.1 .1).then(y.0.cmp(x.0)))
+                    .map(|(_, (c, _))| *c),
             })
             .collect();
         worst.sort_by(|a, b| b.fallos.cmp(&a.fallos).then(a.tienda_id.cmp(&b.tienda_id)));
@@ -717,13 +665,24 @@ mod tests {
 
     #[test]
     fn stats_aggregate() {
-        let ex = |status: &str, phase: Option<&str>, cat: Option<&str>| StatsExecutionRow {
-            status: status.into(),
+        let ex = |status: &str, phase: Option<&str>, cat: Option<&str>| HistoryEntry {
+            id: 1,
+            etl_name: DataKind::Sales,
+            etl_type: None,
+            started_at: DateTime::default(),
+            finished_at: None,
             duration_seconds: Some(10.0),
+            status: status.parse().unwrap(),
+            records_extracted: 100,
             records_loaded: 100,
             duplicates_skipped: 1,
-            error_phase: phase.map(Into::into),
-            error_category: cat.map(Into::into),
+            tiendas_count: 1,
+            tiendas_exitosas: 0,
+            tiendas_fallidas: 0,
+            error_phase: phase.map(|p| p.parse().unwrap()),
+            error_category: cat.map(|c| c.parse().unwrap()),
+            triggered_by: TriggeredBy::Cli,
+            is_recovery: false,
         };
         let executions = vec![
             ex("success", None, None),
@@ -734,8 +693,8 @@ mod tests {
         let det = |id: &str, status: &str, cat: Option<&str>| StatsDetailRow {
             tienda_id: id.into(),
             tienda_nombre: Some(id.to_uppercase()),
-            status: status.into(),
-            error_category: cat.map(Into::into),
+            status: status.parse().unwrap(),
+            error_category: cat.map(|c| c.parse().unwrap()),
         };
         let details = vec![
             det("tienda_01", "success", None),
@@ -756,5 +715,24 @@ mod tests {
             Some("vpn_timeout")
         );
         assert_eq!(s.tiendas_con_mas_fallos.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod stored_text_tests {
+    use crate::model::DataKind;
+    use crate::tracker::{ErrorCategory, ExecutionStatus};
+
+    #[test]
+    fn a_stored_value_reads_as_its_text_and_an_unknown_one_is_named() {
+        assert_eq!(ExecutionStatus::Partial, "partial");
+        assert_eq!(
+            Some(ErrorCategory::VpnTimeout).as_deref(),
+            Some("vpn_timeout")
+        );
+        assert_eq!(DataKind::Sales.to_string(), "ventas");
+        assert_eq!("failed".parse(), Ok(ExecutionStatus::Failed));
+        let err = "paused".parse::<ExecutionStatus>().unwrap_err();
+        assert_eq!(err.to_string(), "`paused` is not a known execution status");
     }
 }

@@ -1,6 +1,7 @@
-//! A small W3C WebDriver client over loopback HTTP: enough to drive Debian's `chromium` through
-//! `chromedriver` (start a headless session, load a page, find and click elements, run a script,
-//! take a screenshot). Written against the W3C spec's JSON so the test needs no browser crate.
+//! The browser test's WebDriver side: Debian's `chromedriver`, started on a free loopback port,
+//! and `fantoccini` speaking W3C WebDriver to it. [`Session`] wraps a fantoccini client with
+//! the steps the test takes; each panics with the step that failed, so the test reads as a list
+//! of steps and a failure names the one that broke.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-
-/// The key W3C WebDriver uses for element references.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Where Debian installs the browser and its driver (overridable for other systems).
 pub fn browser_paths() -> (PathBuf, PathBuf) {
@@ -27,7 +28,7 @@ pub fn browser_paths() -> (PathBuf, PathBuf) {
 /// A running `chromedriver`, killed on drop.
 pub struct Driver {
     child: Child,
-    base: String,
+    port: u16,
 }
 
 impl Driver {
@@ -46,14 +47,11 @@ impl Driver {
             .stderr(Stdio::from(log_file))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
-        let d = Driver {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
+        let d = Driver { child, port };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = client.get(format!("{}/status", d.base)).send().await {
+            if let Ok(r) = client.get(format!("{}/status", d.base())).send().await {
                 if r.status().is_success() {
                     break;
                 }
@@ -61,12 +59,16 @@ impl Driver {
             assert!(
                 Instant::now() < deadline,
                 "chromedriver did not answer on {} within 30 s (log: {})",
-                d.base,
+                d.base(),
                 log.display()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         d
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// A new headless Chromium session with the flags this machine needs.
@@ -89,52 +91,34 @@ impl Driver {
             format!("--user-data-dir={}", profile.display()),
         ];
         let caps = json!({
-            "capabilities": {
-                "alwaysMatch": {
-                    "browserName": "chrome",
-                    "goog:chromeOptions": {
-                        "binary": chromium.display().to_string(),
-                        "args": args,
-                        // The operators' language: the page must pick Spanish from the browser.
-                        "prefs": { "intl": { "accept_languages": "es-VE,es" } },
-                    },
-                    "goog:loggingPrefs": { "browser": "ALL" },
-                }
-            }
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.display().to_string(),
+                "args": args,
+                // The operators' language: the page must pick Spanish from the browser.
+                "prefs": { "intl": { "accept_languages": "es-VE,es" } },
+            },
+            "goog:loggingPrefs": { "browser": "ALL" },
         });
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("http client");
-        let res: Value = client
-            .post(format!("{}/session", self.base))
-            .json(&caps)
-            .send()
+        let Value::Object(caps) = caps else {
+            unreachable!("a JSON object literal")
+        };
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&self.base())
             .await
-            .expect("POST /session")
-            .json()
+            .unwrap_or_else(|e| panic!("chromedriver refused the session: {e}"));
+        let id = client
+            .session_id()
             .await
-            .expect("session JSON");
-        let id = res["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("chromedriver refused the session: {res}"))
-            .to_owned();
+            .expect("the session's id")
+            .expect("a session was opened");
         Session {
             client,
-            url: format!("{}/session/{id}", self.base),
-            driver: self.addr(),
-            path: format!("/session/{id}"),
+            driver: SocketAddr::from(([127, 0, 0, 1], self.port)),
+            id,
             open: true,
         }
-    }
-}
-
-impl Driver {
-    fn addr(&self) -> SocketAddr {
-        self.base
-            .trim_start_matches("http://")
-            .parse()
-            .expect("chromedriver's loopback address")
     }
 }
 
@@ -156,105 +140,78 @@ pub fn free_port() -> u16 {
 /// One browser session. Dropping it (a failed assertion included) ends the session, so the
 /// browser exits with it instead of outliving the test.
 pub struct Session {
-    client: reqwest::Client,
-    url: String,
+    client: Client,
     driver: SocketAddr,
-    path: String,
+    id: String,
     open: bool,
 }
 
-/// An element of the page.
-#[derive(Debug, Clone)]
-pub struct Element(String);
+/// chromedriver's browser-console endpoint (`POST /session/{id}/se/log`): not in the W3C spec,
+/// so not among fantoccini's commands, but fantoccini sends any command that names its URL.
+#[derive(Debug)]
+struct BrowserLog;
 
-impl Session {
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.url));
-        if let Some(b) = body {
-            req = req.json(&b);
-        } else if method == reqwest::Method::POST {
-            req = req.json(&json!({}));
-        }
-        let res = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = res.status();
-        let v: Value = res.json().await.expect("WebDriver JSON");
-        assert!(
-            status.is_success(),
-            "{method} {path} answered {status}: {}",
-            v["value"]
-        );
-        v["value"].clone()
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
     }
 
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+impl Session {
     /// Loads a URL.
     pub async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("load {url}: {e}"));
     }
 
     /// Runs a script in the page (`arguments` as given) and returns its result.
     pub async fn eval(&self, script: &str, args: Vec<Value>) -> Value {
-        self.cmd(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": args })),
-        )
-        .await
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("run `{script}`: {e}"))
     }
 
     /// The first element matching a CSS selector.
     pub async fn find(&self, css: &str) -> Element {
-        let v = self
-            .cmd(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({ "using": "css selector", "value": css })),
-            )
-            .await;
-        Element(
-            v[ELEMENT_KEY]
-                .as_str()
-                .unwrap_or_else(|| panic!("no element id for {css}: {v}"))
-                .to_owned(),
-        )
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("find {css}: {e}"))
     }
 
     /// Clicks an element (scrolled into view first, as a person would).
     pub async fn click(&self, el: &Element) {
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{}/click", el.0),
-            None,
-        )
-        .await;
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("click {}: {e}", el.element_id()));
     }
 
     /// Types into an element.
     pub async fn send_keys(&self, el: &Element, text: &str) {
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{}/value", el.0),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        el.send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {}: {e}", el.element_id()));
     }
 
     /// An element's rendered text.
     pub async fn text(&self, el: &Element) -> String {
-        self.cmd(
-            reqwest::Method::GET,
-            &format!("/element/{}/text", el.0),
-            None,
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+        el.text()
+            .await
+            .unwrap_or_else(|e| panic!("text of {}: {e}", el.element_id()))
     }
 
     /// Waits until `script` returns something truthy (not null/false/0/""), and returns it.
@@ -288,26 +245,30 @@ impl Session {
 
     /// A PNG of the viewport.
     pub async fn screenshot(&self) -> Vec<u8> {
-        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        base64_decode(v.as_str().expect("screenshot is base64 text"))
+        self.client
+            .screenshot()
+            .await
+            .unwrap_or_else(|e| panic!("screenshot: {e}"))
     }
 
     /// The browser console's entries since the last call (chromedriver's log endpoint).
     pub async fn console(&self) -> Vec<Value> {
         let v = self
-            .cmd(
-                reqwest::Method::POST,
-                "/se/log",
-                Some(json!({ "type": "browser" })),
-            )
-            .await;
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .unwrap_or_else(|e| panic!("read the browser console: {e}"));
         v.as_array().cloned().unwrap_or_default()
     }
 
     /// Ends the session (the browser exits).
     pub async fn quit(mut self) {
-        let _ = self.client.delete(&self.url).send().await;
+        let client = self.client.clone();
         self.open = false;
+        client
+            .close()
+            .await
+            .unwrap_or_else(|e| panic!("end the session: {e}"));
     }
 }
 
@@ -316,51 +277,20 @@ impl Drop for Session {
         if !self.open {
             return;
         }
-        // No runtime to lean on while unwinding: one blocking HTTP/1.1 request by hand.
+        // Unwinding from a failed step: fantoccini's `close` needs the runtime this drop may be
+        // running inside of, so one blocking HTTP/1.1 DELETE by hand ends the session.
         let Ok(mut stream) = TcpStream::connect_timeout(&self.driver, Duration::from_secs(2))
         else {
             return;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
         let request = format!(
-            "DELETE {} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.path, self.driver
+            "DELETE /session/{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.id, self.driver
         );
         if stream.write_all(request.as_bytes()).is_ok() {
             let mut answer = Vec::new();
             let _ = stream.read_to_end(&mut answer);
         }
     }
-}
-
-/// Standard base64 (the screenshot's encoding), without a dependency for one call.
-fn base64_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' | b'\n' | b'\r' => continue,
-            other => panic!("not base64: {other:#x}"),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-#[test]
-fn base64_round_trip() {
-    assert_eq!(base64_decode("aGVsbG8gd29ybGQ="), b"hello world");
-    assert_eq!(base64_decode("iVBORw0KGgo="), b"\x89PNG\r\n\x1a\n");
 }

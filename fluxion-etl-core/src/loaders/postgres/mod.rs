@@ -13,27 +13,33 @@
 //! `fluxion migrate` (or [`PostgresDestination::migrate`]) does it, once, on purpose.
 
 mod copy;
-mod gaps;
 mod loader;
-mod schedule;
-mod tracker;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Row};
+use sqlx::{Postgres, Row};
 
 pub use copy::CopyFormat;
-pub use gaps::PostgresGaps;
 pub use loader::PostgresLoader;
-pub use schedule::PostgresSchedulerStore;
-pub use tracker::PostgresTracker;
 
-use super::SchemaStatus;
+use super::store::SqlStore;
+use super::{SchemaStatus, SqlDestination};
 use crate::error::{Error, EtlError, Result};
 use crate::taxonomy::ErrorSource;
+
+/// The PostgreSQL stores: [`TrackerStore`](crate::tracker::TrackerStore),
+/// [`GapStore`](crate::gaps::GapStore) and [`SchedulerStore`](crate::schedule::SchedulerStore).
+pub type PostgresStores = SqlStore<Postgres>;
+/// The PostgreSQL [`TrackerStore`](crate::tracker::TrackerStore) (the same type as [`PostgresStores`]).
+pub type PostgresTracker = PostgresStores;
+/// The PostgreSQL [`GapStore`](crate::gaps::GapStore) (the same type as [`PostgresStores`]).
+pub type PostgresGaps = PostgresStores;
+/// The PostgreSQL [`SchedulerStore`](crate::schedule::SchedulerStore) (the same type as
+/// [`PostgresStores`]).
+pub type PostgresSchedulerStore = PostgresStores;
 
 /// The migrations embedded in this build.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -42,12 +48,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 pub const APPLICATION_NAME: &str = "fluxion";
 
 /// A PostgreSQL destination.
-#[derive(Debug, Clone)]
-pub struct PostgresDestination {
-    pool: PgPool,
-}
+pub type PostgresDestination = SqlDestination<Postgres>;
 
-impl PostgresDestination {
+/// What only a PostgreSQL destination does: connect, migrate with [`MIGRATOR`] (checking the
+/// applied migrations' checksums), and load with a [`PostgresLoader`].
+impl SqlDestination<Postgres> {
     /// Connects to the database named by a `postgres://` URL.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name(APPLICATION_NAME);
@@ -57,11 +62,6 @@ impl PostgresDestination {
             .connect_with(options)
             .await?;
         Ok(Self { pool })
-    }
-
-    /// The connection pool (history queries, migrations).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 
     /// Applies pending migrations. Concurrent callers are serialized by sqlx's advisory lock;
@@ -110,26 +110,6 @@ impl PostgresDestination {
     /// The loader.
     pub fn loader(&self) -> PostgresLoader {
         PostgresLoader::new(self.pool.connect_options().as_ref().clone())
-    }
-
-    /// The tracker store.
-    pub fn tracker(&self) -> PostgresTracker {
-        PostgresTracker::new(self.pool.clone())
-    }
-
-    /// The gap queries.
-    pub fn gaps(&self) -> PostgresGaps {
-        PostgresGaps::new(self.pool.clone())
-    }
-
-    /// The scheduler's state, shared by every replica on this database.
-    pub fn scheduler(&self) -> PostgresSchedulerStore {
-        PostgresSchedulerStore::new(self.pool.clone())
-    }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pool.close().await;
     }
 }
 

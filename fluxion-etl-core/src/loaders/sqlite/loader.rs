@@ -28,13 +28,13 @@ use chrono::Utc;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::tracker::insert_detail;
 use crate::error::EtlError;
 use crate::loaders::lease::{Leased, LocalLease};
 use crate::loaders::rows::{
     format_ts, inventory_values, row_hash, sale_values, set_from_stage, staged_columns, ColumnType,
     Value, INVENTORY_COLUMNS, INVENTORY_WIDTH, SALES_COLUMNS,
 };
+use crate::loaders::store::insert_detail;
 use crate::loaders::{classify_load_error, recorded_detail, wrong_batch};
 use crate::model::{Batch, Window};
 use crate::pipeline::{LoadScope, LoadSession, LoadStats, LoadUnit, Loader};
@@ -506,7 +506,7 @@ async fn record(
     stats: LoadStats,
 ) -> Result<LoadStats, EtlError> {
     let (detail, stats) = recorded_detail(detail, stats);
-    insert_detail(&mut tx, &detail)
+    insert_detail(&mut *tx, &detail)
         .await
         .map_err(load_err("cannot record the store's result"))?;
     tx.commit()

@@ -3,10 +3,7 @@
 //! Writes go through `BEGIN IMMEDIATE` transactions, so concurrent stores queue for SQLite's
 //! single writer (up to the busy timeout) instead of failing with `SQLITE_BUSY` half-way.
 
-mod gaps;
 mod loader;
-mod schedule;
-mod tracker;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -14,15 +11,24 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::Sqlite;
 
-pub use gaps::SqliteGaps;
 pub use loader::SqliteLoader;
-pub use schedule::SqliteSchedulerStore;
-pub use tracker::SqliteTracker;
 
-use super::SchemaStatus;
+use super::store::SqlStore;
+use super::{SchemaStatus, SqlDestination};
 use crate::error::Result;
+
+/// The SQLite stores: [`TrackerStore`](crate::tracker::TrackerStore),
+/// [`GapStore`](crate::gaps::GapStore) and [`SchedulerStore`](crate::schedule::SchedulerStore).
+pub type SqliteStores = SqlStore<Sqlite>;
+/// The SQLite [`TrackerStore`](crate::tracker::TrackerStore) (the same type as [`SqliteStores`]).
+pub type SqliteTracker = SqliteStores;
+/// The SQLite [`GapStore`](crate::gaps::GapStore) (the same type as [`SqliteStores`]).
+pub type SqliteGaps = SqliteStores;
+/// The SQLite [`SchedulerStore`](crate::schedule::SchedulerStore) (the same type as
+/// [`SqliteStores`]).
+pub type SqliteSchedulerStore = SqliteStores;
 
 /// The migrations embedded in this build.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -35,12 +41,11 @@ pub(crate) fn database_file(options: &SqliteConnectOptions) -> Option<&Path> {
 }
 
 /// A SQLite destination.
-#[derive(Debug, Clone)]
-pub struct SqliteDestination {
-    pool: SqlitePool,
-}
+pub type SqliteDestination = SqlDestination<Sqlite>;
 
-impl SqliteDestination {
+/// What only a SQLite destination does: open a file (or an empty database in memory), migrate
+/// it with [`MIGRATOR`], and load with a [`SqliteLoader`].
+impl SqlDestination<Sqlite> {
     /// Opens (creating if missing) the file named by a `sqlite://` URL.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -80,16 +85,6 @@ impl SqliteDestination {
             .map(Path::to_path_buf))
     }
 
-    /// Wraps an existing pool.
-    pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool }
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
@@ -117,25 +112,5 @@ impl SqliteDestination {
     /// The loader.
     pub fn loader(&self) -> SqliteLoader {
         SqliteLoader::new(self.pool.clone())
-    }
-
-    /// The tracker store.
-    pub fn tracker(&self) -> SqliteTracker {
-        SqliteTracker::new(self.pool.clone())
-    }
-
-    /// The gap queries.
-    pub fn gaps(&self) -> SqliteGaps {
-        SqliteGaps::new(self.pool.clone())
-    }
-
-    /// The scheduler's state.
-    pub fn scheduler(&self) -> SqliteSchedulerStore {
-        SqliteSchedulerStore::new(self.pool.clone())
-    }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pool.close().await;
     }
 }
