@@ -1,10 +1,9 @@
 //! Destinations: where records and the execution history go.
 //!
 //! Each destination lives in its own folder: `mod.rs` (the [`Destination`]-facing type) and
-//! `loader.rs` (the [`Loader`](crate::pipeline::Loader); PostgreSQL's keeps its parts in
-//! `loader/`); both pass the same loader contract tests. The execution history, the scheduler's
-//! state and the gap queries are written once for both in [`store`], and pass the same store
-//! contract tests.
+//! `loader.rs` (the [`Loader`]; PostgreSQL's keeps its parts in `loader/`); both pass the same
+//! loader contract tests. The execution history, the scheduler's state and the gap queries are
+//! written once for both in [`store`], and pass the same store contract tests.
 //!
 //! The per-day counts that gap coverage reads (`sales_daily_counts`, `inventory_daily_counts`)
 //! are kept by triggers of migration 0004, in the transaction of each write to `sales_lines` /

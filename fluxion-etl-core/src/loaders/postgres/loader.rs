@@ -29,7 +29,7 @@
 //!
 //! # Retries
 //! Deadlock (40P01), serialization failure (40001), lock timeout (55P03) and a lost connection
-//! are retried inside `finish`, up to [`MAX_ATTEMPTS`] times with backoff: the transaction is
+//! are retried inside `finish`, up to [`MAX_ATTEMPTS`](retry::MAX_ATTEMPTS) times with backoff: the transaction is
 //! rolled back (or the connection replaced and the lease re-taken) and the unit is merged again
 //! from the spill. Constraint violations, data errors and disk full (53100) are not retried.
 //! A direct COPY that loses its connection in the middle of the stream is not an error either:

@@ -1,4 +1,4 @@
-//! The KLK [`Extractor`]s: sales over a window, and a warehouse's inventory.
+//! The KLK [`Extractor`](crate::pipeline::Extractor)s: sales over a window, and a warehouse's inventory.
 //!
 //! Both stream: each request's body is parsed as it arrives and its records go out in batches of
 //! `batch_size`, so memory stays flat whatever the window. A sales window is split at local

@@ -1,4 +1,5 @@
-//! The Stellar [`Extractor`]s: sales of a window, and a depot's inventory.
+//! The Stellar [`Extractor`](crate::pipeline::Extractor)s: sales of a window, and a depot's
+//! inventory.
 //!
 //! # What is asked
 //! Sales take three queries: the depot's locality and name ([`depot_sql`]), the articles the

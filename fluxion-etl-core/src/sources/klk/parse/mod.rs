@@ -1,4 +1,5 @@
-//! Streaming parse of KLK's JSON answers into [`SaleLine`]s and [`InventoryItem`]s.
+//! Streaming parse of KLK's JSON answers into [`SaleLine`](crate::model::SaleLine)s and
+//! [`InventoryItem`](crate::model::InventoryItem)s.
 //!
 //! A store-day of sales is tens of MB of JSON, so the body is never held whole: bytes are fed to
 //! a [`DocParser`] as they arrive and it yields one record per element of the `ventas` (or
