@@ -14,8 +14,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use fluxion_etl::model::{DataKind, SaleLine, SourceSystem, StoreId, Window};
 use fluxion_etl::pipeline::{Identity, LoadScope, LoadUnit, Runner, RunnerOptions, StoreTask};
 use fluxion_etl::tracker::{
-    ExecutionFinish, ExecutionStatus, ExecutionTracker, NewExecution, RunMode, StoreDetail,
-    StoreRef, StoreStatus, TriggeredBy,
+    ExecutionFinish, ExecutionStatus, ExecutionTracker, NewExecution, StoreDetail, StoreRef,
+    StoreStatus,
 };
 
 use crate::common::db::TestDb;
@@ -59,22 +59,12 @@ pub fn at(s: &str) -> DateTime<Utc> {
         .and_utc()
 }
 
-/// A sales execution of `stores` started at `started_at` by the CLI, with no window.
+/// A sales execution of `stores` started at `started_at` by the CLI, with no window: the
+/// common `spec` with its start moved.
 pub fn new_execution(started_at: DateTime<Utc>, stores: &[&str]) -> NewExecution {
     NewExecution {
-        etl_name: DataKind::Sales,
-        etl_type: "manual".into(),
-        mode: RunMode::Full,
-        triggered_by: TriggeredBy::Cli,
         started_at,
-        fecha_desde: None,
-        fecha_hasta: None,
-        tiendas: stores.iter().map(|s| StoreId::new(*s)).collect(),
-        source_system: Some("klk".into()),
-        is_recovery: false,
-        recovered_gap_id: None,
-        host: None,
-        version: "test".into(),
+        ..crate::common::spec(stores)
     }
 }
 
