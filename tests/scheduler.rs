@@ -779,8 +779,9 @@ async fn shutdown_interrupts_a_running_daily_run_and_keeps_its_stores_pending() 
     assert_eq!(jobs(&r), vec!["daily"]);
     assert!(s.status().await.unwrap().is_running);
     s.shutdown().await;
+    assert_eq!(s.last_error(), None);
     let status = s.status().await.unwrap();
-    assert!(!status.is_running, "the claim is released");
+    assert!(!status.is_running, "the claim is released: {status:?}");
     assert!(status.pending_stores.contains(&StoreId::new("tienda_01")));
     let view = execution(&s, job(&r, "daily")).await;
     assert_ne!(view.status, "running");

@@ -2,6 +2,12 @@
 //!
 //! Writes go through `BEGIN IMMEDIATE` transactions, so concurrent stores queue for SQLite's
 //! single writer (up to the busy timeout) instead of failing with `SQLITE_BUSY` half-way.
+//!
+//! A connection that comes back to the pool with a transaction still open is closed rather
+//! than reused (closing rolls the transaction back): a run cancelled at the wrong moment
+//! inside sqlx's `begin_with` leaves its `BEGIN IMMEDIATE` acknowledged but owned by no
+//! `Transaction`, and that connection would otherwise hold SQLite's write lock while idle, so
+//! every other writer waits out the busy timeout and fails with `database is locked`.
 
 mod loader;
 
@@ -11,7 +17,7 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Sqlite;
+use sqlx::{Connection, Sqlite};
 
 pub use loader::SqliteLoader;
 
@@ -56,6 +62,7 @@ impl SqlDestination<Sqlite> {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -112,5 +119,39 @@ impl SqlDestination<Sqlite> {
     /// The loader.
     pub fn loader(&self) -> SqliteLoader {
         SqliteLoader::new(self.pool.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::ConnectOptions;
+
+    use super::*;
+
+    /// A transaction that outlives its `Transaction` (what a cancelled `begin_with` leaves)
+    /// does not keep SQLite's write lock once its connection goes back to the pool.
+    #[tokio::test]
+    async fn a_connection_released_inside_a_transaction_does_not_keep_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("lock.db").display());
+        let destination = SqliteDestination::connect(&url).await.unwrap();
+        let mut conn = destination.pool.acquire().await.unwrap();
+        let tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        std::mem::forget(tx);
+        assert!(conn.is_in_transaction());
+        drop(conn);
+
+        // Another writer gets the lock well inside its busy timeout.
+        let mut other = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .busy_timeout(Duration::from_secs(20))
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .expect("the write lock was released");
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     }
 }
