@@ -9,6 +9,7 @@ mod daily_counts;
 mod gaps;
 mod klk;
 mod postgres;
+mod repository;
 mod runner;
 mod scheduler;
 mod stellar;

@@ -1,4 +1,5 @@
-//! The KLK simulator (see `shared/KLK_API.md`): KLK's REST/JSON point-of-sale API over HTTP, with
+//! The KLK simulator (the API it serves is described in
+//! the repository's `docs/sources/klk.md`): KLK's REST/JSON point-of-sale API over HTTP, with
 //! deterministic data at production volume and fault injection.
 //!
 //! - Endpoints: `GET /maestra/almacenes/Reposicion[?sucursal=]`, `GET /maestra/almacenes/pisoventa`,

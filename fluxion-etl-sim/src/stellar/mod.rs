@@ -1,7 +1,8 @@
 //! The Stellar simulator: a TDS 7.4 server (plain TCP, no TLS) that serves the Stellar back office the
 //! distribution centres run — VAD10 (articles, codes, departments, groups, subgroups, depots, stock)
 //! and VAD20 (sales lines and receipts) — to any SQL Server client: tiberius, FreeTDS `tsql`,
-//! python-tds. See `shared/STELLAR.md` for the tables and `shared/TDS_NOTES.md` for the protocol.
+//! python-tds. The repository's `docs/sources/stellar.md` describes the tables and
+//! `docs/sources/tds.md` the protocol facts.
 //!
 //! - **Protocol**: PRELOGIN (answers ENCRYPT_NOT_SUP), LOGIN7 with a user/password check (18456 on
 //!   failure), LOGINACK and the usual ENVCHANGEs, SQL batches, RPC `sp_executesql` with typed

@@ -1,5 +1,6 @@
-//! The KLK source (REST/JSON over HTTP). See `shared/KLK_API.md` for the API as the stores run
-//! it.
+//! The KLK source (REST/JSON over HTTP). The API as the stores run it (endpoints, shapes,
+//! quirks, the chain's branches and warehouses) is described in the repository's
+//! `docs/sources/klk.md`.
 //!
 //! - `client`: the HTTP client — timeouts, optional auth header, retries with backoff, the
 //!   connect probe behind the network diagnostics, and the classification of failures;

@@ -1,5 +1,6 @@
-//! The Stellar source (SQL Server over TDS, tiberius). See `shared/STELLAR.md` for the tables
-//! and what production extracts.
+//! The Stellar source (SQL Server over TDS, tiberius). The tables, the
+//! connection and what production extracts are described in the repository's
+//! `docs/sources/stellar.md`.
 //!
 //! - `client`: connecting (own TCP connect timeout, keepalive, `TCP_NODELAY`, TLS per
 //!   `encrypt`), the login and the classification of failures from typed causes;
