@@ -1380,3 +1380,42 @@ async fn a_load_opened_without_a_lease_merges_the_same_way() {
             .unwrap();
     assert_eq!(owners, vec![Some(tracker.id())]);
 }
+
+/// A port nobody listens on refuses the connection: that is definitive, so connecting fails at
+/// once however long the connect timeout (the pool used to retry it for 30 s). The deadline
+/// below only catches that retrying; it is not a speed figure.
+#[tokio::test]
+async fn a_refused_destination_fails_at_once() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let url = format!("postgres://fluxion@127.0.0.1:{port}/fluxion");
+    let connect = Destination::connect_within(&url, Duration::from_secs(3600));
+    let result = tokio::time::timeout(Duration::from_secs(20), connect)
+        .await
+        .expect("a refused connection is not retried until the pool gives up");
+    let err = result.err().expect("nobody listens there").to_string();
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+}
+
+/// A server that accepts the connection and never answers fails after
+/// `[destination] connect_timeout_secs`, and the error names the key.
+#[tokio::test]
+async fn a_silent_destination_fails_after_the_connect_timeout() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let url = format!("postgres://fluxion@127.0.0.1:{port}/fluxion");
+    let err = Destination::connect_within(&url, Duration::from_millis(300))
+        .await
+        .err()
+        .expect("the server never answers")
+        .to_string();
+    assert!(err.contains("connect_timeout_secs"), "{err}");
+    held.abort();
+}

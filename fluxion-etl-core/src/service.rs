@@ -133,7 +133,11 @@ impl Fluxion {
     /// Executions left `running` for longer than `[destination] stale_running_minutes` (their
     /// process died) are closed as interrupted.
     pub async fn from_config(config: Config) -> Result<Self> {
-        let destination = Destination::connect(&config.destination_url()).await?;
+        let destination = Destination::connect_within(
+            &config.destination_url(),
+            config.destination.connect_timeout(),
+        )
+        .await?;
         if destination.is_embedded() {
             destination.migrate().await?;
         }
@@ -149,7 +153,11 @@ impl Fluxion {
     /// not exist yet, the commands read an empty destination in memory and nothing is created
     /// (so `fluxion history` in the wrong directory does not leave a `fluxion.db` behind).
     pub async fn open_readonly(config: Config) -> Result<Self> {
-        let destination = Destination::connect_read_only(&config.destination_url()).await?;
+        let destination = Destination::connect_read_only(
+            &config.destination_url(),
+            config.destination.connect_timeout(),
+        )
+        .await?;
         if destination.is_embedded() {
             destination.migrate().await?;
         }

@@ -13,7 +13,7 @@ pub struct Args {}
 pub async fn execute(_args: Args, ctx: &Context) -> CliResult {
     let config = ctx.config_or_empty()?;
     let url = config.destination_url();
-    let destination = Destination::connect(&url)
+    let destination = Destination::connect_within(&url, config.destination.connect_timeout())
         .await
         .map_err(|e| destination_error(e, &url))?;
     let result = migrate(&destination).await;

@@ -21,6 +21,9 @@ pub struct DestinationConfig {
     /// died (killed, host lost) and is closed as failed (`interrupted`) when Fluxion starts.
     /// Keep it longer than your longest run.
     pub stale_running_minutes: u32,
+    /// Seconds to wait for the destination's server to answer a connection (PostgreSQL). A
+    /// refused connection fails at once; a host that does not answer fails after this long.
+    pub connect_timeout_secs: u64,
 }
 
 impl Default for DestinationConfig {
@@ -31,6 +34,7 @@ impl Default for DestinationConfig {
             retention_days: 90,
             // Seed 001 reconciles executions left `en_proceso` for more than an hour.
             stale_running_minutes: 60,
+            connect_timeout_secs: 5,
         }
     }
 }
@@ -39,5 +43,10 @@ impl DestinationConfig {
     /// The age after which a `running` execution is reconciled at start-up.
     pub fn stale_running(&self) -> Duration {
         Duration::from_secs(u64::from(self.stale_running_minutes) * 60)
+    }
+
+    /// How long connecting to the destination may take.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
     }
 }

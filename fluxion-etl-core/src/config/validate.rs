@@ -31,6 +31,10 @@ impl Config {
         }
         let b = &self.batch;
         let positive = [
+            (
+                "destination.connect_timeout_secs",
+                self.destination.connect_timeout_secs,
+            ),
             ("batch.batch_size", b.batch_size as u64),
             ("batch.max_workers", b.max_workers as u64),
             ("batch.channel_capacity", b.channel_capacity as u64),

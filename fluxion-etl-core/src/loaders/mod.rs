@@ -17,11 +17,13 @@ pub mod sqlite;
 pub mod store;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 
 use sqlx::{Database, Pool};
 
+use crate::config::DestinationConfig;
 use crate::error::{Error, EtlError, Result};
 use crate::model::Batch;
 use crate::pipeline::{LoadStats, LoadUnit, Loader};
@@ -94,15 +96,22 @@ pub enum SchemaStatus {
 }
 
 impl Destination {
-    /// Opens a destination from its URL (`sqlite://…` or `postgres://…`).
+    /// Opens a destination from its URL (`sqlite://…` or `postgres://…`), waiting at most the
+    /// default `[destination] connect_timeout_secs` for a server to answer.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_within(url, DestinationConfig::default().connect_timeout()).await
+    }
+
+    /// Opens a destination, waiting at most `timeout` for a PostgreSQL server to answer (a
+    /// refused connection fails at once).
+    pub async fn connect_within(url: &str, timeout: Duration) -> Result<Self> {
         if Self::is_sqlite_url(url) {
             Ok(Destination::Sqlite(
                 sqlite::SqliteDestination::connect(url).await?,
             ))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Destination::Postgres(
-                postgres::PostgresDestination::connect(url).await?,
+                postgres::PostgresDestination::connect_within(url, timeout).await?,
             ))
         } else {
             Err(Error::InvalidRequest(format!(
@@ -120,7 +129,7 @@ impl Destination {
     /// Connects for reading only. Like [`Destination::connect`], except that a SQLite file that
     /// does not exist yet is not created: the destination is then an empty one in memory (what
     /// the file would hold), so `fluxion history` in the wrong directory leaves nothing behind.
-    pub async fn connect_read_only(url: &str) -> Result<Self> {
+    pub async fn connect_read_only(url: &str, timeout: Duration) -> Result<Self> {
         if Self::is_sqlite_url(url) {
             if let Some(file) = sqlite::SqliteDestination::missing_file(url)? {
                 tracing::info!(
@@ -132,7 +141,7 @@ impl Destination {
                 ));
             }
         }
-        Self::connect(url).await
+        Self::connect_within(url, timeout).await
     }
 
     /// Applies pending migrations.

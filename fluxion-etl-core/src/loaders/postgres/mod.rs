@@ -19,14 +19,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Postgres, Row};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{Connection, Postgres, Row};
 
 pub use copy::CopyFormat;
 pub use loader::PostgresLoader;
 
 use super::store::SqlStore;
 use super::{SchemaStatus, SqlDestination};
+use crate::config::DestinationConfig;
 use crate::error::{Error, EtlError, Result};
 use crate::taxonomy::ErrorSource;
 
@@ -53,9 +54,32 @@ pub type PostgresDestination = SqlDestination<Postgres>;
 /// What only a PostgreSQL destination does: connect, migrate with [`MIGRATOR`] (checking the
 /// applied migrations' checksums), and load with a [`PostgresLoader`].
 impl SqlDestination<Postgres> {
-    /// Connects to the database named by a `postgres://` URL.
+    /// Connects to the database named by a `postgres://` URL, waiting at most the default
+    /// `[destination] connect_timeout_secs` (5 s) for the server to answer.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_within(url, DestinationConfig::default().connect_timeout()).await
+    }
+
+    /// Connects, waiting at most `timeout` for the server to answer. A refused connection (no
+    /// server on that port) or a failed login is an error at once.
+    pub async fn connect_within(url: &str, timeout: Duration) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name(APPLICATION_NAME);
+        // sqlx's pool takes a failed first connection for a server still starting and retries
+        // it until its acquire timeout (30 s): one direct attempt first makes a refused or
+        // silent server fail at once, or after `timeout`.
+        let first = tokio::time::timeout(timeout, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| {
+                Error::Database(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the destination's server did not answer within {} s \
+                         ([destination] connect_timeout_secs)",
+                        timeout.as_secs_f64()
+                    ),
+                )))
+            })??;
+        let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
