@@ -1394,7 +1394,7 @@ async fn a_refused_destination_fails_at_once() {
     let result = tokio::time::timeout(Duration::from_secs(20), connect)
         .await
         .expect("a refused connection is not retried until the pool gives up");
-    let err = result.err().expect("nobody listens there").to_string();
+    let err = result.expect_err("nobody listens there").to_string();
     assert!(err.to_lowercase().contains("refused"), "{err}");
 }
 
@@ -1413,8 +1413,7 @@ async fn a_silent_destination_fails_after_the_connect_timeout() {
     let url = format!("postgres://fluxion@127.0.0.1:{port}/fluxion");
     let err = Destination::connect_within(&url, Duration::from_millis(300))
         .await
-        .err()
-        .expect("the server never answers")
+        .expect_err("the server never answers")
         .to_string();
     assert!(err.contains("connect_timeout_secs"), "{err}");
     held.abort();
