@@ -1135,6 +1135,15 @@ async fn auto_recovery(backend: Backend) {
         assert_eq!(view.recovered_gap_id, o.item.recovered_gap_id);
     }
     assert_eq!(gaps().await, [failed[0]]);
+    // The run's own execution counts what it recovered first.
+    let run_view = env
+        .fluxion
+        .tracker_store()
+        .execution(r.execution_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run_view.gaps_recovered, 2);
 
     // A run over the remaining gap's own day covers it without a separate recovery.
     let r = env

@@ -343,7 +343,7 @@ impl Fluxion {
             let outcome = match self.prepare(request).await {
                 Ok(prepared) => {
                     let id = prepared.tracker.id();
-                    match prepared.execute(cancel).await {
+                    match prepared.execute(Vec::new(), cancel).await {
                         // A store skipped because another run holds it is not recovered.
                         Ok(report)
                             if report.status == ExecutionStatus::Success
@@ -444,9 +444,10 @@ impl Fluxion {
         cancel: &CancellationToken,
     ) -> Result<RunReport> {
         let recovered = self.auto_recover(&request, cancel).await;
-        let mut report = self.prepare(request).await?.execute(cancel).await?;
-        report.recovered = recovered;
-        Ok(report)
+        self.prepare(request)
+            .await?
+            .execute(recovered, cancel)
+            .await
     }
 
     /// Validates a request and opens its execution (status `running`), then runs it on a
@@ -477,9 +478,7 @@ impl Fluxion {
         let this = self.clone();
         let handle = tokio::spawn(async move {
             let recovered = this.auto_recover(&auto, &cancel).await;
-            let mut report = prepared.execute(&cancel).await?;
-            report.recovered = recovered;
-            Ok(report)
+            prepared.execute(recovered, &cancel).await
         });
         Ok(StartedRun {
             execution_id,
@@ -605,12 +604,27 @@ struct PreparedRun {
 }
 
 impl PreparedRun {
-    async fn execute(self, cancel: &CancellationToken) -> Result<RunReport> {
+    /// Runs the stores after the automatic recovery's `recovered` outcomes, whose successes
+    /// the execution counts as `gaps_recovered`.
+    async fn execute(
+        self,
+        recovered: Vec<RecoveryOutcome>,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport> {
         let Self {
             tracker,
             runner,
             tasks,
         } = self;
+        let gaps = recovered
+            .iter()
+            .filter(|o| o.status == ExecutionStatus::Success)
+            .count();
+        if gaps > 0 {
+            if let Err(e) = tracker.record_gaps_recovered(gaps).await {
+                tracing::warn!(error = %e, gaps, "Cannot record the gaps recovered.");
+            }
+        }
         runner.run(&tracker, tasks, cancel).await;
         let execution_id = tracker.id();
         let interrupted = cancel.is_cancelled();
@@ -626,7 +640,7 @@ impl PreparedRun {
             status: summary.status,
             summary,
             interrupted,
-            recovered: Vec::new(),
+            recovered,
         })
     }
 }

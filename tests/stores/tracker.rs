@@ -97,6 +97,7 @@ async fn an_execution_and_its_details_read_back_as_written(db: &TestDb) {
     finish.network_diagnostics = Some(serde_json::json!({
         "tienda_01": {"ip": "10.20.0.12", "port": 8443, "latency_ms": 3.46}
     }));
+    store.set_gaps_recovered(id, 3).await.unwrap();
     store.finish_execution(&finish).await.unwrap();
 
     let v = store.execution(id).await.unwrap().unwrap();
@@ -114,7 +115,7 @@ async fn an_execution_and_its_details_read_back_as_written(db: &TestDb) {
         (v.records_extracted, v.records_loaded, v.duplicates_skipped),
         (10, 8, 2)
     );
-    assert_eq!(v.gaps_recovered, 0);
+    assert_eq!(v.gaps_recovered, 3);
     assert_eq!(v.extract_duration_seconds, Some(10.25));
     assert_eq!(v.transform_duration_seconds, Some(0.5));
     assert_eq!(v.load_duration_seconds, Some(2.75));

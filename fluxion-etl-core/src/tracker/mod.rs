@@ -72,6 +72,9 @@ pub trait TrackerStore: Send + Sync {
     async fn insert_detail(&self, detail: &StoreDetail) -> Result<()>;
     /// Closes an execution.
     async fn finish_execution(&self, finish: &ExecutionFinish) -> Result<()>;
+    /// Records how many failed windows the execution's run recovered before its own stores
+    /// (`gaps_recovered`).
+    async fn set_gaps_recovered(&self, id: i64, gaps: i64) -> Result<()>;
     /// Closes `running` executions started before `started_before` (all when `None`) as
     /// `failed` with category `interrupted`; returns how many were closed.
     async fn close_running(
@@ -302,6 +305,14 @@ impl ExecutionTracker {
     /// The execution's id.
     pub fn id(&self) -> i64 {
         self.id
+    }
+
+    /// Records how many failed windows the run recovered before its own stores
+    /// (`etl_executions.gaps_recovered`).
+    pub async fn record_gaps_recovered(&self, gaps: usize) -> Result<()> {
+        self.store
+            .set_gaps_recovered(self.id, i64::try_from(gaps).unwrap_or(i64::MAX))
+            .await
     }
 
     /// What the execution was opened with.

@@ -142,6 +142,12 @@ impl<DB: Backend> TrackerStore for SqlStore<DB> {
         .await
     }
 
+    async fn set_gaps_recovered(&self, id: i64, gaps: i64) -> Result<()> {
+        stmt!("UPDATE etl_executions SET gaps_recovered = $2 WHERE id = $1"; id, gaps)
+            .run(&self.pool)
+            .await
+    }
+
     async fn close_running(
         &self,
         started_before: Option<DateTime<Utc>>,
