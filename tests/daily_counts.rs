@@ -95,6 +95,11 @@ fn sales(store: &str, w: Window, lines: Vec<SaleLine>) -> StoreTask {
 }
 
 fn snapshot(store: &str, warehouse: &str, items: usize) -> StoreTask {
+    snapshot_kept(store, warehouse, items, true)
+}
+
+/// A snapshot of `items` articles; `keep_history` as `[destination] keep_inventory_history`.
+fn snapshot_kept(store: &str, warehouse: &str, items: usize, keep_history: bool) -> StoreTask {
     let items: Vec<_> = (0..items as u32)
         .map(|c| item(store, warehouse, c, "4"))
         .collect();
@@ -105,7 +110,7 @@ fn snapshot(store: &str, warehouse: &str, items: usize) -> StoreTask {
             scope: LoadScope::InventorySnapshot {
                 warehouse: warehouse.into(),
                 taken_at: chrono::Utc::now(),
-                keep_history: true,
+                keep_history,
             },
         },
         extractor: Box::new(VecExtractor::new(
@@ -302,6 +307,31 @@ async fn loads_keep_the_counts_exact(db: &TestDb) {
     assert_eq!(assert_exact(dest, "after a rolled-back load").await, before);
 }
 
+/// With `keep_inventory_history = false` no history row is written, yet each snapshot's day
+/// is counted as the history would have counted it: inventory coverage does not report a store
+/// with daily snapshots as having none.
+async fn snapshots_without_history_count_their_days(db: &TestDb) {
+    let dest = &db.destination;
+    load_ok(dest, snapshot_kept("tienda_01", "APP-TPF", 40, false)).await;
+    load_ok(dest, snapshot_kept("tienda_01", "APP-TPF", 35, false)).await;
+    load_ok(dest, snapshot_kept("tienda_02", "TAVBOL", 20, false)).await;
+    assert_eq!(db.inventory_history_len().await, 0);
+    let counted = kept(dest, DataKind::Inventory).await;
+    let per_store =
+        |store: &str| -> i64 { counted.iter().filter(|c| c.0 == store).map(|c| c.2).sum() };
+    assert_eq!((per_store("tienda_01"), per_store("tienda_02")), (75, 20));
+    let mut read: Counts = dest
+        .gap_store()
+        .daily_counts(DataKind::Inventory)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.store_id.to_string(), c.day.to_string(), c.records))
+        .collect();
+    read.sort();
+    assert_eq!(read, counted);
+}
+
 /// The migrations up to `version`, from the ones this build embeds.
 fn migrator_until(destination: &Destination, version: i64) -> Migrator {
     let all = match destination {
@@ -382,6 +412,11 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn snapshots_without_history_count_their_days() {
+        super::snapshots_without_history_count_their_days(&TestDb::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn upgrade_backfills_the_counts() {
         let (destination, _dir) = fresh_sqlite().await;
         super::upgrade_backfills_the_counts(destination).await;
@@ -394,6 +429,11 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn loads_keep_the_counts_exact() {
         super::loads_keep_the_counts_exact(&TestDb::postgres().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn snapshots_without_history_count_their_days() {
+        super::snapshots_without_history_count_their_days(&TestDb::postgres().await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

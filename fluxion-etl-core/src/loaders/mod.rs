@@ -8,7 +8,9 @@
 //! The per-day counts that gap coverage reads (`sales_daily_counts`, `inventory_daily_counts`)
 //! are kept by triggers of migration 0004, in the transaction of each write to `sales_lines` /
 //! `inventory_history`, so no loader path maintains them by hand and a new one needs nothing
-//! (on SQLite, only avoid `REPLACE`, whose implicit deletes fire no trigger).
+//! (on SQLite, only avoid `REPLACE`, whose implicit deletes fire no trigger). The one exception:
+//! with `keep_inventory_history = false` there are no history rows to count, so the inventory
+//! merge adds its snapshot's rows to `inventory_daily_counts` itself, as the triggers would have.
 
 mod lease;
 pub mod postgres;
