@@ -12,5 +12,6 @@ mod postgres;
 mod repository;
 mod runner;
 mod scheduler;
+mod seed_views;
 mod stellar;
 mod stores;
