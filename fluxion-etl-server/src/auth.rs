@@ -6,6 +6,13 @@
 //! everything; a **viewer** may read status, gaps, logs and metrics. A request without a known
 //! token gets 401, a viewer asking for an admin route gets 403.
 //!
+//! A token is compared with every accepted digest in constant time (no early exit, no hash-table
+//! probe), so response times say nothing about how close a guess was. Failed attempts are
+//! counted per client address: after [`MAX_FAILED_ATTEMPTS`] within [`FAILED_ATTEMPTS_WINDOW`],
+//! that address gets 429 (with `Retry-After`) without its token being looked at, until the
+//! window passes. The address is the TCP peer's (`fluxion_etl_server::serve` records it); behind
+//! a reverse proxy every client shares the proxy's address, so rate-limit there as well.
+//!
 //! ```
 //! use fluxion_etl_server::auth::{Auth, Role};
 //!
@@ -16,14 +23,19 @@
 //! ```
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
@@ -52,10 +64,46 @@ impl Role {
     }
 }
 
-/// The accepted tokens, as digests.
+/// Failed authentication attempts an address may make within [`FAILED_ATTEMPTS_WINDOW`].
+pub const MAX_FAILED_ATTEMPTS: u32 = 10;
+/// The window over which failed attempts are counted.
+pub const FAILED_ATTEMPTS_WINDOW: Duration = Duration::from_secs(60);
+
+/// The accepted tokens, as digests, and the failed attempts per address.
 #[derive(Clone, Default)]
 pub struct Auth {
-    digests: HashMap<[u8; 32], Role>,
+    digests: Vec<([u8; 32], Role)>,
+    failures: Arc<FailedAttempts>,
+}
+
+/// Failed attempts per client address, in fixed windows.
+#[derive(Debug, Default)]
+struct FailedAttempts {
+    by_address: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl FailedAttempts {
+    /// How long `address` must wait, if it has used up its failed attempts.
+    fn blocked_for(&self, address: IpAddr, now: Instant) -> Option<Duration> {
+        let map = self.by_address.lock().ok()?;
+        let (started, count) = map.get(&address)?;
+        let ends = *started + FAILED_ATTEMPTS_WINDOW;
+        (*count >= MAX_FAILED_ATTEMPTS && now < ends).then(|| ends - now)
+    }
+
+    fn record(&self, address: IpAddr, now: Instant) {
+        let Ok(mut map) = self.by_address.lock() else {
+            return;
+        };
+        if map.len() >= 10_000 {
+            map.retain(|_, (started, _)| now < *started + FAILED_ATTEMPTS_WINDOW);
+        }
+        let entry = map.entry(address).or_insert((now, 0));
+        if now >= entry.0 + FAILED_ATTEMPTS_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
 }
 
 impl std::fmt::Debug for Auth {
@@ -88,18 +136,29 @@ impl Auth {
 
     /// Accepts one more token.
     pub fn add(&mut self, token: &str, role: Role) {
-        let entry = self.digests.entry(digest(token)).or_insert(role);
-        *entry = (*entry).max(role);
+        let digest = digest(token);
+        match self.digests.iter_mut().find(|(d, _)| *d == digest) {
+            Some((_, known)) => *known = (*known).max(role),
+            None => self.digests.push((digest, role)),
+        }
     }
 
-    /// The role of a token, if it is known.
+    /// The role of a token, if it is known. Every accepted digest is compared, in constant
+    /// time, whatever matches.
     pub fn role_of(&self, token: &str) -> Option<Role> {
-        self.digests.get(&digest(token)).copied()
+        let digest = digest(token);
+        let mut found = None;
+        for (known, role) in &self.digests {
+            if bool::from(known.ct_eq(&digest)) {
+                found = Some(*role);
+            }
+        }
+        found
     }
 
     /// How many tokens of a role are accepted.
     pub fn count(&self, role: Role) -> usize {
-        self.digests.values().filter(|r| **r == role).count()
+        self.digests.iter().filter(|(_, r)| *r == role).count()
     }
 
     /// Whether no token at all is accepted (every API request then gets 401).
@@ -192,19 +251,60 @@ fn percent_decode(s: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Guard {
     /// The accepted tokens.
-    pub auth: std::sync::Arc<Auth>,
+    pub auth: Arc<Auth>,
     /// The role needed.
     pub needs: Role,
     /// Whether `?access_token=` is accepted (the SSE stream).
     pub allow_query_token: bool,
 }
 
-/// Rejects requests whose token does not grant `guard.needs`.
+impl Auth {
+    /// Checks a request from `address` (when known): an address that has used up its failed
+    /// attempts gets 429 without its token being looked at, and a 401 counts as a failed
+    /// attempt.
+    pub fn check_from(
+        &self,
+        address: Option<IpAddr>,
+        bearer: Option<&str>,
+        needs: Role,
+    ) -> Result<Role, Response> {
+        let now = Instant::now();
+        if let Some(wait) = address.and_then(|a| self.failures.blocked_for(a, now)) {
+            let mut response = ApiError::too_many_attempts(format!(
+                "too many failed authentication attempts from this address; try again in {} s",
+                wait.as_secs().max(1)
+            ))
+            .into_response();
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            return Err(response);
+        }
+        self.check(bearer, needs).map_err(|e| {
+            if e.status() == axum::http::StatusCode::UNAUTHORIZED {
+                if let Some(a) = address {
+                    self.failures.record(a, now);
+                }
+            }
+            e.into_response()
+        })
+    }
+}
+
+/// Rejects requests whose token does not grant `guard.needs` (and addresses that failed too
+/// often, see the module docs).
 pub async fn require(State(guard): State<Guard>, req: Request, next: Next) -> Response {
     let token = bearer(&req, guard.allow_query_token);
-    match guard.auth.check(token.as_deref(), guard.needs) {
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    match guard
+        .auth
+        .check_from(address, token.as_deref(), guard.needs)
+    {
         Ok(_) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(response) => response,
     }
 }
 
@@ -230,6 +330,58 @@ mod tests {
             axum::http::StatusCode::UNAUTHORIZED
         );
         assert_eq!(auth.check(Some("a1"), Role::Viewer).unwrap(), Role::Admin);
+    }
+
+    #[test]
+    fn an_address_that_fails_too_often_waits_out_the_window() {
+        let auth = Auth::from_lists("admin-token", "");
+        let attacker: IpAddr = "127.0.0.2".parse().unwrap();
+        let other: IpAddr = "127.0.0.3".parse().unwrap();
+        for _ in 0..MAX_FAILED_ATTEMPTS {
+            let refused = auth
+                .check_from(Some(attacker), Some("guess"), Role::Viewer)
+                .unwrap_err();
+            assert_eq!(refused.status(), axum::http::StatusCode::UNAUTHORIZED);
+        }
+        // Even the right token is not looked at now, from that address only.
+        let blocked = auth
+            .check_from(Some(attacker), Some("admin-token"), Role::Viewer)
+            .unwrap_err();
+        assert_eq!(blocked.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        let wait: u64 = blocked.headers()[RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(
+            auth.check_from(Some(other), Some("admin-token"), Role::Viewer)
+                .unwrap(),
+            Role::Admin
+        );
+        // A 403 (a known token asking too much) is not a failed authentication.
+        let viewer = Auth::from_lists("", "viewer-token");
+        for _ in 0..MAX_FAILED_ATTEMPTS + 2 {
+            let refused = viewer
+                .check_from(Some(attacker), Some("viewer-token"), Role::Admin)
+                .unwrap_err();
+            assert_eq!(refused.status(), axum::http::StatusCode::FORBIDDEN);
+        }
+    }
+
+    #[test]
+    fn the_window_resets() {
+        let failures = FailedAttempts::default();
+        let address: IpAddr = "127.0.0.2".parse().unwrap();
+        let start = Instant::now();
+        for _ in 0..MAX_FAILED_ATTEMPTS {
+            failures.record(address, start);
+        }
+        assert!(failures.blocked_for(address, start).is_some());
+        let later = start + FAILED_ATTEMPTS_WINDOW;
+        assert_eq!(failures.blocked_for(address, later), None);
+        failures.record(address, later);
+        assert_eq!(failures.blocked_for(address, later), None);
     }
 
     #[test]

@@ -45,6 +45,15 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
 
+    /// 429: too many failed authentication attempts from the client's address.
+    pub fn too_many_attempts(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failed_attempts",
+            detail,
+        )
+    }
+
     /// 409: the request conflicts with the server's state.
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", detail)

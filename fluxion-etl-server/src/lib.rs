@@ -433,7 +433,9 @@ pub async fn serve(
     let shutdown = state.shutdown.clone();
     let runs = state.runs.clone();
     let stop = runs.clone();
-    axum::serve(listener, router)
+    // The peer's address reaches the auth middleware, which rate-limits failed attempts.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             signal.await;
             tracing::info!("Shutting down: no new requests or runs.");

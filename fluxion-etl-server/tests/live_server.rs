@@ -493,6 +493,27 @@ async fn demo_prints_its_url_and_generated_tokens_that_work() {
     assert_eq!(as_viewer.status(), 403);
     let page = http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
+
+    // Guessing tokens from one address is cut off: after the allowed failures, even the right
+    // token gets 429 from that address until the window passes.
+    let limit = fluxion_etl_server::auth::MAX_FAILED_ATTEMPTS;
+    for _ in 0..limit {
+        let guess = http
+            .get(format!("{base}/api/etl/history"))
+            .bearer_auth("a-guess")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(guess.status(), 401);
+    }
+    let blocked = http
+        .get(format!("{base}/api/etl/history"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), 429);
+    assert!(blocked.headers().contains_key("retry-after"));
     let pid = child.id().unwrap();
     std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
