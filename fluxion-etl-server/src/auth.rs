@@ -28,8 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
-use axum::http::HeaderValue;
+use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
@@ -267,26 +266,23 @@ impl Auth {
         address: Option<IpAddr>,
         bearer: Option<&str>,
         needs: Role,
-    ) -> Result<Role, Response> {
+    ) -> Result<Role, ApiError> {
         let now = Instant::now();
         if let Some(wait) = address.and_then(|a| self.failures.blocked_for(a, now)) {
-            let mut response = ApiError::too_many_attempts(format!(
-                "too many failed authentication attempts from this address; try again in {} s",
-                wait.as_secs().max(1)
-            ))
-            .into_response();
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
-            return Err(response);
+            let seconds = wait.as_secs().max(1);
+            return Err(ApiError::too_many_attempts(
+                format!(
+                    "too many failed authentication attempts from this address; try again in {seconds} s"
+                ),
+                seconds,
+            ));
         }
-        self.check(bearer, needs).map_err(|e| {
+        self.check(bearer, needs).inspect_err(|e| {
             if e.status() == axum::http::StatusCode::UNAUTHORIZED {
                 if let Some(a) = address {
                     self.failures.record(a, now);
                 }
             }
-            e.into_response()
         })
     }
 }
@@ -304,7 +300,7 @@ pub async fn require(State(guard): State<Guard>, req: Request, next: Next) -> Re
         .check_from(address, token.as_deref(), guard.needs)
     {
         Ok(_) => next.run(req).await,
-        Err(response) => response,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -348,7 +344,8 @@ mod tests {
             .check_from(Some(attacker), Some("admin-token"), Role::Viewer)
             .unwrap_err();
         assert_eq!(blocked.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
-        let wait: u64 = blocked.headers()[RETRY_AFTER]
+        let blocked = blocked.into_response();
+        let wait: u64 = blocked.headers()[axum::http::header::RETRY_AFTER]
             .to_str()
             .unwrap()
             .parse()

@@ -5,7 +5,8 @@
 //! generic message and keep the detail in the server's log.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fluxion_etl_core::tracker::sanitize;
@@ -17,6 +18,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     detail: String,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -45,13 +48,17 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
 
-    /// 429: too many failed authentication attempts from the client's address.
-    pub fn too_many_attempts(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failed_attempts",
-            detail,
-        )
+    /// 429: too many failed authentication attempts from the client's address; retry after
+    /// `seconds`.
+    pub fn too_many_attempts(detail: impl Into<String>, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failed_attempts",
+                detail,
+            )
+        }
     }
 
     /// 409: the request conflicts with the server's state.
@@ -92,6 +99,7 @@ impl ApiError {
             code,
             // Whatever a message quotes back (a URL, a header) never carries a secret out.
             detail: sanitize(&detail.into()),
+            retry_after: None,
         }
     }
 
@@ -103,11 +111,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(json!({ "error": self.code, "detail": self.detail })),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
