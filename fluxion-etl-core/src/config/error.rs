@@ -87,6 +87,7 @@ pub(super) fn parse_error(text: &str, origin: &str, e: &toml::de::Error) -> Conf
                 .and_then(|l| l.split_once('='))
                 .map(|(k, _)| k.trim().to_owned())
         })
+        .or_else(|| key_in_table(text, line, &message))
         .filter(|k| !k.is_empty());
     ConfigError::Parse {
         origin: origin.to_owned(),
@@ -95,6 +96,38 @@ pub(super) fn parse_error(text: &str, origin: &str, e: &toml::de::Error) -> Conf
         key_hint: key.map(|k| format!("key `{k}`: ")).unwrap_or_default(),
         message,
     }
+}
+
+/// When an error points at a whole table (serde reads a tagged table, such as a store's
+/// `[stores.source]`, as one value), the key inside it whose value is the one the message
+/// quotes: "invalid type: integer `0`" → the table's `branch = 0`.
+fn key_in_table(text: &str, line: usize, message: &str) -> Option<String> {
+    let rest = message.strip_prefix("invalid type: ")?;
+    let rest = rest.split(", expected").next()?;
+    // How the offending value is written: its exact text, or the bracket it opens with.
+    let matches: Box<dyn Fn(&str) -> bool> = if let Some(quoted) = quoted_after(rest, "`") {
+        // integer `0`, floating point `0.5`, boolean `true`
+        Box::new(move |v| v == quoted)
+    } else if let Some(at) = rest.find('"') {
+        // string "abc", as TOML writes it too
+        let written = rest[at..].to_owned();
+        Box::new(move |v| v == written)
+    } else if rest == "sequence" {
+        Box::new(|v| v.starts_with('['))
+    } else if rest == "map" {
+        Box::new(|v| v.starts_with('{'))
+    } else {
+        return None;
+    };
+    let mut lines = text.lines().skip(line.saturating_sub(1));
+    if !lines.next()?.trim_start().starts_with('[') {
+        return None;
+    }
+    lines
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .filter_map(|l| l.split_once('='))
+        .find(|(_, v)| matches(v.trim()))
+        .map(|(k, _)| k.trim().to_owned())
 }
 
 fn quoted_after(message: &str, marker: &str) -> Option<String> {

@@ -37,6 +37,8 @@ mod destination;
 mod error;
 mod gaps;
 mod klk;
+#[cfg(test)]
+mod props;
 mod schedule;
 mod stellar;
 mod stores;

@@ -35,6 +35,8 @@
 
 mod document;
 mod inventory;
+#[cfg(test)]
+mod props;
 mod reader;
 mod records;
 mod sales;
