@@ -1368,3 +1368,164 @@ async fn every_answer_has_the_fields_its_schema_names() {
         fields_match(&doc, schema, &body, &format!("{method} {path}"));
     }
 }
+
+/// Random bodies and query strings on every route that reads input: never a 500 or a panic,
+/// and every refusal is a JSON error saying what is wrong. 64 cases per run by default
+/// (`PROPTEST_CASES` for more); an accepted run really starts, over the simulator.
+#[test]
+fn any_body_or_query_gets_an_answer_never_a_500() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let h = rt.block_on(harness());
+
+    let leaf = prop_oneof![
+        Just(json!("ventas")),
+        Just(json!("inventario")),
+        Just(json!("tienda_01")),
+        Just(json!("nope")),
+        Just(json!("")),
+        Just(json!("2025-11-17")),
+        Just(json!("2025-11-17 00:00:00")),
+        Just(json!("2025-11-17 23:59:59")),
+        Just(json!("2999-01-01")),
+        Just(json!("2025-13-45 99:99")),
+        Just(json!(null)),
+        Just(json!(true)),
+        Just(json!(["tienda_01"])),
+        Just(json!([1, "x"])),
+        Just(json!({})),
+        (-3i64..30).prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        "\\PC{0,12}".prop_map(Value::from),
+    ];
+    let keys = prop::sample::subsequence(
+        vec![
+            "etl_name",
+            "tienda_ids",
+            "tienda_id",
+            "ubicacion_id",
+            "fecha_inicio",
+            "fecha_fin",
+            "execution_hour",
+            "execution_minute",
+            "max_retries",
+            "retry_interval_minutes",
+            "unknown_field",
+        ],
+        0..6,
+    );
+    let object = (keys, prop::collection::vec(leaf.clone(), 6)).prop_map(|(keys, values)| {
+        let map: serde_json::Map<String, Value> = keys
+            .into_iter()
+            .zip(values)
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        Value::Object(map).to_string()
+    });
+    let body = prop_oneof![
+        6 => object,
+        1 => leaf.prop_map(|v| v.to_string()),
+        1 => "\\PC{0,40}",
+    ];
+    let route = prop::sample::select(vec![
+        ("POST", "/api/etl/run"),
+        ("POST", "/api/etl/sync/ventas"),
+        ("PUT", "/api/etl/scheduler/config"),
+    ]);
+    let query_value = prop_oneof![
+        Just("0".to_owned()),
+        Just("-1".to_owned()),
+        Just("500".to_owned()),
+        Just("ventas".to_owned()),
+        Just("2026-01-10".to_owned()),
+        Just("2026-13-01".to_owned()),
+        "[a-z0-9_%]{0,10}",
+    ];
+    let query = (
+        prop::sample::select(vec![
+            "/api/etl/history",
+            "/api/etl/stats",
+            "/api/ventas/gaps",
+            "/api/etl/ventas/logs",
+            "/api/etl/ventas/status",
+        ]),
+        prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    "limit",
+                    "offset",
+                    "status",
+                    "etl_name",
+                    "fecha_desde",
+                    "fecha_hasta",
+                    "dias",
+                    "tienda_ids",
+                    "ubicacion_id",
+                    "since",
+                    "execution_id",
+                ]),
+                query_value,
+            ),
+            0..4,
+        ),
+    )
+        .prop_map(|(path, pairs)| {
+            let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{path}?{}", q.join("&"))
+        });
+
+    let mut config = Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 64;
+    }
+    let mut runner = TestRunner::new(config.clone());
+    runner
+        .run(&(route, body), |((method, path), body)| {
+            let (status, answer) = rt.block_on(async {
+                let req = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("authorization", format!("Bearer {ADMIN}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.clone()))
+                    .unwrap();
+                let res = h.app.clone().oneshot(req).await.unwrap();
+                let status = res.status();
+                let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                (status, serde_json::from_slice::<Value>(&bytes).ok())
+            });
+            prop_assert!(status.as_u16() < 500, "{method} {path} {body}: {status}");
+            if status.is_client_error() {
+                let answer = answer.unwrap_or_default();
+                prop_assert!(
+                    answer["error"].is_string() && answer["detail"].is_string(),
+                    "{method} {path} {body}: {status} {answer}"
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut runner = TestRunner::new(config);
+    runner
+        .run(&query, |path| {
+            let (status, answer) = rt.block_on(call(&h.app, "GET", &path, Some(ADMIN), None));
+            prop_assert!(status.as_u16() < 500, "{path}: {status}");
+            if status.is_client_error() {
+                prop_assert!(
+                    answer["error"].is_string() && answer["detail"].is_string(),
+                    "{path}: {status} {answer}"
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    drop(h);
+}
