@@ -224,6 +224,21 @@ mod tests {
             .unwrap()
     }
 
+    /// The scheduler form allows exactly what the API accepts (it once capped retries at 10
+    /// while the API took 0–20).
+    #[test]
+    fn the_scheduler_form_allows_the_api_ranges() {
+        let html = std::str::from_utf8(ASSETS[0].body).unwrap();
+        for (name, low, high) in fluxion_etl_core::schedule::ScheduleSettings::RANGES {
+            let at = html
+                .find(&format!("<input name=\"{name}\""))
+                .unwrap_or_else(|| panic!("no input {name}"));
+            let tag = &html[at..at + html[at..].find('>').unwrap()];
+            assert!(tag.contains(&format!(" min=\"{low}\"")), "{tag}");
+            assert!(tag.contains(&format!(" max=\"{high}\"")), "{tag}");
+        }
+    }
+
     #[tokio::test]
     async fn index_is_html_with_policy_and_revalidation() {
         let res = get("/", None).await;

@@ -41,20 +41,24 @@ pub struct InvalidSetting {
 }
 
 impl ScheduleSettings {
+    /// Each setting's name and inclusive range: what [`ScheduleSettings::validate`] and
+    /// `fluxion.toml` accept, and what the control centre's form allows.
+    pub const RANGES: [(&'static str, u32, u32); 4] = [
+        ("execution_hour", 0, 23),
+        ("execution_minute", 0, 59),
+        ("max_retries", 0, 20),
+        ("retry_interval_minutes", 1, 720),
+    ];
+
     /// Checks every present field against its range (the same ranges `fluxion.toml` accepts).
     pub fn validate(&self) -> std::result::Result<(), InvalidSetting> {
-        let checks: [(&'static str, Option<u32>, u32, u32); 4] = [
-            ("execution_hour", self.execution_hour, 0, 23),
-            ("execution_minute", self.execution_minute, 0, 59),
-            ("max_retries", self.max_retries, 0, 20),
-            (
-                "retry_interval_minutes",
-                self.retry_interval_minutes,
-                1,
-                720,
-            ),
+        let values = [
+            self.execution_hour,
+            self.execution_minute,
+            self.max_retries,
+            self.retry_interval_minutes,
         ];
-        for (field, value, low, high) in checks {
+        for ((field, low, high), value) in Self::RANGES.into_iter().zip(values) {
             if let Some(v) = value {
                 if v < low || v > high {
                     return Err(InvalidSetting {
