@@ -9,10 +9,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use fluxion_etl_core::config::{Config, CONFIG_ENV};
+use fluxion_etl_core::loaders::Destination;
 use fluxion_etl_core::scheduler::Scheduler;
 use fluxion_etl_core::taxonomy::SanitizingWriter;
 use fluxion_etl_core::Fluxion;
-use fluxion_etl_server::auth::{generate_token, Auth, Role, ADMIN_TOKENS_ENV, VIEWER_TOKENS_ENV};
+use fluxion_etl_server::auth::{
+    generate_token, Auth, JwtAuth, JwtOptions, Role, ADMIN_TOKENS_ENV, VIEWER_TOKENS_ENV,
+};
 use fluxion_etl_server::logs::LogHub;
 use fluxion_etl_server::{serve, AppState, ServerOptions};
 use tracing_subscriber::layer::SubscriberExt;
@@ -56,6 +59,63 @@ struct Args {
     /// served; another replica runs the jobs).
     #[arg(long)]
     no_scheduler: bool,
+    /// Also accept the chain's HS256 JWTs, signed with the secret held by this environment
+    /// variable (its name, not the secret).
+    #[arg(long, env = "FLUXION_JWT_SECRET_ENV", value_name = "VAR")]
+    jwt_secret_env: Option<String>,
+    /// The JWT claim holding the user's role.
+    #[arg(long, default_value = "role", requires = "jwt_secret_env")]
+    jwt_role_claim: String,
+    /// The chain's roles that are admins, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "super_admin",
+        requires = "jwt_secret_env"
+    )]
+    jwt_admin_roles: Vec<String>,
+    /// The chain's roles that are viewers, comma-separated (default: every other role).
+    #[arg(long, value_delimiter = ',', requires = "jwt_secret_env")]
+    jwt_viewer_roles: Option<Vec<String>>,
+    /// SQL returning the role of the user `$1` (`?1` on SQLite), for tokens without the role
+    /// claim, e.g. `SELECT r.nombre FROM usuarios u JOIN roles r ON r.id = u.rol_id WHERE
+    /// u.username = $1`.
+    #[arg(long, env = "FLUXION_JWT_ROLE_QUERY", requires = "jwt_secret_env")]
+    jwt_role_query: Option<String>,
+    /// The environment variable with the URL of the database the role query runs in (default:
+    /// the destination).
+    #[arg(long, value_name = "VAR", requires = "jwt_role_query")]
+    jwt_database_url_env: Option<String>,
+}
+
+/// The chain's JWTs, when `--jwt-secret-env` names a variable.
+async fn jwt_auth(args: &Args, fluxion: &Fluxion) -> anyhow::Result<Option<JwtAuth>> {
+    let Some(var) = &args.jwt_secret_env else {
+        return Ok(None);
+    };
+    let database = match (&args.jwt_role_query, &args.jwt_database_url_env) {
+        (None, _) => None,
+        (Some(_), None) => Some(fluxion.destination().clone()),
+        (Some(_), Some(url_var)) => {
+            let url = std::env::var(url_var).with_context(|| {
+                format!("--jwt-database-url-env names {url_var}, which is not set")
+            })?;
+            Some(
+                Destination::connect(&url)
+                    .await
+                    .with_context(|| format!("cannot connect to the role database ({url_var})"))?,
+            )
+        }
+    };
+    let options = JwtOptions {
+        role_claim: args.jwt_role_claim.clone(),
+        admin_roles: args.jwt_admin_roles.clone(),
+        viewer_roles: args.jwt_viewer_roles.clone(),
+        role_query: args.jwt_role_query.clone(),
+    };
+    Ok(Some(
+        JwtAuth::from_env(var, options, database).map_err(anyhow::Error::msg)?,
+    ))
 }
 
 #[tokio::main]
@@ -97,15 +157,18 @@ async fn main() -> anyhow::Result<()> {
             (config, None)
         }
     };
-    if auth.is_empty() {
-        tracing::warn!("No token configured ({ADMIN_TOKENS_ENV}, {VIEWER_TOKENS_ENV}): every API request will get 401.");
-    }
     if !args.bind.ip().is_loopback() {
         tracing::warn!(addr = %args.bind, "Listening beyond loopback: put TLS in front of this server.");
     }
     let fluxion = Fluxion::from_config(config)
         .await
         .context("cannot open the destination")?;
+    if let Some(jwt) = jwt_auth(&args, &fluxion).await? {
+        auth = auth.with_jwt(jwt);
+    }
+    if auth.is_empty() {
+        tracing::warn!("No token configured ({ADMIN_TOKENS_ENV}, {VIEWER_TOKENS_ENV}): every API request will get 401.");
+    }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;

@@ -29,6 +29,7 @@ const VIEWER: &str = "viewer-token-for-tests";
 
 struct Harness {
     app: Router,
+    state: AppState,
     demo: Demo,
     _dir: tempfile::TempDir,
     /// This test's metrics recorder, on this test's thread: the tests of this binary run in
@@ -81,7 +82,8 @@ async fn harness_with(adjust: impl FnOnce(&mut fluxion_etl_core::config::Config)
     .with_scheduler(scheduler, false)
     .with_metrics(recorder.handle());
     Harness {
-        app: app(state),
+        app: app(state.clone()),
+        state,
         demo,
         _dir: dir,
         _metrics: local,
@@ -1242,6 +1244,7 @@ async fn connectivity_dials_each_store_source_now() {
         demo,
         _dir,
         _metrics,
+        ..
     } = h;
     demo.shutdown().await;
     let (status, body) = call(
@@ -1528,4 +1531,115 @@ fn any_body_or_query_gets_an_answer_never_a_500() {
         })
         .unwrap();
     drop(h);
+}
+
+/// The chain's own HS256 JWTs (minted here by an independent implementation, `jsonwebtoken`)
+/// beside the static tokens: the role from the token's claim, or from the chain's
+/// `usuarios`/`roles` tables; each refusal a 401 that says which check failed.
+#[tokio::test]
+async fn the_chain_s_jwts_are_accepted_with_their_roles() {
+    use fluxion_etl_server::auth::{JwtAuth, JwtOptions};
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+
+    let h = harness().await;
+    let destination = h.state.fluxion.destination().clone();
+    let fluxion_etl_core::loaders::Destination::Sqlite(db) = &destination else {
+        panic!("the harness loads into SQLite");
+    };
+    for sql in [
+        "CREATE TABLE roles (id INTEGER PRIMARY KEY, nombre TEXT NOT NULL)",
+        "CREATE TABLE usuarios (username TEXT PRIMARY KEY, rol_id INTEGER REFERENCES roles(id))",
+        "INSERT INTO roles VALUES (1, 'super_admin'), (2, 'gerente_general')",
+        "INSERT INTO usuarios VALUES ('maria', 1), ('jose', 2)",
+    ] {
+        sqlx::query(sql).execute(db.pool()).await.unwrap();
+    }
+    let secret = b"panel-secret-for-tests";
+    let jwt = JwtAuth::new(
+        secret.as_slice(),
+        JwtOptions {
+            role_query: Some(
+                "SELECT r.nombre FROM usuarios u JOIN roles r ON r.id = u.rol_id \
+                 WHERE u.username = ?1"
+                    .into(),
+            ),
+            ..JwtOptions::default()
+        },
+        Some(destination.clone()),
+    );
+    let state = AppState {
+        auth: Arc::new(Auth::from_lists(ADMIN, VIEWER).with_jwt(jwt)),
+        ..h.state.clone()
+    };
+    let app = app(state);
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let mint = |claims: Value, key: &[u8]| {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+
+    // The role in the token.
+    let admin = mint(
+        json!({"sub": "ana", "role": "super_admin", "exp": exp}),
+        secret,
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/etl/history", Some(&admin), None)
+            .await
+            .0,
+        200
+    );
+    // The role looked up: maria is a super_admin, jose a gerente_general (a viewer).
+    let maria = mint(json!({"sub": "maria", "exp": exp}), secret);
+    assert_eq!(
+        call(&app, "GET", "/api/etl/history", Some(&maria), None)
+            .await
+            .0,
+        200
+    );
+    let jose = mint(json!({"sub": "jose", "exp": exp}), secret);
+    assert_eq!(
+        call(&app, "GET", "/api/etl/history", Some(&jose), None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/etl/ventas/status", Some(&jose), None)
+            .await
+            .0,
+        200
+    );
+    // The static tokens still work.
+    assert_eq!(
+        call(&app, "GET", "/api/etl/history", Some(ADMIN), None)
+            .await
+            .0,
+        200
+    );
+
+    let refusals = [
+        (
+            mint(json!({"sub": "pedro", "exp": exp}), secret),
+            "unknown user `pedro`",
+        ),
+        (
+            mint(json!({"sub": "maria", "exp": exp}), b"not-the-secret"),
+            "invalid token signature",
+        ),
+        (
+            mint(json!({"sub": "maria", "exp": exp - 7200}), secret),
+            "token expired",
+        ),
+    ];
+    for (token, says) in refusals {
+        let (status, body) = call(&app, "GET", "/api/etl/ventas/status", Some(&token), None).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(says), "{body}");
+        assert!(!body.to_string().contains(&token));
+    }
 }

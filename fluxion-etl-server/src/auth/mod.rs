@@ -1,5 +1,8 @@
 //! Bearer-token authentication with two roles.
 //!
+//! Two kinds of bearer token are accepted: the static tokens below, and — when configured —
+//! the HS256 JWTs the chain's admin panel issues (see [`jwt`]).
+//!
 //! Tokens come from the environment (`FLUXION_ADMIN_TOKENS`, `FLUXION_VIEWER_TOKENS`,
 //! comma-separated) and are kept only as SHA-256 digests: the server never holds a token's text
 //! after start-up, and never logs or returns one. An **admin** (seed 003's `super_admin`) may do
@@ -38,6 +41,10 @@ use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
+pub mod jwt;
+
+pub use jwt::{JwtAuth, JwtError, JwtOptions};
+
 /// The environment variable with the admin tokens (comma-separated).
 pub const ADMIN_TOKENS_ENV: &str = "FLUXION_ADMIN_TOKENS";
 /// The environment variable with the viewer tokens (comma-separated).
@@ -73,6 +80,7 @@ pub const FAILED_ATTEMPTS_WINDOW: Duration = Duration::from_secs(60);
 pub struct Auth {
     digests: Vec<([u8; 32], Role)>,
     failures: Arc<FailedAttempts>,
+    jwt: Option<Arc<JwtAuth>>,
 }
 
 /// Failed attempts per client address, in fixed windows.
@@ -162,7 +170,13 @@ impl Auth {
 
     /// Whether no token at all is accepted (every API request then gets 401).
     pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
+        self.digests.is_empty() && self.jwt.is_none()
+    }
+
+    /// Also accepts the chain's JWTs.
+    pub fn with_jwt(mut self, jwt: JwtAuth) -> Self {
+        self.jwt = Some(Arc::new(jwt));
+        self
     }
 
     /// Checks a request's bearer token against the role a route needs.
@@ -175,6 +189,11 @@ impl Auth {
         let Some(role) = self.role_of(token) else {
             return Err(ApiError::unauthorized("unknown token"));
         };
+        Self::allows(role, needs)
+    }
+
+    /// `role` if it grants `needs`, else 403.
+    fn allows(role: Role, needs: Role) -> Result<Role, ApiError> {
         if role < needs {
             return Err(ApiError::forbidden(format!(
                 "this endpoint needs the {} role; the token is a {} token",
@@ -260,8 +279,8 @@ pub struct Guard {
 impl Auth {
     /// Checks a request from `address` (when known): an address that has used up its failed
     /// attempts gets 429 without its token being looked at, and a 401 counts as a failed
-    /// attempt.
-    pub fn check_from(
+    /// attempt. A token with a JWT's shape is verified as one when JWTs are configured.
+    pub async fn authenticate(
         &self,
         address: Option<IpAddr>,
         bearer: Option<&str>,
@@ -277,7 +296,20 @@ impl Auth {
                 seconds,
             ));
         }
-        self.check(bearer, needs).inspect_err(|e| {
+        let jwt = match (&self.jwt, bearer) {
+            (Some(jwt), Some(token))
+                if self.role_of(token).is_none() && JwtAuth::looks_like_jwt(token) =>
+            {
+                Some(jwt.role_of(token).await)
+            }
+            _ => None,
+        };
+        let checked = match jwt {
+            Some(Ok(role)) => Self::allows(role, needs),
+            Some(Err(e)) => Err(ApiError::unauthorized(e.to_string())),
+            None => self.check(bearer, needs),
+        };
+        checked.inspect_err(|e| {
             if e.status() == axum::http::StatusCode::UNAUTHORIZED {
                 if let Some(a) = address {
                     self.failures.record(a, now);
@@ -297,7 +329,8 @@ pub async fn require(State(guard): State<Guard>, req: Request, next: Next) -> Re
         .map(|c| c.0.ip());
     match guard
         .auth
-        .check_from(address, token.as_deref(), guard.needs)
+        .authenticate(address, token.as_deref(), guard.needs)
+        .await
     {
         Ok(_) => next.run(req).await,
         Err(e) => e.into_response(),
@@ -328,20 +361,22 @@ mod tests {
         assert_eq!(auth.check(Some("a1"), Role::Viewer).unwrap(), Role::Admin);
     }
 
-    #[test]
-    fn an_address_that_fails_too_often_waits_out_the_window() {
+    #[tokio::test]
+    async fn an_address_that_fails_too_often_waits_out_the_window() {
         let auth = Auth::from_lists("admin-token", "");
         let attacker: IpAddr = "127.0.0.2".parse().unwrap();
         let other: IpAddr = "127.0.0.3".parse().unwrap();
         for _ in 0..MAX_FAILED_ATTEMPTS {
             let refused = auth
-                .check_from(Some(attacker), Some("guess"), Role::Viewer)
+                .authenticate(Some(attacker), Some("guess"), Role::Viewer)
+                .await
                 .unwrap_err();
             assert_eq!(refused.status(), axum::http::StatusCode::UNAUTHORIZED);
         }
         // Even the right token is not looked at now, from that address only.
         let blocked = auth
-            .check_from(Some(attacker), Some("admin-token"), Role::Viewer)
+            .authenticate(Some(attacker), Some("admin-token"), Role::Viewer)
+            .await
             .unwrap_err();
         assert_eq!(blocked.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
         let blocked = blocked.into_response();
@@ -352,7 +387,8 @@ mod tests {
             .unwrap();
         assert!((1..=60).contains(&wait), "{wait}");
         assert_eq!(
-            auth.check_from(Some(other), Some("admin-token"), Role::Viewer)
+            auth.authenticate(Some(other), Some("admin-token"), Role::Viewer)
+                .await
                 .unwrap(),
             Role::Admin
         );
@@ -360,7 +396,8 @@ mod tests {
         let viewer = Auth::from_lists("", "viewer-token");
         for _ in 0..MAX_FAILED_ATTEMPTS + 2 {
             let refused = viewer
-                .check_from(Some(attacker), Some("viewer-token"), Role::Admin)
+                .authenticate(Some(attacker), Some("viewer-token"), Role::Admin)
+                .await
                 .unwrap_err();
             assert_eq!(refused.status(), axum::http::StatusCode::FORBIDDEN);
         }
