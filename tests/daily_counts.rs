@@ -392,15 +392,26 @@ async fn upgrade_backfills_the_counts(destination: Destination) {
     assert_eq!(count(&after, "tienda_02", "2025-11-17"), Some(31));
 }
 
+/// The destinations start at schema 0003, loaded by this build: over their bare pools, whose
+/// executions record no owner (0003 has no `owner_key` column).
 async fn fresh_sqlite() -> (Destination, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("upgrade.db").display());
-    (Destination::connect(&url).await.unwrap(), dir)
+    let Destination::Sqlite(d) = Destination::connect(&url).await.unwrap() else {
+        unreachable!()
+    };
+    let bare = fluxion_etl::loaders::SqlDestination::from_pool(d.pool().clone());
+    (Destination::Sqlite(bare), dir)
 }
 
 async fn fresh_postgres() -> Destination {
     let url = crate::common::db::fresh_postgres_url().await;
-    Destination::connect(&url).await.unwrap()
+    let Destination::Postgres(d) = Destination::connect(&url).await.unwrap() else {
+        unreachable!()
+    };
+    Destination::Postgres(fluxion_etl::loaders::SqlDestination::from_pool(
+        d.pool().clone(),
+    ))
 }
 
 mod sqlite {

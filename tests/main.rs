@@ -8,6 +8,7 @@ mod contract;
 mod daily_counts;
 mod gaps;
 mod klk;
+mod liveness;
 mod postgres;
 mod repository;
 mod runner;

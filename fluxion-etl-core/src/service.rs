@@ -130,8 +130,9 @@ impl Fluxion {
     /// Connects to the configured destination (`DATABASE_URL` overrides it). An embedded
     /// SQLite destination is migrated on open; PostgreSQL must be migrated with
     /// `fluxion migrate` first, and Fluxion refuses to run against any schema it does not know.
-    /// Executions left `running` for longer than `[destination] stale_running_minutes` (their
-    /// process died) are closed as interrupted.
+    /// Executions left `running` by a process that is gone are closed as interrupted at once
+    /// ([`Destination::reconcile`]; those recorded before execution owners existed, after
+    /// `[destination] stale_running_minutes`).
     pub async fn from_config(config: Config) -> Result<Self> {
         let destination = Destination::connect_within(
             &config.destination_url(),
@@ -143,7 +144,7 @@ impl Fluxion {
         }
         destination.ensure_current().await?;
         destination
-            .reconcile_stale(config.destination.stale_running())
+            .reconcile(config.destination.stale_running())
             .await?;
         Self::wired(config, destination)
     }

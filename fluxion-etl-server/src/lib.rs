@@ -420,11 +420,23 @@ pub async fn serve(
     // scraper, this keeps them from piling up.
     let upkeep = state.metrics.clone();
     let upkeep_stop = state.shutdown.clone();
+    let fluxion = state.fluxion.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(10));
         loop {
             tokio::select! {
-                _ = every.tick() => upkeep.run_upkeep(),
+                _ = every.tick() => {
+                    upkeep.run_upkeep();
+                    // Executions whose process is gone (killed, host lost) are closed within
+                    // seconds, not when the next process happens to start.
+                    let stale = fluxion.config().destination.stale_running();
+                    if let Err(e) = fluxion.destination().reconcile(stale).await {
+                        tracing::warn!(
+                            "Cannot reconcile the running executions: {}",
+                            fluxion_etl_core::tracker::sanitize(&e.to_string())
+                        );
+                    }
+                }
                 _ = upkeep_stop.cancelled() => return,
             }
         }

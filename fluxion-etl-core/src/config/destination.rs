@@ -17,9 +17,10 @@ pub struct DestinationConfig {
     pub keep_inventory_history: bool,
     /// Days of execution history to keep (older executions are purged).
     pub retention_days: u32,
-    /// Minutes after which an execution still marked `running` is taken for one whose process
-    /// died (killed, host lost) and is closed as failed (`interrupted`) when Fluxion starts.
-    /// Keep it longer than your longest run.
+    /// Minutes after which an execution still marked `running` that has no recorded owner
+    /// (opened before execution owners existed) is taken for one whose process died and is
+    /// closed as failed (`interrupted`). Executions with an owner are closed as soon as their
+    /// owner is gone, and never while it lives (`loaders::liveness`).
     pub stale_running_minutes: u32,
     /// Seconds to wait for the destination's server to answer a connection (PostgreSQL). A
     /// refused connection fails at once; a host that does not answer fails after this long.

@@ -13,6 +13,7 @@
 //! merge adds its snapshot's rows to `inventory_daily_counts` itself, as the triggers would have.
 
 mod lease;
+pub mod liveness;
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;
@@ -49,18 +50,38 @@ pub enum Destination {
 #[derive(Debug)]
 pub struct SqlDestination<DB: Database> {
     pool: Pool<DB>,
+    /// Who this process is to the executions it opens ([`liveness`]); `None` for a pool
+    /// wrapped with [`SqlDestination::from_pool`] or an in-memory database.
+    owner: Option<Arc<liveness::Owner>>,
 }
 
 impl<DB: Database> Clone for SqlDestination<DB> {
     fn clone(&self) -> Self {
-        Self::from_pool(self.pool.clone())
+        Self {
+            pool: self.pool.clone(),
+            owner: self.owner.clone(),
+        }
     }
 }
 
 impl<DB: Database> SqlDestination<DB> {
-    /// Wraps an existing pool (on a migrated database, for the stores to work).
+    /// Wraps an existing pool (on a migrated database, for the stores to work). Its executions
+    /// have no owner: only the age rule reconciles them.
     pub fn from_pool(pool: Pool<DB>) -> Self {
-        Self { pool }
+        Self { pool, owner: None }
+    }
+
+    /// The destination with an owner for the executions it opens.
+    pub(crate) fn owned(pool: Pool<DB>, owner: liveness::Owner) -> Self {
+        Self {
+            pool,
+            owner: Some(Arc::new(owner)),
+        }
+    }
+
+    /// Who this process is to the executions it opens, if anyone.
+    pub fn owner(&self) -> Option<&liveness::Owner> {
+        self.owner.as_deref()
     }
 
     /// The connection pool (history queries, migrations).
@@ -71,7 +92,7 @@ impl<DB: Database> SqlDestination<DB> {
     /// The stores: execution history, gap queries and the scheduler's state (shared by every
     /// replica on a PostgreSQL database).
     pub fn stores(&self) -> store::SqlStore<DB> {
-        store::SqlStore::new(self.pool.clone())
+        store::SqlStore::new(self.pool.clone()).with_owner(self.owner.clone())
     }
 
     /// Closes the pool.
@@ -247,6 +268,39 @@ impl Destination {
         Ok(closed)
     }
 
+    /// Closes the `running` executions whose process is gone, as failed with category
+    /// `interrupted`, at once: those whose owner's lock can be taken ([`liveness`]), never a
+    /// live owner's however long it runs. Executions recorded without an owner (before owners
+    /// existed, or through a bare pool) are closed when older than `legacy_older_than`
+    /// (`[destination] stale_running_minutes`). Called when Fluxion starts and on the server's
+    /// timer. Returns how many were closed.
+    pub async fn reconcile(&self, legacy_older_than: std::time::Duration) -> Result<u64> {
+        let message = "the process running this execution is gone (reconciled)";
+        let age = chrono::Duration::from_std(legacy_older_than)
+            .unwrap_or_else(|_| chrono::Duration::days(36_500));
+        let (stores, owner) = match self {
+            Destination::Sqlite(d) => (Reconciling::Sqlite(d.stores()), d.owner()),
+            Destination::Postgres(d) => (Reconciling::Postgres(d.stores()), d.owner()),
+        };
+        let mut closed = stores
+            .close_running_of(None, Some(Utc::now() - age), message)
+            .await?;
+        if let Some(owner) = owner {
+            for key in stores.running_owners().await? {
+                if !owner.is_alive(key).await? {
+                    closed += stores.close_running_of(Some(key), None, message).await?;
+                }
+            }
+        }
+        if closed > 0 {
+            tracing::warn!(
+                closed,
+                "Running executions of gone processes closed as interrupted."
+            );
+        }
+        Ok(closed)
+    }
+
     /// Deletes executions (and their store details) started more than `retention_days` days
     /// ago: the 90-day retention of `fluxion history prune` and the server's daily maintenance.
     /// Running executions are kept. Returns how many executions were deleted.
@@ -375,5 +429,36 @@ mod tests {
             ErrorCategory::ConstraintViolation
         );
         assert_eq!(classify_sqlite_code(517).0, ErrorCategory::PgTimeout);
+    }
+}
+
+/// The stores of either backend, for [`Destination::reconcile`].
+enum Reconciling {
+    Sqlite(store::SqlStore<sqlx::Sqlite>),
+    Postgres(store::SqlStore<sqlx::Postgres>),
+}
+
+impl Reconciling {
+    async fn running_owners(&self) -> Result<Vec<i64>> {
+        match self {
+            Reconciling::Sqlite(s) => store::running_owners(s).await,
+            Reconciling::Postgres(s) => store::running_owners(s).await,
+        }
+    }
+
+    async fn close_running_of(
+        &self,
+        owner: Option<i64>,
+        started_before: Option<chrono::DateTime<Utc>>,
+        message: &str,
+    ) -> Result<u64> {
+        match self {
+            Reconciling::Sqlite(s) => {
+                store::close_running_of(s, owner, started_before, message).await
+            }
+            Reconciling::Postgres(s) => {
+                store::close_running_of(s, owner, started_before, message).await
+            }
+        }
     }
 }

@@ -85,7 +85,8 @@ impl SqlDestination<Postgres> {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let owner = super::liveness::Owner::postgres(pool.connect_options().as_ref().clone());
+        Ok(Self::owned(pool, owner))
     }
 
     /// Applies pending migrations. Concurrent callers are serialized by sqlx's advisory lock;

@@ -65,7 +65,14 @@ impl SqlDestination<Sqlite> {
             .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let options = pool.connect_options();
+        let owner = database_file(&options)
+            .map(|file| std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()))
+            .map(|file| super::liveness::Owner::file(&file));
+        Ok(match owner {
+            Some(owner) => Self::owned(pool, owner),
+            None => Self::from_pool(pool),
+        })
     }
 
     /// An empty, migrated destination in memory: what a read-only command sees where no
@@ -78,7 +85,7 @@ impl SqlDestination<Sqlite> {
             .max_lifetime(None)
             .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true))
             .await?;
-        let destination = Self { pool };
+        let destination = Self::from_pool(pool);
         destination.migrate().await?;
         Ok(destination)
     }

@@ -42,7 +42,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
-pub(crate) use tracker::insert_detail;
+pub(crate) use tracker::{close_running_of, insert_detail, running_owners};
 
 pub(crate) use codec::Codec;
 pub(crate) use dialect::Dialect;
@@ -57,18 +57,29 @@ use crate::stored::{StoredText, UnknownValue};
 #[derive(Debug)]
 pub struct SqlStore<DB: Database> {
     pool: Pool<DB>,
+    /// Recorded as the owner of the executions this store opens.
+    owner: Option<std::sync::Arc<super::liveness::Owner>>,
 }
 
 impl<DB: Database> SqlStore<DB> {
     /// The stores over a migrated pool.
     pub fn new(pool: Pool<DB>) -> Self {
-        Self { pool }
+        Self { pool, owner: None }
+    }
+
+    /// The stores, recording `owner` as the owner of the executions they open.
+    pub(crate) fn with_owner(
+        mut self,
+        owner: Option<std::sync::Arc<super::liveness::Owner>>,
+    ) -> Self {
+        self.owner = owner;
+        self
     }
 }
 
 impl<DB: Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
-        Self::new(self.pool.clone())
+        Self::new(self.pool.clone()).with_owner(self.owner.clone())
     }
 }
 

@@ -98,21 +98,74 @@ fn midnight_utc(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
+/// The owners of `running` executions (for
+/// [`Destination::reconcile`](crate::loaders::Destination::reconcile)).
+pub(crate) async fn running_owners<DB: Backend>(store: &SqlStore<DB>) -> Result<Vec<i64>> {
+    Stmt::new(
+        "SELECT DISTINCT owner_key FROM etl_executions \
+             WHERE status = 'running' AND owner_key IS NOT NULL"
+            .to_owned(),
+    )
+    .decode_all(&store.pool, |row| Ok(row.get::<i64>("owner_key")?))
+    .await
+}
+
+/// Closes the `running` executions of `owner` (of no owner when `None`), started before
+/// `started_before` when given, as failed with category `interrupted`.
+pub(crate) async fn close_running_of<DB: Backend>(
+    store: &SqlStore<DB>,
+    owner: Option<i64>,
+    started_before: Option<DateTime<Utc>>,
+    message: &str,
+) -> Result<u64> {
+    let now = Utc::now();
+    let cutoff = started_before.unwrap_or(now + Duration::days(36_500));
+    Ok(stmt!(
+        "UPDATE etl_executions SET status = 'failed', finished_at = $1, \
+         error_phase = COALESCE(error_phase, 'extract'), error_category = 'interrupted', \
+         error_source = COALESCE(error_source, 'pipeline'), error_message = $2, \
+         tiendas_fallidas = CASE WHEN tiendas_count > tiendas_exitosas \
+                                 THEN tiendas_count - tiendas_exitosas ELSE 0 END \
+         WHERE status = 'running' AND started_at < $3 \
+           AND (owner_key = $4 OR ($4 IS NULL AND owner_key IS NULL))";
+        now, crate::taxonomy::sanitize(message), cutoff, owner
+    )
+    .execute(&store.pool)
+    .await?)
+}
+
 #[async_trait]
 impl<DB: Backend> TrackerStore for SqlStore<DB> {
     async fn insert_execution(&self, e: &NewExecution) -> Result<i64> {
         let tiendas = serde_json::to_value(&e.tiendas)
             .map_err(|err| Error::InvalidRequest(format!("cannot encode the stores: {err}")))?;
-        let row = stmt!(
-            "INSERT INTO etl_executions (etl_name, etl_type, mode, started_at, fecha_desde, fecha_hasta, status, \
-             tiendas, tiendas_count, triggered_by, source_system, is_recovery, recovered_gap_id, host, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
+        // The owner's lock is held before the row exists, so no reconciler ever sees this
+        // execution without a live owner. A store over a bare pool records no owner (and needs
+        // no `owner_key` column).
+        let owner = match &self.owner {
+            Some(owner) => Some(owner.hold().await?),
+            None => None,
+        };
+        let (owner_column, owner_value) = match owner {
+            Some(_) => (", owner_key", ", $15"),
+            None => ("", ""),
+        };
+        let mut insert = stmt!(
+            format!(
+                "INSERT INTO etl_executions (etl_name, etl_type, mode, started_at, fecha_desde, fecha_hasta, \
+                 status, tiendas, tiendas_count, triggered_by, source_system, is_recovery, recovered_gap_id, \
+                 host, version{owner_column}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $10, $11, $12, $13, $14{owner_value}) \
+                 RETURNING id"
+            );
             e.etl_name, e.etl_type.as_str(), e.mode, e.started_at, e.fecha_desde, e.fecha_hasta,
             tiendas, e.tiendas.len() as i64, e.triggered_by, e.source_system.as_deref(),
             e.is_recovery, e.recovered_gap_id, e.host.as_deref(), e.version.as_str()
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        );
+        if let Some(key) = owner {
+            insert = insert.bind(key);
+        }
+        let row = insert.fetch_one(&self.pool).await?;
         Ok(row.get("id")?)
     }
 
