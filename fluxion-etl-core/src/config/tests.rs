@@ -68,30 +68,6 @@ fn zero_retention_is_refused() {
 }
 
 #[test]
-fn unknown_store_field_is_named() {
-    let doc = good().replace(
-        "branch = \"SUC001\"",
-        "branch = \"SUC001\"\nbranchh = \"x\"",
-    );
-    let e = err(&doc);
-    assert!(e.to_string().contains("branchh"), "{e}");
-}
-
-#[test]
-fn unknown_system_is_named() {
-    let doc = good().replace("system = \"klk\"", "system = \"sap\"");
-    let e = err(&doc);
-    assert!(e.to_string().contains("sap"), "{e}");
-}
-
-#[test]
-fn missing_required_key_is_named() {
-    let doc = good().replace("warehouse = \"APP-TPF\"\n", "");
-    let e = err(&doc);
-    assert_eq!(e.key(), Some("warehouse"), "{e}");
-}
-
-#[test]
 fn invalid_values_name_key_and_line() {
     let cases = [
         ("batch_size = 1000", "batch_size = 0", "batch.batch_size", 6),
@@ -125,27 +101,51 @@ fn invalid_values_name_key_and_line() {
     }
 }
 
+/// A store's unknown field or system is named in the message.
 #[test]
-fn duplicate_store_is_rejected() {
-    let doc = good().replace("id = \"cedi_seco\"", "id = \"tienda_01\"");
-    let e = err(&doc);
-    assert_eq!(e.key(), Some("stores[1].id"), "{e}");
-    assert!(e.to_string().contains("duplicate"));
+fn unknown_names_are_named() {
+    for (from, to, named) in [
+        (
+            "branch = \"SUC001\"",
+            "branch = \"SUC001\"\nbranchh = \"x\"",
+            "branchh",
+        ),
+        ("system = \"klk\"", "system = \"sap\"", "sap"),
+    ] {
+        let e = err(&good().replace(from, to));
+        assert!(e.to_string().contains(named), "{e}");
+    }
 }
 
+/// A missing key, a duplicate store, a secret that is not an environment variable's name and a
+/// KLK store without `[klk]` name the key at fault (and say why, where the key alone does not).
 #[test]
-fn secrets_must_be_env_names() {
-    let doc = good().replace(
-        "depot = \"1413\"",
-        "depot = \"1413\"\npassword_env = \"hunter2\"",
-    );
-    let e = err(&doc);
-    assert_eq!(e.key(), Some("stores[1].source.password_env"), "{e}");
-}
-
-#[test]
-fn klk_store_needs_klk_section() {
-    let doc = good().replace("[klk]\nbase_url = \"http://127.0.0.1:7002\"", "");
-    let e = err(&doc);
-    assert_eq!(e.key(), Some("klk"), "{e}");
+fn refused_documents_name_the_key() {
+    for (from, to, key, says) in [
+        ("warehouse = \"APP-TPF\"\n", "", "warehouse", None),
+        (
+            "id = \"cedi_seco\"",
+            "id = \"tienda_01\"",
+            "stores[1].id",
+            Some("duplicate"),
+        ),
+        (
+            "depot = \"1413\"",
+            "depot = \"1413\"\npassword_env = \"hunter2\"",
+            "stores[1].source.password_env",
+            None,
+        ),
+        (
+            "[klk]\nbase_url = \"http://127.0.0.1:7002\"",
+            "",
+            "klk",
+            None,
+        ),
+    ] {
+        let e = err(&good().replace(from, to));
+        assert_eq!(e.key(), Some(key), "{e}");
+        if let Some(says) = says {
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
 }
