@@ -326,12 +326,9 @@ pub fn empty_hours(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_support::day as d;
     use crate::model::StoreId;
     use crate::tracker::{ErrorCategory, Phase};
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
 
     fn days(list: &[&str]) -> BTreeMap<NaiveDate, i64> {
         list.iter().map(|s| (d(s), 10)).collect()

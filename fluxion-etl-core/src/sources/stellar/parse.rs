@@ -645,6 +645,8 @@ mod tests {
     use tiberius::numeric::Numeric;
     use tiberius::time::{Date, DateTime2, Time};
 
+    use crate::model::test_support::dec;
+
     fn row(columns: &[Column], cells: Vec<ColumnData<'static>>) -> Row {
         assert_eq!(columns.len(), cells.len());
         let mut b = Row::builder();
@@ -662,9 +664,6 @@ mod tests {
     }
     fn n(value: i128, scale: u8) -> ColumnData<'static> {
         ColumnData::Numeric(Some(Numeric::new_with_scale(value, scale)))
-    }
-    fn dec(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
     }
 
     fn scope() -> SalesScope {
