@@ -216,6 +216,14 @@ macro_rules! record_group {
             pub etl_type: Option<String>,
         ] $($then)*);
     };
+    (store => $($then:tt)*) => {
+        record_group!(@splice [
+            /// The store's id.
+            pub tienda_id: String,
+            /// The store's name.
+            pub tienda_nombre: Option<String>,
+        ] $($then)*);
+    };
     (end => $($then:tt)*) => {
         record_group!(@splice [
             /// When it closed (`None` while running, or for a store, when not recorded).
@@ -439,10 +447,7 @@ record! {
     /// One element of `tiendas_detail`: one store's result within an execution.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct StoreDetailView {
-        /// The store's id.
-        pub tienda_id: String,
-        /// The store's name.
-        pub tienda_nombre: Option<String>,
+        ..store,
         /// Its point-of-sale system: `klk` or `stellar`.
         pub source_system: Option<SourceSystem>,
         /// `success`, `failed` or `skipped`.
@@ -519,33 +524,31 @@ pub struct Stats {
     pub tiendas_con_mas_fallos: Vec<StoreFailures>,
 }
 
-/// One element of `tiendas_con_mas_fallos`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoreFailures {
-    /// Store id.
-    pub tienda_id: String,
-    /// Store name.
-    pub tienda_nombre: Option<String>,
-    /// Executions that covered the store.
-    pub total_ejecuciones: i64,
-    /// Executions in which it failed.
-    pub fallos: i64,
-    /// Its most frequent error category.
-    pub error_mas_comun: Option<ErrorCategory>,
+record! {
+    /// One element of `tiendas_con_mas_fallos`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct StoreFailures {
+        ..store,
+        /// Executions that covered the store.
+        pub total_ejecuciones: i64,
+        /// Executions in which it failed.
+        pub fallos: i64,
+        /// Its most frequent error category.
+        pub error_mas_comun: Option<ErrorCategory>,
+    }
 }
 
-/// A store's detail row, as [`Stats::compute`] needs it (the period's details are many: the
-/// stores read only these columns of them).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatsDetailRow {
-    /// Store id.
-    pub tienda_id: String,
-    /// Store name.
-    pub tienda_nombre: Option<String>,
-    /// Status.
-    pub status: StoreStatus,
-    /// Category of the failure.
-    pub error_category: Option<ErrorCategory>,
+record! {
+    /// A store's detail row, as [`Stats::compute`] needs it (the period's details are many: the
+    /// stores read only these columns of them).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct StatsDetailRow {
+        ..store,
+        /// Status.
+        pub status: StoreStatus,
+        /// Category of the failure.
+        pub error_category: Option<ErrorCategory>,
+    }
 }
 
 impl Stats {
