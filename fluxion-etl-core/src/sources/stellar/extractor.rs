@@ -67,12 +67,13 @@ use tracing::{debug, info, warn};
 use super::client::{self, Failure, StellarCredentials, Target, TdsClient};
 use super::parse::{
     article_from_row, item_from_row, line_from_row, select_list, Article, RowTexts, SalesScope,
-    SnapshotScope, ARTICLE_COLUMNS, INVENTORY_COLUMNS, LINE_COLUMNS, LINE_TIME_EXPR,
+    ARTICLE_COLUMNS, INVENTORY_COLUMNS, LINE_COLUMNS, LINE_TIME_EXPR,
 };
 use crate::config::{BatchConfig, Environment, StellarStore};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
 use crate::pipeline::{ExtractStats, NetworkDiagnostics};
+use crate::sources::scope::SnapshotScope;
 use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
 
 /// How long a cancelled query may take to acknowledge its ATTENTION before the connection is
@@ -688,7 +689,7 @@ impl Feed for InventoryFeed {
             Some(_) => &self.resume_sql,
         };
         let mut q = Query::new(sql.clone());
-        q.bind(self.scope.depot.to_string());
+        q.bind(self.scope.warehouse.to_string());
         q.bind(top);
         if let Some(code) = &self.last {
             q.bind(code.to_string());
@@ -1284,7 +1285,7 @@ impl StellarInventoryExtractor {
         let feed = InventoryFeed {
             scope: SnapshotScope {
                 store: store.clone(),
-                depot: stellar.depot.as_str().into(),
+                warehouse: stellar.depot.as_str().into(),
                 snapshot_at,
             },
             first_sql: inventory_sql(&database, false),

@@ -46,6 +46,7 @@ use rust_decimal::Decimal;
 use tiberius::{ColumnData, FromSql, Row};
 
 use crate::model::{local_to_utc, InventoryItem, SaleLine, StoreId};
+use crate::sources::scope::SnapshotScope;
 use crate::sources::TextPool;
 use crate::taxonomy::ErrorCategory;
 
@@ -544,17 +545,6 @@ impl LineValues {
 // Inventory.
 // ---------------------------------------------------------------------------------------------
 
-/// What an inventory snapshot is attributed to.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SnapshotScope {
-    /// The store.
-    pub store: StoreId,
-    /// The depot asked for (the unit's warehouse).
-    pub depot: Arc<str>,
-    /// When the snapshot was taken.
-    pub snapshot_at: DateTime<Utc>,
-}
-
 /// Converts one row of the inventory query. `row_no` is the row's 1-based position in the unit.
 pub(crate) fn item_from_row(
     row: Row,
@@ -613,7 +603,7 @@ fn convert_item(
     let ordered = c.decimal()?;
     Ok(InventoryItem {
         store_id: scope.store.clone(),
-        warehouse_code: scope.depot.clone(),
+        warehouse_code: scope.warehouse.clone(),
         warehouse_name,
         product_code: Arc::default(),
         barcode,
@@ -871,7 +861,7 @@ mod tests {
         let at = Utc::now();
         let scope = SnapshotScope {
             store: StoreId::new("cedi_frio"),
-            depot: "1710".into(),
+            warehouse: "1710".into(),
             snapshot_at: at,
         };
         let cells = vec![

@@ -10,6 +10,7 @@ use super::records::parse_time;
 use super::*;
 use crate::model::test_support::dec;
 use crate::model::{InventoryItem, SaleLine, StoreId, Window};
+use crate::sources::scope::SnapshotScope;
 use crate::sources::texts::TextPool;
 
 /// Parses `body` fed in the given chunks; returns the lines, the row errors and the summary
