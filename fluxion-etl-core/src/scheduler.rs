@@ -134,6 +134,15 @@ impl From<&ScheduleConfig> for EffectiveSettings {
     }
 }
 
+/// The settings read as the schedule they report (`settings.execution_hour`).
+impl std::ops::Deref for EffectiveSettings {
+    type Target = ScheduleConfig;
+
+    fn deref(&self) -> &ScheduleConfig {
+        &self.schedule
+    }
+}
+
 impl Serialize for EffectiveSettings {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;

@@ -41,7 +41,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use chrono::{NaiveDateTime, Timelike};
 use rust_decimal::Decimal;
 use tiberius::{ColumnData, FromSql, Row};
 
@@ -632,6 +632,7 @@ fn convert_item(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
     use tiberius::numeric::Numeric;
     use tiberius::time::{Date, DateTime2, Time};
 
