@@ -195,44 +195,20 @@ pub async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::test_support::{klk_store, periferico, stellar_cedi};
 
     fn config(klk_port: u16, stellar_port: u16) -> Config {
-        Config::from_toml_str(
-            &format!(
-                r#"
-[klk]
-base_url = "http://127.0.0.1:{klk_port}"
-
-[[stores]]
-id = "tienda_01"
-name = "PERIFERICO"
-[stores.source]
-system = "klk"
-branch = "SUC001"
-warehouse = "APP-TPF"
-
-[[stores]]
-id = "tienda_02"
-name = "AV. BOLIVAR"
-[stores.source]
-system = "klk"
-branch = "SUC007"
-warehouse = "TAVBOL"
-
-[[stores]]
-id = "cedi_01"
-name = "CEDI"
-kind = "cedi"
-[stores.source]
-system = "stellar"
-host = {{ local = "127.0.0.1", production = "192.168.20.12" }}
-port = {stellar_port}
-depot = "1413"
-"#
+        let doc = format!(
+            "\n[klk]\nbase_url = \"http://127.0.0.1:{klk_port}\"\n\n{}\n{}\n{}",
+            periferico(),
+            klk_store("tienda_02", "AV. BOLIVAR", "SUC007", "TAVBOL"),
+            stellar_cedi(
+                "cedi_01",
+                "CEDI",
+                &format!("port = {stellar_port}\ndepot = \"1413\"\n")
             ),
-            "test",
-        )
-        .unwrap()
+        );
+        Config::from_toml_str(&doc, "test").unwrap()
     }
 
     async fn dead_port() -> u16 {

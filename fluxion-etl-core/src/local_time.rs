@@ -191,14 +191,7 @@ pub fn not_in_future(window: &Window, today: NaiveDate) -> Result<(), WindowErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn day(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-    }
-
-    fn at(s: &str) -> NaiveDateTime {
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
-    }
+    use crate::model::test_support::{day, wall as at};
 
     #[test]
     fn local_times_in_every_accepted_form() {

@@ -459,13 +459,32 @@ impl Batch {
     }
 }
 
+/// The unit tests' values, read from their text.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_support {
+    use chrono::{NaiveDate, NaiveDateTime};
+    use rust_decimal::Decimal;
 
-    fn dt(s: &str) -> NaiveDateTime {
+    /// A day: `2025-10-01`.
+    pub(crate) fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// A wall-clock time: `2025-10-01 08:00:00`.
+    pub(crate) fn wall(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
     }
+
+    /// An exact decimal: `12.50`.
+    pub(crate) fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::wall as dt;
+    use super::*;
 
     #[test]
     fn caracas_is_four_hours_behind_utc() {

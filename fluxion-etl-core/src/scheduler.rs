@@ -114,45 +114,59 @@ pub struct RunningJob {
     pub execution_id: Option<i64>,
 }
 
-/// The effective settings (file values with runtime overrides), as `status` reports them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The effective settings (file values with runtime overrides), as `status` reports them: the
+/// schedule's times and retries, in the stores' time zone (`enabled` is reported beside them,
+/// `max_gaps_per_run` belongs to recovery).
+#[derive(Debug, Clone, PartialEq)]
 pub struct EffectiveSettings {
-    /// Hour of the daily run (store-local).
-    pub execution_hour: u32,
-    /// Minute of the daily run.
-    pub execution_minute: u32,
-    /// Retries of stores that failed retryably.
-    pub max_retries: u32,
-    /// Minutes between retries.
-    pub retry_interval_minutes: u32,
-    /// Minutes between incremental ticks.
-    pub incremental_interval_minutes: u32,
-    /// Minutes of overlap of each incremental window.
-    pub incremental_overlap_minutes: u32,
-    /// First incremental tick (hour).
-    pub opening_hour: u32,
-    /// Last incremental tick (hour).
-    pub closing_hour: u32,
-    /// Hour of the nightly recovery.
-    pub recovery_hour: u32,
-    /// The stores' time zone (wall-clock hours above are in it).
+    /// The schedule in effect.
+    pub schedule: ScheduleConfig,
+    /// The stores' time zone (wall-clock hours of the schedule are in it).
     pub time_zone: &'static str,
 }
 
 impl From<&ScheduleConfig> for EffectiveSettings {
     fn from(c: &ScheduleConfig) -> Self {
         Self {
-            execution_hour: c.execution_hour,
-            execution_minute: c.execution_minute,
-            max_retries: c.max_retries,
-            retry_interval_minutes: c.retry_interval_minutes,
-            incremental_interval_minutes: c.incremental_interval_minutes,
-            incremental_overlap_minutes: c.incremental_overlap_minutes,
-            opening_hour: c.opening_hour,
-            closing_hour: c.closing_hour,
-            recovery_hour: c.recovery_hour,
+            schedule: c.clone(),
             time_zone: "America/Caracas",
         }
+    }
+}
+
+/// The settings read as the schedule they report (`settings.execution_hour`).
+impl std::ops::Deref for EffectiveSettings {
+    type Target = ScheduleConfig;
+
+    fn deref(&self) -> &ScheduleConfig {
+        &self.schedule
+    }
+}
+
+impl Serialize for EffectiveSettings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let c = &self.schedule;
+        let reported = [
+            ("execution_hour", c.execution_hour),
+            ("execution_minute", c.execution_minute),
+            ("max_retries", c.max_retries),
+            ("retry_interval_minutes", c.retry_interval_minutes),
+            (
+                "incremental_interval_minutes",
+                c.incremental_interval_minutes,
+            ),
+            ("incremental_overlap_minutes", c.incremental_overlap_minutes),
+            ("opening_hour", c.opening_hour),
+            ("closing_hour", c.closing_hour),
+            ("recovery_hour", c.recovery_hour),
+        ];
+        let mut out = serializer.serialize_struct("EffectiveSettings", reported.len() + 1)?;
+        for (name, value) in reported {
+            out.serialize_field(name, &value)?;
+        }
+        out.serialize_field("time_zone", self.time_zone)?;
+        out.end()
     }
 }
 

@@ -57,37 +57,29 @@ impl Weekday {
 /// closures = [{ from = "2025-08-04", to = "2025-08-10", reason = "inventario anual" }]
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CalendarConfig {
     /// Days of the week the store opens. Unset: every day (or the chain's, for a store).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub open_days: Option<Vec<Weekday>>,
     /// Store-local hour it opens (0–23). Unset: `[schedule] opening_hour` (or the chain's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub opening_hour: Option<u32>,
     /// Store-local hour it closes (1–24, after `opening_hour`). Unset: `[schedule]
     /// closing_hour` (or the chain's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub closing_hour: Option<u32>,
     /// Other hours on some days of the week.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hours: Vec<DayHours>,
     /// Whole days closed (holidays), `"YYYY-MM-DD"`.
-    #[serde(
-        default,
-        with = "toml_date::vec",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(with = "toml_date::vec", skip_serializing_if = "Vec::is_empty")]
     pub holidays: Vec<chrono::NaiveDate>,
     /// Closed periods (works, inventory counts), both ends included.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub closures: Vec<Closure>,
     /// The store's opening date: nothing is expected before it (store calendars only).
-    #[serde(
-        default,
-        with = "toml_date::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "toml_date::option", skip_serializing_if = "Option::is_none")]
     pub opened_on: Option<chrono::NaiveDate>,
 }
 

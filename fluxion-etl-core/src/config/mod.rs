@@ -43,6 +43,8 @@ mod schedule;
 mod stellar;
 mod stores;
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests;
 mod toml_date;
 mod validate;

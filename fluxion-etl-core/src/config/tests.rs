@@ -1,42 +1,21 @@
+use super::test_support::{periferico, stellar_cedi};
 use super::*;
 use crate::model::SourceSystem;
 
-const GOOD: &str = r#"
-[destination]
-url = "sqlite://fluxion.db"
-
-[batch]
-batch_size = 1000
-max_workers = 2
-
-[klk]
-base_url = "http://127.0.0.1:7002"
-
-[schedule]
-execution_hour = 5
-
-[[stores]]
-id = "tienda_01"
-name = "PERIFERICO"
-[stores.source]
-system = "klk"
-branch = "SUC001"
-warehouse = "APP-TPF"
-
-[[stores]]
-id = "cedi_seco"
-name = "CEDI Seco"
-kind = "cedi"
-[stores.source]
-system = "stellar"
-host = { local = "127.0.0.1", production = "192.168.20.12" }
-port = 14330
-depot = "1413"
-"#;
+/// A valid document: every section, a KLK store and a Stellar CEDI (the tests below name
+/// its lines).
+fn good() -> String {
+    format!(
+        "\n[destination]\nurl = \"sqlite://fluxion.db\"\n\n[batch]\nbatch_size = 1000\nmax_workers = 2\n\n\
+         [klk]\nbase_url = \"http://127.0.0.1:7002\"\n\n[schedule]\nexecution_hour = 5\n\n{}\n{}",
+        periferico(),
+        stellar_cedi("cedi_seco", "CEDI Seco", "port = 14330\ndepot = \"1413\"\n"),
+    )
+}
 
 #[test]
 fn parses_inline_document() {
-    let c = Config::from_toml_str(GOOD, "inline").unwrap();
+    let c = Config::from_toml_str(&good(), "inline").unwrap();
     assert_eq!(c.stores.len(), 2);
     assert_eq!(c.batch.batch_size, 1000);
     assert_eq!(c.stores[1].kind, StoreKind::Cedi);
@@ -65,7 +44,7 @@ fn err(doc: &str) -> ConfigError {
 
 #[test]
 fn unknown_key_is_named_with_its_line() {
-    let doc = GOOD.replace("max_workers = 2", "max_workers = 2\nmax_wrokers = 3");
+    let doc = good().replace("max_workers = 2", "max_workers = 2\nmax_wrokers = 3");
     let e = err(&doc);
     let msg = e.to_string();
     assert!(msg.contains("max_wrokers"), "{msg}");
@@ -75,7 +54,7 @@ fn unknown_key_is_named_with_its_line() {
 
 #[test]
 fn wrong_type_names_the_key() {
-    let doc = GOOD.replace("batch_size = 1000", "batch_size = \"lots\"");
+    let doc = good().replace("batch_size = 1000", "batch_size = \"lots\"");
     let e = err(&doc);
     assert_eq!(e.key(), Some("batch_size"), "{e}");
     assert!(e.to_string().starts_with("fluxion.toml:6:"), "{e}");
@@ -86,30 +65,6 @@ fn zero_retention_is_refused() {
     let e = err("[destination]\nurl = \"sqlite://x.db\"\nretention_days = 0\n");
     assert_eq!(e.key(), Some("destination.retention_days"), "{e}");
     assert!(e.to_string().starts_with("fluxion.toml:3:"), "{e}");
-}
-
-#[test]
-fn unknown_store_field_is_named() {
-    let doc = GOOD.replace(
-        "branch = \"SUC001\"",
-        "branch = \"SUC001\"\nbranchh = \"x\"",
-    );
-    let e = err(&doc);
-    assert!(e.to_string().contains("branchh"), "{e}");
-}
-
-#[test]
-fn unknown_system_is_named() {
-    let doc = GOOD.replace("system = \"klk\"", "system = \"sap\"");
-    let e = err(&doc);
-    assert!(e.to_string().contains("sap"), "{e}");
-}
-
-#[test]
-fn missing_required_key_is_named() {
-    let doc = GOOD.replace("warehouse = \"APP-TPF\"\n", "");
-    let e = err(&doc);
-    assert_eq!(e.key(), Some("warehouse"), "{e}");
 }
 
 #[test]
@@ -137,7 +92,7 @@ fn invalid_values_name_key_and_line() {
         ),
     ];
     for (from, to, key, line) in cases {
-        let e = err(&GOOD.replace(from, to));
+        let e = err(&good().replace(from, to));
         assert_eq!(e.key(), Some(key), "{e}");
         match &e {
             ConfigError::Invalid { line: l, .. } => assert_eq!(*l, line, "{e}"),
@@ -146,27 +101,51 @@ fn invalid_values_name_key_and_line() {
     }
 }
 
+/// A store's unknown field or system is named in the message.
 #[test]
-fn duplicate_store_is_rejected() {
-    let doc = GOOD.replace("id = \"cedi_seco\"", "id = \"tienda_01\"");
-    let e = err(&doc);
-    assert_eq!(e.key(), Some("stores[1].id"), "{e}");
-    assert!(e.to_string().contains("duplicate"));
+fn unknown_names_are_named() {
+    for (from, to, named) in [
+        (
+            "branch = \"SUC001\"",
+            "branch = \"SUC001\"\nbranchh = \"x\"",
+            "branchh",
+        ),
+        ("system = \"klk\"", "system = \"sap\"", "sap"),
+    ] {
+        let e = err(&good().replace(from, to));
+        assert!(e.to_string().contains(named), "{e}");
+    }
 }
 
+/// A missing key, a duplicate store, a secret that is not an environment variable's name and a
+/// KLK store without `[klk]` name the key at fault (and say why, where the key alone does not).
 #[test]
-fn secrets_must_be_env_names() {
-    let doc = GOOD.replace(
-        "depot = \"1413\"",
-        "depot = \"1413\"\npassword_env = \"hunter2\"",
-    );
-    let e = err(&doc);
-    assert_eq!(e.key(), Some("stores[1].source.password_env"), "{e}");
-}
-
-#[test]
-fn klk_store_needs_klk_section() {
-    let doc = GOOD.replace("[klk]\nbase_url = \"http://127.0.0.1:7002\"", "");
-    let e = err(&doc);
-    assert_eq!(e.key(), Some("klk"), "{e}");
+fn refused_documents_name_the_key() {
+    for (from, to, key, says) in [
+        ("warehouse = \"APP-TPF\"\n", "", "warehouse", None),
+        (
+            "id = \"cedi_seco\"",
+            "id = \"tienda_01\"",
+            "stores[1].id",
+            Some("duplicate"),
+        ),
+        (
+            "depot = \"1413\"",
+            "depot = \"1413\"\npassword_env = \"hunter2\"",
+            "stores[1].source.password_env",
+            None,
+        ),
+        (
+            "[klk]\nbase_url = \"http://127.0.0.1:7002\"",
+            "",
+            "klk",
+            None,
+        ),
+    ] {
+        let e = err(&good().replace(from, to));
+        assert_eq!(e.key(), Some(key), "{e}");
+        if let Some(says) = says {
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
 }

@@ -122,10 +122,7 @@ impl StoreCalendar {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
+    use crate::model::test_support::day as d;
 
     #[test]
     fn a_store_calendar_refines_the_chains() {

@@ -326,15 +326,27 @@ pub fn empty_hours(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_support::day as d;
     use crate::model::StoreId;
     use crate::tracker::{ErrorCategory, Phase};
 
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
     fn days(list: &[&str]) -> BTreeMap<NaiveDate, i64> {
         list.iter().map(|s| (d(s), 10)).collect()
+    }
+
+    /// Coverage expected from 2025-10-01 as of `today`, with the default thresholds.
+    fn since_october(
+        cal: &StoreCalendar,
+        data: &BTreeMap<NaiveDate, i64>,
+        today: &str,
+    ) -> Coverage {
+        coverage(
+            cal,
+            data,
+            d(today),
+            Some(d("2025-10-01")),
+            &GapsConfig::default(),
+        )
     }
 
     #[test]
@@ -347,13 +359,7 @@ mod tests {
             "2025-10-06",
             "2025-10-07",
         ]);
-        let c = coverage(
-            &cal,
-            &data,
-            d("2025-10-12"),
-            Some(d("2025-10-01")),
-            &GapsConfig::default(),
-        );
+        let c = since_october(&cal, &data, "2025-10-12");
         assert_eq!(c.expected_days, 11);
         assert_eq!(c.days_with_data, 5);
         assert_eq!(c.completeness_pct, 45.45);
@@ -399,13 +405,7 @@ mod tests {
         // 2025-10-05 is a Sunday.
         cal.week[6] = None;
         let data = days(&["2025-10-01", "2025-10-02", "2025-10-07"]);
-        let c = coverage(
-            &cal,
-            &data,
-            d("2025-10-08"),
-            Some(d("2025-10-01")),
-            &GapsConfig::default(),
-        );
+        let c = since_october(&cal, &data, "2025-10-08");
         assert_eq!(c.expected_days, 5); // 1, 2, 3, 6, 7
         assert_eq!(
             c.missing,

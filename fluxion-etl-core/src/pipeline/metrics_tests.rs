@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::debugging::DebugValue;
 use metrics_util::{CompositeKey, MetricKind};
 
 use crate::error::EtlError;
-use crate::model::{local_to_utc, Batch, DataKind, SaleLine, StoreId, Window};
+use crate::model::{local_to_utc, Batch, SaleLine, StoreId, Window};
 use crate::pipeline::{
     Identity, LoadScope, LoadStats, LoadUnit, MockExtractor, MockLoadSession, MockLoader, Runner,
     RunnerOptions, StoreTask,
@@ -18,8 +18,7 @@ use crate::pipeline::{
 use crate::taxonomy::{ErrorCategory, Phase};
 use crate::tracker::metrics::*;
 use crate::tracker::{
-    ErrorSource, ExecutionStatus, ExecutionTracker, MockTrackerStore, NewExecution, RunMode,
-    StoreRef, TriggeredBy,
+    test_execution, ErrorSource, ExecutionStatus, ExecutionTracker, MockTrackerStore, StoreRef,
 };
 
 fn window() -> Window {
@@ -149,55 +148,39 @@ fn counter(s: &Values, name: &str, labels: &[(&str, &str)]) -> u64 {
 /// the values of that run: per batch, per store, per execution.
 #[tokio::test(flavor = "current_thread")]
 async fn a_run_emits_its_batches_stores_and_end() {
-    // A recorder of this thread only (the runtime is current-thread, so the run's tasks
-    // emit here too): other tests in this process cannot add to these values.
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _local = ::metrics::set_default_local_recorder(&recorder);
-
     let mut store = MockTrackerStore::new();
     store.expect_insert_execution().returning(|_| Ok(41));
     store.expect_insert_detail().returning(|_| Ok(()));
     store.expect_finish_execution().returning(|_| Ok(()));
-    let spec = NewExecution {
-        etl_name: DataKind::Sales,
-        etl_type: "manual".into(),
-        mode: RunMode::Full,
-        triggered_by: TriggeredBy::Cli,
-        started_at: Utc::now(),
-        fecha_desde: None,
-        fecha_hasta: None,
-        tiendas: vec![StoreId::new("tienda_01"), StoreId::new("tienda_08")],
-        source_system: Some("klk".into()),
-        is_recovery: false,
-        recovered_gap_id: None,
-        host: None,
-        version: "test".into(),
+    let spec = test_execution(&["tienda_01", "tienda_08"]);
+    let run = async {
+        let tracker = ExecutionTracker::start_execution(Arc::new(store), spec)
+            .await
+            .unwrap();
+        let runner = Runner::new(
+            RunnerOptions::default(),
+            Arc::new(Identity),
+            Arc::new(loader()),
+        );
+        let cancel = crate::CancellationToken::new();
+        runner
+            .run(
+                &tracker,
+                vec![
+                    task("tienda_01", extractor("tienda_01", 3, 10, false)),
+                    task("tienda_08", extractor("tienda_08", 1, 4, true)),
+                ],
+                &cancel,
+            )
+            .await;
+        tracker.finish_execution().await.unwrap()
     };
-    let tracker = ExecutionTracker::start_execution(Arc::new(store), spec)
-        .await
-        .unwrap();
-    let runner = Runner::new(
-        RunnerOptions::default(),
-        Arc::new(Identity),
-        Arc::new(loader()),
-    );
-    let cancel = crate::CancellationToken::new();
-    runner
-        .run(
-            &tracker,
-            vec![
-                task("tienda_01", extractor("tienda_01", 3, 10, false)),
-                task("tienda_08", extractor("tienda_08", 1, 4, true)),
-            ],
-            &cancel,
-        )
-        .await;
-    let finish = tracker.finish_execution().await.unwrap();
+    // Under a recorder of this thread only (the runtime is current-thread, so the run's tasks
+    // emit there too).
+    let (finish, snapshot) = recorded(run).await;
     assert_eq!(finish.status, ExecutionStatus::Partial);
 
-    // One snapshot: taking one resets the debugging recorder's values.
-    let s = &snapshotter.snapshot().into_vec();
+    let s = &snapshot.into_vec();
     let ventas = |kind| [("etl_name", "ventas"), ("kind", kind)];
     // Extracted: every batch of both stores, the failed one's included (as the history's
     // records_extracted counts them).

@@ -44,6 +44,8 @@ macro_rules! public_extractor {
 
 #[cfg(feature = "klk")]
 pub mod klk;
+#[cfg(any(feature = "klk", feature = "stellar"))]
+pub(crate) mod scope;
 #[cfg(feature = "stellar")]
 pub mod stellar;
 #[cfg(any(feature = "klk", feature = "stellar"))]

@@ -183,9 +183,23 @@ pub async fn seed_last_success(store: &dyn TrackerStore) -> crate::error::Result
     Ok(newest.len())
 }
 
+/// Runs `work` under a debugging recorder of this thread only and returns its output with the
+/// one snapshot of what it emitted. The test's runtime must be current-thread, so that its tasks
+/// emit here too; other tests in this process cannot add to these values.
+#[cfg(test)]
+pub(crate) async fn recorded<T>(
+    work: impl std::future::Future<Output = T>,
+) -> (T, metrics_util::debugging::Snapshot) {
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = ::metrics::set_default_local_recorder(&recorder);
+    let out = work.await;
+    (out, snapshotter.snapshot())
+}
+
 #[cfg(test)]
 mod seed_tests {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::debugging::DebugValue;
     use serde_json::json;
 
     use super::*;
@@ -235,9 +249,6 @@ mod seed_tests {
     /// stores and executions without a success set nothing.
     #[tokio::test(flavor = "current_thread")]
     async fn the_history_seeds_each_store_s_newest_success() {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        let _local = ::metrics::set_default_local_recorder(&recorder);
         let mut store = MockTrackerStore::new();
         store
             .expect_history()
@@ -261,9 +272,9 @@ mod seed_tests {
                 other => panic!("execution {other} has no success and is not read"),
             }))
         });
-        assert_eq!(seed_last_success(&store).await.unwrap(), 2);
-        let mut seeded: Vec<(String, f64)> = snapshotter
-            .snapshot()
+        let (seeded, snapshot) = recorded(seed_last_success(&store)).await;
+        assert_eq!(seeded.unwrap(), 2);
+        let mut seeded: Vec<(String, f64)> = snapshot
             .into_vec()
             .into_iter()
             .map(|(key, _, _, value)| {

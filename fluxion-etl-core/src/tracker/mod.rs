@@ -294,6 +294,17 @@ impl ExecutionTracker {
         self
     }
 
+    /// Keeps a recorded store's detail (and, for a failure, the system it came from) for the
+    /// summary, and tells the metrics and the observer.
+    fn keep(&self, detail: &StoreDetail, failed_in: Option<ErrorSource>) {
+        {
+            let mut agg = self.lock();
+            agg.details.push(detail.clone());
+            agg.error_sources.extend(failed_in);
+        }
+        self.observe_finished(detail);
+    }
+
     /// Tells the metrics and the observer about a recorded store.
     fn observe_finished(&self, detail: &StoreDetail) {
         metrics::store_finished(detail);
@@ -352,8 +363,7 @@ impl ExecutionTracker {
             self.store.insert_detail(&detail).await?;
         }
         tracing::info!(execution_id = self.id, store = %detail.tienda_id, extracted = detail.records_extracted, loaded = detail.records_loaded, duplicates = detail.duplicates_skipped, deleted = detail.records_deleted, seconds = %format_args!("{:.1}", detail.duration_seconds), "Store finished.");
-        self.lock().details.push(detail.clone());
-        self.observe_finished(&detail);
+        self.keep(&detail, None);
         Ok(detail)
     }
 
@@ -376,8 +386,7 @@ impl ExecutionTracker {
         detail.error_message = Some(sanitize(reason));
         self.store.insert_detail(&detail).await?;
         tracing::info!(execution_id = self.id, store = %detail.tienda_id, "Store skipped: {}", sanitize(reason));
-        self.lock().details.push(detail.clone());
-        self.observe_finished(&detail);
+        self.keep(&detail, None);
         Ok(detail)
     }
 
@@ -398,12 +407,7 @@ impl ExecutionTracker {
         );
         self.store.insert_detail(&detail).await?;
         tracing::warn!(execution_id = self.id, store = %detail.tienda_id, phase = %error.phase(), category = %error.category(), retryable = error.is_retryable(), "Store failed: {}", error.message());
-        {
-            let mut agg = self.lock();
-            agg.details.push(detail.clone());
-            agg.error_sources.push(error.source_system());
-        }
-        self.observe_finished(&detail);
+        self.keep(&detail, Some(error.source_system()));
         Ok(detail)
     }
 
@@ -577,28 +581,29 @@ impl ExecutionTracker {
     }
 }
 
+/// A manual full sales run of these KLK stores, as the unit tests open it.
+#[cfg(test)]
+pub(crate) fn test_execution(stores: &[&str]) -> NewExecution {
+    NewExecution {
+        etl_name: crate::model::DataKind::Sales,
+        etl_type: "manual".into(),
+        mode: RunMode::Full,
+        triggered_by: TriggeredBy::Cli,
+        started_at: Utc::now(),
+        fecha_desde: None,
+        fecha_hasta: None,
+        tiendas: stores.iter().map(|s| StoreId::new(*s)).collect(),
+        source_system: Some("klk".into()),
+        is_recovery: false,
+        recovered_gap_id: None,
+        host: None,
+        version: "test".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DataKind;
-
-    fn spec(stores: &[&str]) -> NewExecution {
-        NewExecution {
-            etl_name: DataKind::Sales,
-            etl_type: "manual".into(),
-            mode: RunMode::Full,
-            triggered_by: TriggeredBy::Cli,
-            started_at: Utc::now(),
-            fecha_desde: None,
-            fecha_hasta: None,
-            tiendas: stores.iter().map(|s| StoreId::new(*s)).collect(),
-            source_system: Some("klk".into()),
-            is_recovery: false,
-            recovered_gap_id: None,
-            host: None,
-            version: "test".into(),
-        }
-    }
 
     fn store(id: &str) -> StoreRef {
         StoreRef {
@@ -625,26 +630,35 @@ mod tests {
         EtlError::new(cat.phase(), cat, ErrorSource::KlkApi, "boom")
     }
 
-    #[tokio::test]
-    async fn partial_when_some_stores_fail() {
+    /// A tracker over a recording store, its execution opened for these stores.
+    async fn started(stores: &[&str]) -> (ExecutionTracker, Arc<Mutex<Vec<ExecutionFinish>>>) {
         let (mock, finishes) = recording_store();
-        let t = ExecutionTracker::start_execution(Arc::new(mock), spec(&["a", "b", "c"]))
+        let t = ExecutionTracker::start_execution(Arc::new(mock), test_execution(stores))
             .await
             .unwrap();
-        let s = t.start_store(store("a"), None);
+        (t, finishes)
+    }
+
+    async fn succeed(t: &ExecutionTracker, id: &str) {
+        let s = t.start_store(store(id), None);
         t.finish_store_success(s, LoadStats::default(), None, ExtractStats::default())
             .await
             .unwrap();
-        for id in ["b", "c"] {
-            let s = t.start_store(store(id), None);
-            t.finish_store_error(
-                s,
-                &err(ErrorCategory::VpnTimeout),
-                ExtractStats::default(),
-                None,
-            )
+    }
+
+    async fn fail(t: &ExecutionTracker, id: &str, cat: ErrorCategory) {
+        let s = t.start_store(store(id), None);
+        t.finish_store_error(s, &err(cat), ExtractStats::default(), None)
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn partial_when_some_stores_fail() {
+        let (t, finishes) = started(&["a", "b", "c"]).await;
+        succeed(&t, "a").await;
+        for id in ["b", "c"] {
+            fail(&t, id, ErrorCategory::VpnTimeout).await;
         }
         let fin = t.finish_execution().await.unwrap();
         assert_eq!(fin.status, ExecutionStatus::Partial);
@@ -685,26 +699,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_observer_sees_each_store_start_and_finish() {
-        let (mock, _) = recording_store();
         let seen = Arc::new(Seen::default());
-        let t = ExecutionTracker::start_execution(Arc::new(mock), spec(&["a", "b", "c"]))
+        let t = started(&["a", "b", "c"])
             .await
-            .unwrap()
+            .0
             .with_observer(seen.clone());
         let id = t.id();
-        let s = t.start_store(store("a"), None);
-        t.finish_store_success(s, LoadStats::default(), None, ExtractStats::default())
-            .await
-            .unwrap();
-        let s = t.start_store(store("b"), None);
-        t.finish_store_error(
-            s,
-            &err(ErrorCategory::ApiTimeout),
-            ExtractStats::default(),
-            None,
-        )
-        .await
-        .unwrap();
+        succeed(&t, "a").await;
+        fail(&t, "b", ErrorCategory::ApiTimeout).await;
         let s = t.start_store(store("c"), None);
         t.finish_store_skipped(s, "another run holds it")
             .await
@@ -726,19 +728,8 @@ mod tests {
 
     #[tokio::test]
     async fn failed_when_no_store_succeeds() {
-        let (mock, _) = recording_store();
-        let t = ExecutionTracker::start_execution(Arc::new(mock), spec(&["a"]))
-            .await
-            .unwrap();
-        let s = t.start_store(store("a"), None);
-        t.finish_store_error(
-            s,
-            &err(ErrorCategory::Deadlock),
-            ExtractStats::default(),
-            None,
-        )
-        .await
-        .unwrap();
+        let (t, _) = started(&["a"]).await;
+        fail(&t, "a", ErrorCategory::Deadlock).await;
         let fin = t.finish_execution().await.unwrap();
         assert_eq!(fin.status, ExecutionStatus::Failed);
         assert_eq!(fin.error_phase, Some(Phase::Load));
@@ -746,14 +737,8 @@ mod tests {
 
     #[tokio::test]
     async fn interrupted_counts_unfinished_stores() {
-        let (mock, _) = recording_store();
-        let t = ExecutionTracker::start_execution(Arc::new(mock), spec(&["a", "b"]))
-            .await
-            .unwrap();
-        let s = t.start_store(store("a"), None);
-        t.finish_store_success(s, LoadStats::default(), None, ExtractStats::default())
-            .await
-            .unwrap();
+        let (t, _) = started(&["a", "b"]).await;
+        succeed(&t, "a").await;
         let fin = t.abort_execution("interrupted by SIGTERM").await.unwrap();
         assert_eq!(fin.status, ExecutionStatus::Partial);
         assert_eq!(fin.tiendas_fallidas, 1);
@@ -769,7 +754,7 @@ mod tests {
         let t = rt
             .block_on(ExecutionTracker::start_execution(
                 Arc::new(mock),
-                spec(&["a"]),
+                test_execution(&["a"]),
             ))
             .unwrap();
         let mut s = t.start_store(store("a"), None);

@@ -186,265 +186,282 @@ pub struct NewExecution {
     pub version: String,
 }
 
-/// One store's result within an execution: a row of `etl_execution_details`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoreDetail {
-    /// The execution.
-    pub execution_id: i64,
-    /// What was moved.
-    pub etl_name: DataKind,
-    /// The store.
-    pub tienda_id: StoreId,
-    /// The store's name.
-    pub tienda_nombre: Option<String>,
-    /// The store's system.
-    pub source_system: Option<SourceSystem>,
-    /// Result.
-    pub status: StoreStatus,
-    /// Start of the store's window (UTC), for sales.
-    pub window_from: Option<DateTime<Utc>>,
-    /// End of the store's window (UTC, exclusive), for sales.
-    pub window_to: Option<DateTime<Utc>>,
-    /// When the store started.
-    pub started_at: DateTime<Utc>,
-    /// When the store finished.
-    pub finished_at: DateTime<Utc>,
-    /// Wall-clock duration.
-    pub duration_seconds: f64,
-    /// Rows extracted.
-    pub records_extracted: i64,
-    /// Rows inserted or updated.
-    pub records_loaded: i64,
-    /// Rows identical to what was there.
-    pub duplicates_skipped: i64,
-    /// Rows inserted.
-    pub records_inserted: i64,
-    /// Rows updated.
-    pub records_updated: i64,
-    /// Rows deleted because the source no longer returns them.
-    pub records_deleted: i64,
-    /// Source rows rejected by the extractor.
-    pub records_rejected: i64,
-    /// Time spent extracting.
-    pub extract_seconds: f64,
-    /// Time spent transforming.
-    pub transform_seconds: f64,
-    /// Time spent loading.
-    pub load_seconds: f64,
-    /// Requests sent to the source.
-    pub api_requests: i64,
-    /// Requests that failed.
-    pub api_errors: i64,
-    /// Phase of the failure.
-    pub error_phase: Option<Phase>,
-    /// Category of the failure.
-    pub error_category: Option<ErrorCategory>,
-    /// Sanitized message of the failure.
-    pub error_message: Option<String>,
-    /// Whether retrying can help.
-    pub error_retryable: Option<bool>,
-    /// Resolved address of the source.
-    pub server_ip: Option<String>,
-    /// Port of the source.
-    pub server_port: Option<i32>,
-    /// TCP connect latency.
-    pub connection_latency_ms: Option<f64>,
+/// Declares a record of an execution or of a store within one. Its field list may name groups
+/// of fields that several records share (`..counts,`, see `record_group!`).
+macro_rules! record {
+    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        record!(@fields [$(#[$meta])* pub struct $name] [] $($body)*);
+    };
+    (@fields $head:tt $done:tt ..$group:ident, $($rest:tt)*) => {
+        record_group!($group => $head $done $($rest)*);
+    };
+    (@fields $head:tt [$($done:tt)*] $(#[$attr:meta])* pub $field:ident: $ty:ty, $($rest:tt)*) => {
+        record!(@fields $head [$($done)* $(#[$attr])* pub $field: $ty,] $($rest)*);
+    };
+    (@fields [$($head:tt)*] [$($done:tt)*]) => {
+        $($head)* { $($done)* }
+    };
 }
 
-/// The close of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecutionFinish {
-    /// The execution.
-    pub id: i64,
-    /// Final status.
-    pub status: ExecutionStatus,
-    /// When it finished.
-    pub finished_at: DateTime<Utc>,
-    /// Wall-clock duration.
-    pub duration_seconds: f64,
-    /// Rows extracted over all stores.
-    pub records_extracted: i64,
-    /// Rows loaded over all stores.
-    pub records_loaded: i64,
-    /// Duplicates over all stores.
-    pub duplicates_skipped: i64,
-    /// Rows inserted or updated (`records_upserted`).
-    pub records_upserted: i64,
-    /// Rows rejected or belonging to failed stores (`records_failed`).
-    pub records_failed: i64,
-    /// Stores that succeeded.
-    pub tiendas_exitosas: i64,
-    /// Stores that failed.
-    pub tiendas_fallidas: i64,
-    /// Extract time summed over stores.
-    pub extract_duration_seconds: f64,
-    /// Transform time summed over stores.
-    pub transform_duration_seconds: f64,
-    /// Load time summed over stores.
-    pub load_duration_seconds: f64,
-    /// Requests to sources.
-    pub api_requests_count: i64,
-    /// Failed requests.
-    pub api_errors_count: i64,
-    /// Phase of the dominant failure.
-    pub error_phase: Option<Phase>,
-    /// Category of the dominant failure.
-    pub error_category: Option<ErrorCategory>,
-    /// Source of the dominant failure.
-    pub error_source: Option<ErrorSource>,
-    /// Summary of the failures.
-    pub error_message: Option<String>,
-    /// Every failed store's message.
-    pub error_detail: Option<String>,
-    /// Per-store network diagnostics (`{"tienda_01": {"ip": …, "port": …, "latency_ms": …}}`).
-    pub network_diagnostics: Option<serde_json::Value>,
+/// The groups of fields that records share: each is written once, here, with its
+/// documentation, so that the records cannot drift apart in the fields they have in common.
+macro_rules! record_group {
+    (execution => $($then:tt)*) => {
+        record_group!(@splice [
+            /// Execution id.
+            pub id: i64,
+            /// What the execution moved: `ventas` or `inventario`.
+            pub etl_name: DataKind,
+            /// How it was started: `scheduled`, `manual` or `recovery`.
+            pub etl_type: Option<String>,
+        ] $($then)*);
+    };
+    (store => $($then:tt)*) => {
+        record_group!(@splice [
+            /// The store's id.
+            pub tienda_id: String,
+            /// The store's name.
+            pub tienda_nombre: Option<String>,
+        ] $($then)*);
+    };
+    (end => $($then:tt)*) => {
+        record_group!(@splice [
+            /// When it closed (`None` while running, or for a store, when not recorded).
+            pub finished_at: Option<DateTime<Utc>>,
+            /// Its wall-clock seconds, once closed.
+            pub duration_seconds: Option<f64>,
+        ] $($then)*);
+    };
+    (counts => $($then:tt)*) => {
+        record_group!(@splice [
+            /// Rows read from the sources (for an execution, summed over its stores).
+            pub records_extracted: i64,
+            /// Of those, rows inserted or updated.
+            pub records_loaded: i64,
+            /// Of those, rows found identical to the stored ones.
+            pub duplicates_skipped: i64,
+        ] $($then)*);
+    };
+    (row_changes => $($then:tt)*) => {
+        record_group!(@splice [
+            /// Rows inserted.
+            pub records_inserted: i64,
+            /// Rows whose values changed.
+            pub records_updated: i64,
+            /// Rows of the store's window the source no longer returns (voided), deleted.
+            pub records_deleted: i64,
+        ] $($then)*);
+    };
+    (failure => $($then:tt)*) => {
+        record_group!(@splice [
+            /// Phase of the failure (for an execution, its most frequent one).
+            pub error_phase: Option<Phase>,
+            /// Category of the failure (for an execution, its most frequent one).
+            pub error_category: Option<ErrorCategory>,
+        ] $($then)*);
+    };
+    (endpoint => $($then:tt)*) => {
+        record_group!(@splice [
+            /// Resolved address of the store's source.
+            pub server_ip: Option<String>,
+            /// Port of the store's source.
+            pub server_port: Option<i32>,
+            /// TCP connect latency to the store's source.
+            pub connection_latency_ms: Option<f64>,
+        ] $($then)*);
+    };
+    (@splice [$($fields:tt)*] $head:tt [$($done:tt)*] $($rest:tt)*) => {
+        record!(@fields $head [$($done)* $($fields)*] $($rest)*);
+    };
 }
 
-/// One line of `GET /api/etl/history` (seed 003 §3.1): an execution without its stores.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    /// Execution id.
-    pub id: i64,
-    /// What the execution moved: `ventas` or `inventario`.
-    pub etl_name: DataKind,
-    /// How it was started: `scheduled`, `manual` or `recovery`.
-    pub etl_type: Option<String>,
-    /// When the execution started.
-    pub started_at: DateTime<Utc>,
-    /// When it closed (`None` while running).
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Its wall-clock seconds, once closed.
-    pub duration_seconds: Option<f64>,
-    /// Running, or how it ended.
-    pub status: ExecutionStatus,
-    /// Rows read from the sources, all stores together.
-    pub records_extracted: i64,
-    /// Rows inserted or updated, all stores together.
-    pub records_loaded: i64,
-    /// Rows found identical to the stored ones, all stores together.
-    pub duplicates_skipped: i64,
-    /// Stores the execution covers.
-    pub tiendas_count: i64,
-    /// Of those, the stores whose unit committed.
-    pub tiendas_exitosas: i64,
-    /// Of those, the stores that failed (or never finished).
-    pub tiendas_fallidas: i64,
-    /// Phase of the most frequent failure.
-    pub error_phase: Option<Phase>,
-    /// Category of the most frequent failure.
-    pub error_category: Option<ErrorCategory>,
-    /// Who started it.
-    pub triggered_by: TriggeredBy,
-    /// Whether it re-ran a failed window.
-    pub is_recovery: bool,
+record! {
+    /// One store's result within an execution: a row of `etl_execution_details`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct StoreDetail {
+        /// The execution.
+        pub execution_id: i64,
+        /// What was moved.
+        pub etl_name: DataKind,
+        /// The store.
+        pub tienda_id: StoreId,
+        /// The store's name.
+        pub tienda_nombre: Option<String>,
+        /// The store's system.
+        pub source_system: Option<SourceSystem>,
+        /// Result.
+        pub status: StoreStatus,
+        /// Start of the store's window (UTC), for sales.
+        pub window_from: Option<DateTime<Utc>>,
+        /// End of the store's window (UTC, exclusive), for sales.
+        pub window_to: Option<DateTime<Utc>>,
+        /// When the store started.
+        pub started_at: DateTime<Utc>,
+        /// When the store finished.
+        pub finished_at: DateTime<Utc>,
+        /// Wall-clock duration.
+        pub duration_seconds: f64,
+        ..counts,
+        ..row_changes,
+        /// Source rows rejected by the extractor.
+        pub records_rejected: i64,
+        /// Time spent extracting.
+        pub extract_seconds: f64,
+        /// Time spent transforming.
+        pub transform_seconds: f64,
+        /// Time spent loading.
+        pub load_seconds: f64,
+        /// Requests sent to the source.
+        pub api_requests: i64,
+        /// Requests that failed.
+        pub api_errors: i64,
+        ..failure,
+        /// Sanitized message of the failure.
+        pub error_message: Option<String>,
+        /// Whether retrying can help.
+        pub error_retryable: Option<bool>,
+        ..endpoint,
+    }
 }
 
-/// `GET /api/etl/history/{id}` (seed 003 §3.1): an execution with every store's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecutionView {
-    /// Its id.
-    pub id: i64,
-    /// The kind of data: `ventas` or `inventario`.
-    pub etl_name: DataKind,
-    /// `scheduled`, `manual` or `recovery`.
-    pub etl_type: Option<String>,
-    /// `full`, `incremental` or `recovery`.
-    pub mode: Option<RunMode>,
-    /// Opened at.
-    pub started_at: DateTime<Utc>,
-    /// Closed at, if closed.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Seconds from open to close.
-    pub duration_seconds: Option<f64>,
-    /// Start of the window it loads (UTC), if it has one.
-    pub fecha_desde: Option<DateTime<Utc>>,
-    /// End of that window (UTC, excluded).
-    pub fecha_hasta: Option<DateTime<Utc>>,
-    /// `running`, `success`, `partial` or `failed`.
-    pub status: ExecutionStatus,
-    /// Source rows read, summed over its stores.
-    pub records_extracted: i64,
-    /// Rows written, summed over its stores.
-    pub records_loaded: i64,
-    /// Unchanged rows, summed over its stores.
-    pub duplicates_skipped: i64,
-    /// Gaps this execution recovered.
-    pub gaps_recovered: i64,
-    /// Time inside extraction, summed over its stores.
-    pub extract_duration_seconds: Option<f64>,
-    /// Time inside transformation, summed over its stores.
-    pub transform_duration_seconds: Option<f64>,
-    /// Time inside loading, summed over its stores.
-    pub load_duration_seconds: Option<f64>,
-    /// The dominant failure's phase.
-    pub error_phase: Option<Phase>,
-    /// The dominant failure's category.
-    pub error_category: Option<ErrorCategory>,
-    /// The system the dominant failure came from.
-    pub error_source: Option<ErrorSource>,
-    /// Summary of the failures.
-    pub error_message: Option<String>,
-    /// Every failed store's message.
-    pub error_detail: Option<String>,
-    /// Its origin.
-    pub triggered_by: TriggeredBy,
-    /// `klk`, `stellar` or `mixed`.
-    pub source_system: Option<String>,
-    /// Whether it is a recovery.
-    pub is_recovery: bool,
-    /// The failed execution whose gap it recovered.
-    pub recovered_gap_id: Option<i64>,
-    /// Requests sent to the sources.
-    pub api_requests_count: Option<i64>,
-    /// Requests that failed.
-    pub api_errors_count: Option<i64>,
-    /// Per-store network diagnostics.
-    pub network_diagnostics: Option<serde_json::Value>,
-    /// Per-store results, by store id.
-    pub tiendas_detail: Vec<StoreDetailView>,
+record! {
+    /// The close of an execution.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct ExecutionFinish {
+        /// The execution.
+        pub id: i64,
+        /// Final status.
+        pub status: ExecutionStatus,
+        /// When it finished.
+        pub finished_at: DateTime<Utc>,
+        /// Wall-clock duration.
+        pub duration_seconds: f64,
+        ..counts,
+        /// Rows inserted or updated (`records_upserted`).
+        pub records_upserted: i64,
+        /// Rows rejected or belonging to failed stores (`records_failed`).
+        pub records_failed: i64,
+        /// Stores that succeeded.
+        pub tiendas_exitosas: i64,
+        /// Stores that failed.
+        pub tiendas_fallidas: i64,
+        /// Extract time summed over stores.
+        pub extract_duration_seconds: f64,
+        /// Transform time summed over stores.
+        pub transform_duration_seconds: f64,
+        /// Load time summed over stores.
+        pub load_duration_seconds: f64,
+        /// Requests to sources.
+        pub api_requests_count: i64,
+        /// Failed requests.
+        pub api_errors_count: i64,
+        ..failure,
+        /// Source of the dominant failure.
+        pub error_source: Option<ErrorSource>,
+        /// Summary of the failures.
+        pub error_message: Option<String>,
+        /// Every failed store's message.
+        pub error_detail: Option<String>,
+        /// Per-store network diagnostics (`{"tienda_01": {"ip": …, "port": …, "latency_ms": …}}`).
+        pub network_diagnostics: Option<serde_json::Value>,
+    }
 }
 
-/// One element of `tiendas_detail`: one store's result within an execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoreDetailView {
-    /// The store's id.
-    pub tienda_id: String,
-    /// The store's name.
-    pub tienda_nombre: Option<String>,
-    /// Its point-of-sale system: `klk` or `stellar`.
-    pub source_system: Option<SourceSystem>,
-    /// `success`, `failed` or `skipped`.
-    pub status: StoreStatus,
-    /// When the store's work started.
-    pub started_at: Option<DateTime<Utc>>,
-    /// When its result was recorded.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Seconds the store took.
-    pub duration_seconds: Option<f64>,
-    /// Rows this store's source returned.
-    pub records_extracted: i64,
-    /// Of this store's rows, those inserted or updated.
-    pub records_loaded: i64,
-    /// Of this store's rows, those already stored as they are.
-    pub duplicates_skipped: i64,
-    /// Rows inserted.
-    pub records_inserted: i64,
-    /// Rows whose values changed.
-    pub records_updated: i64,
-    /// Rows of the store's window the source no longer returns (voided), deleted.
-    pub records_deleted: i64,
-    /// Phase of the store's failure.
-    pub error_phase: Option<Phase>,
-    /// Category of the store's failure.
-    pub error_category: Option<ErrorCategory>,
-    /// Sanitized message of the store's failure (or why it was skipped).
-    pub error_message: Option<String>,
-    /// Resolved address of the store's source.
-    pub server_ip: Option<String>,
-    /// Port of the store's source.
-    pub server_port: Option<i32>,
-    /// TCP connect latency to the store's source.
-    pub connection_latency_ms: Option<f64>,
+record! {
+    /// One line of `GET /api/etl/history` (seed 003 §3.1): an execution without its stores.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct HistoryEntry {
+        ..execution,
+        /// When the execution started.
+        pub started_at: DateTime<Utc>,
+        ..end,
+        /// Running, or how it ended.
+        pub status: ExecutionStatus,
+        ..counts,
+        /// Stores the execution covers.
+        pub tiendas_count: i64,
+        /// Of those, the stores whose unit committed.
+        pub tiendas_exitosas: i64,
+        /// Of those, the stores that failed (or never finished).
+        pub tiendas_fallidas: i64,
+        ..failure,
+        /// Who started it.
+        pub triggered_by: TriggeredBy,
+        /// Whether it re-ran a failed window.
+        pub is_recovery: bool,
+    }
+}
+
+record! {
+    /// `GET /api/etl/history/{id}` (seed 003 §3.1): an execution with every store's result.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct ExecutionView {
+        ..execution,
+        /// `full`, `incremental` or `recovery`.
+        pub mode: Option<RunMode>,
+        /// Opened at.
+        pub started_at: DateTime<Utc>,
+        ..end,
+        /// Start of the window it loads (UTC), if it has one.
+        pub fecha_desde: Option<DateTime<Utc>>,
+        /// End of that window (UTC, excluded).
+        pub fecha_hasta: Option<DateTime<Utc>>,
+        /// `running`, `success`, `partial` or `failed`.
+        pub status: ExecutionStatus,
+        ..counts,
+        /// Gaps this execution recovered.
+        pub gaps_recovered: i64,
+        /// Time inside extraction, summed over its stores.
+        pub extract_duration_seconds: Option<f64>,
+        /// Time inside transformation, summed over its stores.
+        pub transform_duration_seconds: Option<f64>,
+        /// Time inside loading, summed over its stores.
+        pub load_duration_seconds: Option<f64>,
+        ..failure,
+        /// The system the dominant failure came from.
+        pub error_source: Option<ErrorSource>,
+        /// Summary of the failures.
+        pub error_message: Option<String>,
+        /// Every failed store's message.
+        pub error_detail: Option<String>,
+        /// Its origin.
+        pub triggered_by: TriggeredBy,
+        /// `klk`, `stellar` or `mixed`.
+        pub source_system: Option<String>,
+        /// Whether it is a recovery.
+        pub is_recovery: bool,
+        /// The failed execution whose gap it recovered.
+        pub recovered_gap_id: Option<i64>,
+        /// Requests sent to the sources.
+        pub api_requests_count: Option<i64>,
+        /// Requests that failed.
+        pub api_errors_count: Option<i64>,
+        /// Per-store network diagnostics.
+        pub network_diagnostics: Option<serde_json::Value>,
+        /// Per-store results, by store id.
+        pub tiendas_detail: Vec<StoreDetailView>,
+    }
+}
+
+record! {
+    /// One element of `tiendas_detail`: one store's result within an execution.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct StoreDetailView {
+        ..store,
+        /// Its point-of-sale system: `klk` or `stellar`.
+        pub source_system: Option<SourceSystem>,
+        /// `success`, `failed` or `skipped`.
+        pub status: StoreStatus,
+        /// When the store's work started.
+        pub started_at: Option<DateTime<Utc>>,
+        ..end,
+        ..counts,
+        ..row_changes,
+        ..failure,
+        /// Sanitized message of the store's failure (or why it was skipped).
+        pub error_message: Option<String>,
+        ..endpoint,
+    }
 }
 
 /// Filters of `GET /api/etl/history` and `fluxion history`.
@@ -507,33 +524,31 @@ pub struct Stats {
     pub tiendas_con_mas_fallos: Vec<StoreFailures>,
 }
 
-/// One element of `tiendas_con_mas_fallos`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoreFailures {
-    /// Store id.
-    pub tienda_id: String,
-    /// Store name.
-    pub tienda_nombre: Option<String>,
-    /// Executions that covered the store.
-    pub total_ejecuciones: i64,
-    /// Executions in which it failed.
-    pub fallos: i64,
-    /// Its most frequent error category.
-    pub error_mas_comun: Option<ErrorCategory>,
+record! {
+    /// One element of `tiendas_con_mas_fallos`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct StoreFailures {
+        ..store,
+        /// Executions that covered the store.
+        pub total_ejecuciones: i64,
+        /// Executions in which it failed.
+        pub fallos: i64,
+        /// Its most frequent error category.
+        pub error_mas_comun: Option<ErrorCategory>,
+    }
 }
 
-/// A store's detail row, as [`Stats::compute`] needs it (the period's details are many: the
-/// stores read only these columns of them).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatsDetailRow {
-    /// Store id.
-    pub tienda_id: String,
-    /// Store name.
-    pub tienda_nombre: Option<String>,
-    /// Status.
-    pub status: StoreStatus,
-    /// Category of the failure.
-    pub error_category: Option<ErrorCategory>,
+record! {
+    /// A store's detail row, as [`Stats::compute`] needs it (the period's details are many: the
+    /// stores read only these columns of them).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct StatsDetailRow {
+        ..store,
+        /// Status.
+        pub status: StoreStatus,
+        /// Category of the failure.
+        pub error_category: Option<ErrorCategory>,
+    }
 }
 
 impl Stats {

@@ -58,7 +58,8 @@ mod merge;
 mod retry;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgArguments, PgConnectOptions};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::{Connection, PgConnection, Postgres};
 
@@ -262,6 +263,43 @@ async fn execute(
 /// Runs a statement without arguments (see [`execute`]).
 async fn exec(conn: &mut PgConnection, sql: &str, context: &str) -> Result<u64, EtlError> {
     execute(conn, sqlx::query(sql), context).await
+}
+
+/// The row, if any, of a query over a store's window of sales: the store is `$1`, the window's
+/// bounds `$2` (included) and `$3` (excluded).
+async fn window_row<T>(
+    conn: &mut PgConnection,
+    sql: &str,
+    store: &str,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    context: &str,
+) -> Result<Option<T>, EtlError>
+where
+    T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sql)
+        .bind(store)
+        .bind(from)
+        .bind(to)
+        .fetch_optional(conn)
+        .await
+        .map_err(load_err(context))
+}
+
+/// The one row of an aggregate over a store's window of sales (see [`window_row`]).
+async fn window_aggregate<T>(
+    conn: &mut PgConnection,
+    sql: &str,
+    store: &str,
+    window: (DateTime<Utc>, DateTime<Utc>),
+    context: &str,
+) -> Result<T, EtlError>
+where
+    T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+{
+    window_row(conn, sql, store, window, context)
+        .await?
+        .ok_or_else(|| load_err(context)(sqlx::Error::RowNotFound))
 }
 
 impl PgSession {

@@ -31,13 +31,12 @@ use serde_json::json;
 use tracing::{debug, warn};
 
 use super::client::{Failure, KlkClient};
-use super::parse::{
-    article_element, sale_element, DocParser, PErr, Reader, RowError, SnapshotScope, Step,
-};
+use super::parse::{article_element, sale_element, DocParser, PErr, Reader, RowError, Step};
 use crate::config::{BatchConfig, KlkConfig};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
 use crate::pipeline::{ExtractStats, NetworkDiagnostics};
+use crate::sources::scope::SnapshotScope;
 use crate::sources::TextPool;
 use crate::taxonomy::{ErrorCategory, ErrorSource};
 

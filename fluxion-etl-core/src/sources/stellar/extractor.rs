@@ -67,12 +67,13 @@ use tracing::{debug, info, warn};
 use super::client::{self, Failure, StellarCredentials, Target, TdsClient};
 use super::parse::{
     article_from_row, item_from_row, line_from_row, select_list, Article, RowTexts, SalesScope,
-    SnapshotScope, ARTICLE_COLUMNS, INVENTORY_COLUMNS, LINE_COLUMNS, LINE_TIME_EXPR,
+    ARTICLE_COLUMNS, INVENTORY_COLUMNS, LINE_COLUMNS, LINE_TIME_EXPR,
 };
 use crate::config::{BatchConfig, Environment, StellarStore};
 use crate::error::EtlError;
 use crate::model::{Batch, InventoryItem, SaleLine, StoreId, Window};
 use crate::pipeline::{ExtractStats, NetworkDiagnostics};
+use crate::sources::scope::SnapshotScope;
 use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
 
 /// How long a cancelled query may take to acknowledge its ATTENTION before the connection is
@@ -227,13 +228,15 @@ struct Converted<R> {
 trait Feed: Send + Sync + 'static {
     type Record: Send + 'static;
     /// Runs before every chunk, on its connection to `addr`: whatever the feed still needs
-    /// before reading rows (nothing, most of the time).
+    /// before reading rows (nothing, by default).
     async fn setup(
         &mut self,
-        client: &mut TdsClient,
-        addr: SocketAddr,
-        shared: &Shared,
-    ) -> Result<(), Failure>;
+        _client: &mut TdsClient,
+        _addr: SocketAddr,
+        _shared: &Shared,
+    ) -> Result<(), Failure> {
+        Ok(())
+    }
     /// The next chunk's query: from the start, or at the last key received.
     fn chunk(&self, top: i32) -> Query<'static>;
     fn convert(&mut self, row: Row, row_no: u64) -> Result<Converted<Self::Record>, Failure>;
@@ -245,16 +248,22 @@ trait Feed: Send + Sync + 'static {
     /// `None` to drop it.
     fn duplicate(&self, record: &Self::Record) -> Option<Failure>;
     /// Completes a record of the unit into `out`, or holds it back until it can be (see
-    /// [`after_chunk`](Feed::after_chunk)); may release records held back before.
-    fn admit(&mut self, record: Self::Record, out: &mut Vec<Self::Record>) -> Result<(), Failure>;
+    /// [`after_chunk`](Feed::after_chunk)); may release records held back before. By default
+    /// every record is complete as it is read.
+    fn admit(&mut self, record: Self::Record, out: &mut Vec<Self::Record>) -> Result<(), Failure> {
+        out.push(record);
+        Ok(())
+    }
     /// Runs after each chunk was read to the end, on the same connection; completes what
-    /// [`admit`](Feed::admit) held back into `out`.
+    /// [`admit`](Feed::admit) held back into `out` (nothing, by default).
     async fn after_chunk(
         &mut self,
-        client: &mut TdsClient,
-        shared: &Shared,
-        out: &mut Vec<Self::Record>,
-    ) -> Result<(), Failure>;
+        _client: &mut TdsClient,
+        _shared: &Shared,
+        _out: &mut Vec<Self::Record>,
+    ) -> Result<(), Failure> {
+        Ok(())
+    }
     /// Where the next chunk starts, for messages.
     fn position(&self) -> Option<String>;
     fn batch(records: Vec<Self::Record>) -> Batch;
@@ -674,36 +683,13 @@ struct InventoryFeed {
 impl Feed for InventoryFeed {
     type Record = InventoryItem;
 
-    async fn setup(
-        &mut self,
-        _client: &mut TdsClient,
-        _addr: SocketAddr,
-        _shared: &Shared,
-    ) -> Result<(), Failure> {
-        Ok(())
-    }
-
-    fn admit(&mut self, item: InventoryItem, out: &mut Vec<InventoryItem>) -> Result<(), Failure> {
-        out.push(item);
-        Ok(())
-    }
-
-    async fn after_chunk(
-        &mut self,
-        _client: &mut TdsClient,
-        _shared: &Shared,
-        _out: &mut Vec<InventoryItem>,
-    ) -> Result<(), Failure> {
-        Ok(())
-    }
-
     fn chunk(&self, top: i32) -> Query<'static> {
         let sql = match self.last {
             None => &self.first_sql,
             Some(_) => &self.resume_sql,
         };
         let mut q = Query::new(sql.clone());
-        q.bind(self.scope.depot.to_string());
+        q.bind(self.scope.warehouse.to_string());
         q.bind(top);
         if let Some(code) = &self.last {
             q.bind(code.to_string());
@@ -1299,7 +1285,7 @@ impl StellarInventoryExtractor {
         let feed = InventoryFeed {
             scope: SnapshotScope {
                 store: store.clone(),
-                depot: stellar.depot.as_str().into(),
+                warehouse: stellar.depot.as_str().into(),
                 snapshot_at,
             },
             first_sql: inventory_sql(&database, false),

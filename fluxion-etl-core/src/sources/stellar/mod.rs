@@ -75,20 +75,20 @@ pub fn extractor(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::test_support::stellar_cedi;
     use crate::config::{Config, EncryptByEnvironment, StellarEncryption, StoreSource};
     use crate::taxonomy::{ErrorCategory, Phase};
 
-    const DOC: &str = r#"
-[[stores]]
-id = "cedi_seco"
-name = "CEDI Seco"
-kind = "cedi"
-[stores.source]
-system = "stellar"
-host = { local = "127.0.0.1", production = "192.168.20.12" }
-depot = "1413"
-user_env = "FLUXION_UNIT_TEST_NO_SUCH_USER"
-"#;
+    fn doc() -> String {
+        format!(
+            "\n{}",
+            stellar_cedi(
+                "cedi_seco",
+                "CEDI Seco",
+                "depot = \"1413\"\nuser_env = \"FLUXION_UNIT_TEST_NO_SUCH_USER\"\n"
+            )
+        )
+    }
 
     fn stellar(doc: &str) -> (Config, StellarStore) {
         let c = Config::from_toml_str(doc, "inline").unwrap();
@@ -100,7 +100,7 @@ user_env = "FLUXION_UNIT_TEST_NO_SUCH_USER"
 
     #[test]
     fn new_keys_have_production_defaults() {
-        let (_, s) = stellar(DOC);
+        let (_, s) = stellar(&doc());
         assert_eq!(
             s.encrypt,
             EncryptByEnvironment::all(StellarEncryption::TrustServerCertificate)
@@ -112,7 +112,7 @@ user_env = "FLUXION_UNIT_TEST_NO_SUCH_USER"
     #[test]
     fn encrypt_is_one_value_or_one_per_environment() {
         let with = |extra: &str| {
-            stellar(&DOC.replace("depot = \"1413\"", &format!("depot = \"1413\"\n{extra}"))).1
+            stellar(&doc().replace("depot = \"1413\"", &format!("depot = \"1413\"\n{extra}"))).1
         };
         let s = with("encrypt = \"off\"\nchunk_rows = 500\nconnection_per_chunk = false");
         assert_eq!(s.chunk_rows, 500);
@@ -141,7 +141,7 @@ user_env = "FLUXION_UNIT_TEST_NO_SUCH_USER"
     #[test]
     fn bad_new_keys_are_errors_that_say_what_is_wrong() {
         let with = |extra: &str| {
-            let doc = DOC.replace("depot = \"1413\"", &format!("depot = \"1413\"\n{extra}"));
+            let doc = doc().replace("depot = \"1413\"", &format!("depot = \"1413\"\n{extra}"));
             Config::from_toml_str(&doc, "fluxion.toml").unwrap_err()
         };
         // Fields of a store's source are read through serde's tagged enum, which loses the
@@ -160,7 +160,7 @@ user_env = "FLUXION_UNIT_TEST_NO_SUCH_USER"
 
     #[test]
     fn a_missing_credential_fails_the_store_naming_the_variable() {
-        let (c, s) = stellar(DOC);
+        let (c, s) = stellar(&doc());
         let request = ExtractRequest {
             kind: DataKind::Inventory,
             window: None,

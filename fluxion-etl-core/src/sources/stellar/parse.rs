@@ -41,11 +41,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use chrono::{NaiveDateTime, Timelike};
 use rust_decimal::Decimal;
 use tiberius::{ColumnData, FromSql, Row};
 
 use crate::model::{local_to_utc, InventoryItem, SaleLine, StoreId};
+use crate::sources::scope::SnapshotScope;
 use crate::sources::TextPool;
 use crate::taxonomy::ErrorCategory;
 
@@ -544,17 +545,6 @@ impl LineValues {
 // Inventory.
 // ---------------------------------------------------------------------------------------------
 
-/// What an inventory snapshot is attributed to.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SnapshotScope {
-    /// The store.
-    pub store: StoreId,
-    /// The depot asked for (the unit's warehouse).
-    pub depot: Arc<str>,
-    /// When the snapshot was taken.
-    pub snapshot_at: DateTime<Utc>,
-}
-
 /// Converts one row of the inventory query. `row_no` is the row's 1-based position in the unit.
 pub(crate) fn item_from_row(
     row: Row,
@@ -613,7 +603,7 @@ fn convert_item(
     let ordered = c.decimal()?;
     Ok(InventoryItem {
         store_id: scope.store.clone(),
-        warehouse_code: scope.depot.clone(),
+        warehouse_code: scope.warehouse.clone(),
         warehouse_name,
         product_code: Arc::default(),
         barcode,
@@ -642,8 +632,11 @@ fn convert_item(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
     use tiberius::numeric::Numeric;
     use tiberius::time::{Date, DateTime2, Time};
+
+    use crate::model::test_support::dec;
 
     fn row(columns: &[Column], cells: Vec<ColumnData<'static>>) -> Row {
         assert_eq!(columns.len(), cells.len());
@@ -662,9 +655,6 @@ mod tests {
     }
     fn n(value: i128, scale: u8) -> ColumnData<'static> {
         ColumnData::Numeric(Some(Numeric::new_with_scale(value, scale)))
-    }
-    fn dec(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
     }
 
     fn scope() -> SalesScope {
@@ -872,7 +862,7 @@ mod tests {
         let at = Utc::now();
         let scope = SnapshotScope {
             store: StoreId::new("cedi_frio"),
-            depot: "1710".into(),
+            warehouse: "1710".into(),
             snapshot_at: at,
         };
         let cells = vec![

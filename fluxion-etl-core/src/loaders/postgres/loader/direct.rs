@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use tokio::sync::mpsc;
 
-use super::{exec, load_err, PgSession};
+use super::{exec, load_err, window_aggregate, PgSession};
 use crate::error::EtlError;
 use crate::loaders::classify_load_error;
 use crate::loaders::postgres::copy::CopyFormat;
@@ -72,15 +72,14 @@ impl PgSession {
         let store = self.unit.store.as_str().to_owned();
         let conn = self.conn()?;
         exec(conn, "BEGIN", "cannot start a transaction").await?;
-        let occupied: bool = sqlx::query_scalar(
+        let (occupied,): (bool,) = window_aggregate(
+            conn,
             "SELECT EXISTS (SELECT 1 FROM sales_lines WHERE store_id = $1 AND sold_at >= $2 AND sold_at < $3)",
+            &store,
+            (from, to),
+            "cannot look at the window's rows",
         )
-        .bind(&store)
-        .bind(from)
-        .bind(to)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(load_err("cannot look at the window's rows"))?;
+        .await?;
         if occupied {
             exec(conn, "ROLLBACK", "cannot end a transaction").await?;
         } else {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::encode::SALES;
-use super::{execute, load_err, PgSession};
+use super::{execute, window_aggregate, window_row, PgSession};
 use crate::error::EtlError;
 use crate::model::Window;
 use crate::pipeline::LoadStats;
@@ -25,29 +25,27 @@ impl PgSession {
         let ours = (self.received as i64, self.hash_sum.to_string());
         if !self.repeated {
             let conn = self.conn()?;
-            let stored: Option<(i64, String)> = sqlx::query_as(
+            let stored: Option<(i64, String)> = window_row(
+                conn,
                 "SELECT row_count, hash_sum::text FROM etl_load_fingerprints \
                  WHERE store_id = $1 AND etl_name = 'ventas' AND window_from = $2 AND window_to = $3",
+                &store,
+                (from, to),
+                "cannot read the window's fingerprint",
             )
-            .bind(&store)
-            .bind(from)
-            .bind(to)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(load_err("cannot read the window's fingerprint"))?;
+            .await?;
             if stored.as_ref().is_none_or(|s| *s == ours) {
-                let live: (i64, String) = sqlx::query_as(
+                let live: (i64, String) = window_aggregate(
+                    conn,
                     // sum(bigint) is exact (a numeric result) and accumulates in 128-bit integers;
                     // casting each hash to numeric first made the scan's cost numeric additions.
                     "SELECT count(*), COALESCE(sum(row_hash), 0)::text FROM sales_lines \
                      WHERE store_id = $1 AND sold_at >= $2 AND sold_at < $3",
+                    &store,
+                    (from, to),
+                    "cannot fingerprint the window's rows",
                 )
-                .bind(&store)
-                .bind(from)
-                .bind(to)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(load_err("cannot fingerprint the window's rows"))?;
+                .await?;
                 if live == ours {
                     tracing::debug!(store = %store, rows = self.received, "Window unchanged; no merge.");
                     return Ok(Some(LoadStats {

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
 use super::reader::{Reader, Val, R};
 use super::records::{klk_object, Conv, Obj, RowError, RowProblem};
-use crate::model::{InventoryItem, StoreId};
+use crate::model::InventoryItem;
+use crate::sources::scope::SnapshotScope;
 use crate::sources::texts::TextPool;
 
 klk_object! {
@@ -16,17 +15,6 @@ klk_object! {
         NombreProducto, Codigo, Barra, Categoria, Descripcion, Subcategoria,
         Descripcion_categoria, Marca, Precio, Iva, stock,
     }
-}
-
-/// Where an inventory snapshot is attributed.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SnapshotScope {
-    /// The store.
-    pub store: StoreId,
-    /// The store's warehouse (the one requested).
-    pub warehouse: Arc<str>,
-    /// When the snapshot was taken.
-    pub snapshot_at: DateTime<Utc>,
 }
 
 /// Parses and converts one `articulos` element.

@@ -44,7 +44,7 @@ mod sales;
 mod tests;
 
 pub(crate) use document::{DocError, DocParser, Step};
-pub(crate) use inventory::{article_element, SnapshotScope};
+pub(crate) use inventory::article_element;
 pub(crate) use reader::{PErr, Reader};
 pub(crate) use records::{RowError, RowProblem};
 pub(crate) use sales::sale_element;

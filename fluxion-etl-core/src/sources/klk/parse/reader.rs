@@ -678,10 +678,7 @@ fn slow_decimal(tok: &str) -> Option<Decimal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn dec(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
+    use crate::model::test_support::dec;
 
     #[test]
     fn decimals_keep_their_text() {

@@ -8,12 +8,10 @@ use rust_decimal::Decimal;
 use super::document::DocSummary;
 use super::records::parse_time;
 use super::*;
+use crate::model::test_support::dec;
 use crate::model::{InventoryItem, SaleLine, StoreId, Window};
+use crate::sources::scope::SnapshotScope;
 use crate::sources::texts::TextPool;
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
 
 /// Parses `body` fed in the given chunks; returns the lines, the row errors and the summary
 /// or document error.
