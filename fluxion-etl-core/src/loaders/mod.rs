@@ -25,7 +25,7 @@ use sqlx::{Database, Pool};
 use crate::error::{Error, EtlError, Result};
 use crate::model::Batch;
 use crate::pipeline::{LoadStats, LoadUnit, Loader};
-use crate::taxonomy::{classify_sqlstate, ErrorCategory, ErrorSource, Phase};
+use crate::taxonomy::{classify_sqlite_code, classify_sqlstate, ErrorCategory, ErrorSource, Phase};
 use crate::tracker::{apply_load_stats, StoreDetail, TrackerStore};
 
 /// A destination database, chosen by URL scheme.
@@ -326,17 +326,6 @@ pub(crate) fn classify_load_error(
     EtlError::new(Phase::Load, category, source, context)
         .with_cause(err)
         .retryable(retryable)
-}
-
-/// Maps SQLite (extended) result codes onto the load categories of the taxonomy.
-fn classify_sqlite_code(code: i64) -> (ErrorCategory, bool) {
-    match code & 0xff {
-        13 => (ErrorCategory::DiskFull, false), // SQLITE_FULL
-        19 => (ErrorCategory::ConstraintViolation, false), // SQLITE_CONSTRAINT
-        5 | 6 => (ErrorCategory::PgTimeout, true), // SQLITE_BUSY, SQLITE_LOCKED
-        10 | 14 | 26 => (ErrorCategory::PgConnection, false), // IOERR, CANTOPEN, NOTADB
-        _ => (ErrorCategory::PgConnection, false),
-    }
 }
 
 #[cfg(test)]
