@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = extractor.stats();
     println!("{} items in {} queries", items.len(), stats.requests);
 
-    items.sort_by(|a, b| b.stock.cmp(&a.stock));
+    items.sort_by_key(|item| std::cmp::Reverse(item.stock));
     println!(
         "{:<10} {:<40} {:>10} {:>10}",
         "code", "description", "stock", "cost"
