@@ -47,7 +47,7 @@
 //! 3. [`model`]: [`SaleLine`](model::SaleLine), [`InventoryItem`](model::InventoryItem),
 //!    [`Window`](model::Window) (half-open, store-local) and friends;
 //!    [`local_time`]: store-local time as people type it, the rules of a window asked for by hand;
-//! 4. [`config`](crate::config): `fluxion.toml`; then the library's [`Error`] and [`EtlError`];
+//! 4. [`config`]: `fluxion.toml`; then the library's [`Error`] and [`EtlError`];
 //! 5. [`outcome`]: what an extraction and a load report back (the counters and diagnostics the
 //!    pipeline hands to the tracker);
 //! 6. [`tracker`]: the [`ExecutionTracker`](tracker::ExecutionTracker), its store contract and

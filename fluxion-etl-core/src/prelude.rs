@@ -20,7 +20,7 @@
 //! It holds the service ([`Fluxion`], [`RunRequest`], [`Config`]), the records ([`Batch`],
 //! [`SaleLine`], [`InventoryItem`], [`StoreId`], [`Window`], [`DataKind`]), the pipeline's
 //! contracts and runner, the tracker's entry points, the taxonomy ([`Phase`], [`ErrorCategory`],
-//! [`ErrorSource`]), the errors, [`CancellationToken`] and the [`async_trait`] attribute the
+//! [`ErrorSource`]), the errors, [`CancellationToken`] and the [`async_trait`](macro@async_trait) attribute the
 //! contracts are implemented with. It does not export a `Result` alias, so it never shadows
 //! yours.
 
