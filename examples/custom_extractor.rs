@@ -36,25 +36,19 @@ struct CajaLine {
     qty: rust_decimal::Decimal,
 }
 
-/// One store's day from Caja, in one request.
-struct CajaExtractor {
-    url: String,
-    store: StoreId,
-    day: NaiveDate,
-    done: bool,
-}
+/// One store's day from Caja: the store and the one request still to send.
+struct CajaExtractor(StoreId, Option<String>);
 
 #[async_trait]
 impl Extractor for CajaExtractor {
     async fn next_batch(&mut self) -> Result<Option<Batch>, EtlError> {
-        if std::mem::replace(&mut self.done, true) {
-            return Ok(None);
-        }
+        let Some(url) = self.1.take() else {
+            return Ok(None); // the day came in one answer
+        };
         // The category decides the phase (malformed data is a transform failure) and the hint.
         let fail = |category: ErrorCategory, what: String| {
             EtlError::new(category.phase(), category, ErrorSource::Pipeline, what)
         };
-        let url = format!("{}/stores/{}/sales/{}", self.url, self.store, self.day);
         let answer = reqwest::get(&url).await;
         let answer = answer.map_err(|e| fail(ErrorCategory::NetworkError, e.to_string()))?;
         let status = answer.status().as_u16();
@@ -70,7 +64,7 @@ impl Extractor for CajaExtractor {
             false => fail(ErrorCategory::NetworkError, e.to_string()),
         })?;
         let to_line = |l: CajaLine| SaleLine {
-            store_id: self.store.clone(),
+            store_id: self.0.clone(),
             invoice_number: l.ticket.into(),
             line_number: 1,
             sold_at: local_to_utc(l.at),
@@ -98,12 +92,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let window = Window::day(day).ok_or("window")?;
     let stores = ["kiosko_01", "kiosko_02", "kiosko_03", "kiosko_04"];
     let tasks = stores.map(|id| {
-        let caja = CajaExtractor {
-            url: url.clone(),
-            store: id.into(),
-            day,
-            done: false,
-        };
+        let caja = CajaExtractor(id.into(), Some(format!("{url}/stores/{id}/sales/{day}")));
         StoreTask::new(StoreRef::new(id), LoadUnit::sales(id, window), caja)
     });
 
