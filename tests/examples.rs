@@ -1,7 +1,8 @@
 //! Every example in `examples/` runs, as a user would run it, and prints what its doc comment
 //! promises. The binaries are the ones `cargo test` builds beside this test (same features, same
-//! profile); when this test is run alone (`cargo test --test integration`) and they are missing,
-//! they are built first. Each example talks to loopback only (simulators in-process).
+//! profile); when this test is run alone (`cargo test --test integration`) and one is missing or
+//! older than its source, they are built first. Each example talks to loopback only (simulators
+//! in-process).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -43,7 +44,7 @@ fn run_example(name: &str) -> String {
     stdout
 }
 
-/// `target/<profile>/examples/<name>`, built if it is not there.
+/// `target/<profile>/examples/<name>`, built if it is missing or older than its source.
 fn example_path(name: &str) -> PathBuf {
     // This test runs from `target/<profile>/deps/`.
     let exe = std::env::current_exe().unwrap();
@@ -51,10 +52,13 @@ fn example_path(name: &str) -> PathBuf {
     let path = profile_dir
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let stale = || modified(&path) < modified(&source);
+    if stale() {
         static BUILD: Mutex<()> = Mutex::new(());
         let _one_build = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-        if !path.exists() {
+        if stale() {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
                 .args(["build", "--workspace", "--examples", "--locked"])

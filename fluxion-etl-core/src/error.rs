@@ -204,7 +204,13 @@ impl Error {
     /// use fluxion_etl_core::taxonomy::{ErrorCategory, ErrorSource, Phase};
     /// use fluxion_etl_core::{Error, EtlError};
     ///
-    /// let e: Error = EtlError::new(Phase::Extract, ErrorCategory::VpnTimeout, ErrorSource::StellarDb, "no answer").into();
+    /// let timeout = EtlError::new(
+    ///     Phase::Extract,
+    ///     ErrorCategory::VpnTimeout,
+    ///     ErrorSource::StellarDb,
+    ///     "no answer from 10.20.0.5",
+    /// );
+    /// let e = Error::from(timeout);
     /// assert_eq!(e.phase(), Some(Phase::Extract));
     /// assert_eq!(e.category(), Some(ErrorCategory::VpnTimeout));
     /// assert!(e.is_retryable());
@@ -221,7 +227,8 @@ impl Error {
     }
 
     /// The taxonomy category: the [`EtlError`]'s, or for a destination's failure the one its
-    /// SQLSTATE or SQLite result code (or lost connection) names, as a load classifies it; `None` when the taxonomy has none for it.
+    /// SQLSTATE or SQLite result code (or lost connection) names, as a load classifies it;
+    /// `None` when the taxonomy has none for it.
     ///
     /// ```
     /// use fluxion_etl_core::{taxonomy::{ErrorCategory, Phase}, Error};

@@ -9,10 +9,10 @@
 //! #[async_trait]
 //! impl Transformer for QuantityOnly {
 //!     async fn transform(&self, batch: Batch) -> Result<Batch, EtlError> {
-//!         Ok(match batch {
-//!             Batch::Sales(lines) => Batch::Sales(lines.into_iter().filter(|l| l.quantity.is_some()).collect()),
-//!             other => other,
-//!         })
+//!         let Batch::Sales(lines) = batch else {
+//!             return Ok(batch);
+//!         };
+//!         Ok(Batch::Sales(lines.into_iter().filter(|l| l.quantity.is_some()).collect()))
 //!     }
 //! }
 //! ```
@@ -20,9 +20,9 @@
 //! It holds the service ([`Fluxion`], [`RunRequest`], [`Config`]), the records ([`Batch`],
 //! [`SaleLine`], [`InventoryItem`], [`StoreId`], [`Window`], [`DataKind`]), the pipeline's
 //! contracts and runner, the tracker's entry points, the taxonomy ([`Phase`], [`ErrorCategory`],
-//! [`ErrorSource`]), the errors, [`CancellationToken`] and the [`async_trait`](macro@async_trait) attribute the
-//! contracts are implemented with. It does not export a `Result` alias, so it never shadows
-//! yours.
+//! [`ErrorSource`]), the errors, [`CancellationToken`] and the
+//! [`async_trait`](macro@async_trait) attribute the contracts are implemented with. It does not
+//! export a `Result` alias, so it never shadows yours.
 
 pub use async_trait::async_trait;
 

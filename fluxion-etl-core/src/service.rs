@@ -111,12 +111,13 @@ impl RunRequest {
     ///     StoreSelection::Ids(vec!["tienda_01".into(), "tienda_02".into()])
     /// );
     ///
-    /// // The same as `RunRequest::days(DataKind::Sales, day, day)`.
-    /// assert_eq!(RunRequest::sales(Window::day(day).unwrap()).window, RunRequest::days(DataKind::Sales, day, day).window);
+    /// // The same window as `RunRequest::days(DataKind::Sales, day, day)`.
+    /// let whole_day = RunRequest::days(DataKind::Sales, day, day);
+    /// assert_eq!(RunRequest::sales(Window::day(day).unwrap()).window, whole_day.window);
     ///
-    /// // Yesterday, store time, of every active store.
-    /// let yesterday = RunRequest::yesterday();
-    /// assert_eq!(yesterday.window.unwrap().to - yesterday.window.unwrap().from, chrono::Duration::days(1));
+    /// // Yesterday, store time, of every active store: one whole day.
+    /// let yesterday = RunRequest::yesterday().window.unwrap();
+    /// assert_eq!(yesterday.to - yesterday.from, chrono::Duration::days(1));
     /// ```
     pub fn sales(window: Window) -> Self {
         Self {

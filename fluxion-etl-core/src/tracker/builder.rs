@@ -150,7 +150,8 @@ impl NewExecutionBuilder {
         self
     }
 
-    /// The execution, ready for [`ExecutionTracker::start_execution`](super::ExecutionTracker::start_execution).
+    /// The execution, ready for
+    /// [`ExecutionTracker::start_execution`](super::ExecutionTracker::start_execution).
     pub fn build(self) -> NewExecution {
         self.spec
     }
