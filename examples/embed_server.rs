@@ -18,14 +18,19 @@ use fluxion_etl_sim::klk::{KlkSim, KlkSimConfig};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let klk = KlkSim::start(KlkSimConfig::default(), "127.0.0.1:0".parse()?).await?;
     let dir = tempfile::tempdir()?;
-    let config = Config::from_toml_str(
-        &format!(
-            "destination.url = \"sqlite://{}\"\nklk.base_url = \"{}\"\n[[stores]]\nid = \"tienda_01\"\nname = \"PERIFERICO\"\nsource = {{ system = \"klk\", branch = \"SUC001\", warehouse = \"APP-TPF\" }}\n",
-            dir.path().join("fluxion.db").display(),
-            klk.base_url()
-        ),
-        "inline",
-    )?;
+    let config = format!(
+        r#"
+        destination.url = "sqlite://{}"
+        klk.base_url = "{}"
+        [[stores]]
+        id = "tienda_01"
+        name = "PERIFERICO"
+        source = {{ system = "klk", branch = "SUC001", warehouse = "APP-TPF" }}
+        "#,
+        dir.path().join("fluxion.db").display(),
+        klk.base_url()
+    );
+    let config = Config::from_toml_str(&config, "inline")?;
     let fluxion = Fluxion::from_config(config).await?;
 
     // Fluxion's side: its state with the scheduler's loop running, and its router.

@@ -60,9 +60,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("tienda_03", "SUC008", "TTMAN"),
         ("tienda_04", "SUC014", "TSDGO"),
     ] {
-        toml += &format!(
-            "[[stores]]\nid = \"{id}\"\nname = \"{id}\"\nsource = {{ system = \"klk\", branch = \"{branch}\", warehouse = \"{warehouse}\" }}\n"
-        );
+        let source =
+            format!("{{ system = \"klk\", branch = \"{branch}\", warehouse = \"{warehouse}\" }}");
+        toml += &format!("[[stores]]\nid = \"{id}\"\nname = \"{id}\"\nsource = {source}\n");
     }
 
     let (events, mut received) = mpsc::unbounded_channel();

@@ -47,16 +47,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for attempt in ["first run", "second run"] {
         let report = fluxion.run(RunRequest::yesterday()).await?;
         let s = &report.summary;
-        println!(
-            "{attempt}: execution {} {}: {} stores ok, {} failed; {} lines extracted, {} loaded, {} unchanged",
-            report.execution_id,
-            report.status,
-            s.tiendas_exitosas,
-            s.tiendas_fallidas,
-            s.records_extracted,
-            s.records_loaded,
-            s.duplicates_skipped,
-        );
+        let (id, status) = (report.execution_id, report.status);
+        let (ok, failed) = (s.tiendas_exitosas, s.tiendas_fallidas);
+        let (extracted, loaded, same) =
+            (s.records_extracted, s.records_loaded, s.duplicates_skipped);
+        print!("{attempt}: execution {id} {status}: {ok} stores ok, {failed} failed; ");
+        println!("{extracted} lines extracted, {loaded} loaded, {same} unchanged");
     }
 
     klk.shutdown().await;
