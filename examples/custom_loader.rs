@@ -14,14 +14,22 @@ use fluxion_etl_sim::klk::{KlkSim, KlkSimConfig};
 /// Writes `<dir>/<store>_<day>.jsonl`.
 struct JsonLines(PathBuf);
 
-/// One store's staged lines, by day.
-struct Staged(PathBuf, BTreeMap<NaiveDate, String>, u64);
+/// One store's load in progress: its lines staged as JSON text, by day.
+struct Staged {
+    prefix: PathBuf,
+    days: BTreeMap<NaiveDate, String>,
+    lines: u64,
+}
 
 #[async_trait]
 impl Loader for JsonLines {
     async fn begin(&self, unit: &LoadUnit) -> Result<Box<dyn LoadSession>, EtlError> {
         let prefix = self.0.join(unit.store.as_str());
-        Ok(Box::new(Staged(prefix, BTreeMap::new(), 0)))
+        Ok(Box::new(Staged {
+            prefix,
+            days: BTreeMap::new(),
+            lines: 0,
+        }))
     }
 }
 
@@ -33,32 +41,32 @@ impl LoadSession for Staged {
         };
         for line in lines {
             let json = serde_json::to_string(&line).map_err(|e| failed(e.into()))?;
-            self.1
+            self.days
                 .entry(line.business_date)
                 .or_default()
                 .push_str(&(json + "\n"));
-            self.2 += 1;
+            self.lines += 1;
         }
         Ok(())
     }
 
     async fn finish(&mut self, _detail: &StoreDetail) -> Result<LoadStats, EtlError> {
-        for (day, text) in &self.1 {
+        for (day, text) in &self.days {
             // Written aside, then renamed into place: a reader never sees half a file.
-            let tmp = self.0.with_extension("tmp");
-            let path = format!("{}_{day}.jsonl", self.0.display());
+            let tmp = self.prefix.with_extension("tmp");
+            let path = format!("{}_{day}.jsonl", self.prefix.display());
             std::fs::write(&tmp, text).map_err(failed)?;
             std::fs::rename(&tmp, path).map_err(failed)?;
         }
         Ok(LoadStats {
-            received: self.2,
-            inserted: self.2,
+            received: self.lines,
+            inserted: self.lines,
             ..LoadStats::default()
         })
     }
 
     async fn abort(&mut self) {
-        self.1.clear();
+        self.days.clear(); // nothing was published: the files are as they were
     }
 }
 
