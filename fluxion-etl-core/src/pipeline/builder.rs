@@ -17,14 +17,22 @@ impl Runner {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use fluxion_etl_core::pipeline::{FnTransformer, Loader, Runner};
+    /// use fluxion_etl_core::pipeline::{FnTransformer, Loader, Runner, RunnerOptions};
+    /// # use fluxion_etl_core::{pipeline::{LoadSession, LoadUnit}, EtlError};
+    /// # struct Nowhere;
+    /// # #[async_trait::async_trait]
+    /// # impl Loader for Nowhere {
+    /// #     async fn begin(&self, _: &LoadUnit) -> Result<Box<dyn LoadSession>, EtlError> {
+    /// #         unreachable!("the runner is only built")
+    /// #     }
+    /// # }
+    /// # let loader: Arc<dyn Loader> = Arc::new(Nowhere);
     ///
-    /// # fn demo(loader: Arc<dyn Loader>) {
     /// let runner = Runner::builder(loader)
     ///     .transformer(FnTransformer::new(Ok))
     ///     .max_workers(8)
     ///     .build();
-    /// # let _ = runner; }
+    /// assert_eq!(runner.options(), RunnerOptions { max_workers: 8, channel_capacity: 2 });
     /// ```
     pub fn builder(loader: Arc<dyn Loader>) -> RunnerBuilder {
         RunnerBuilder {
