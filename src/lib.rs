@@ -6,14 +6,18 @@
 //! lives, the way `sqlx` re-exports `sqlx-core`. Depend on `fluxion-etl`.
 //!
 //! ```no_run
-//! use fluxion_etl::{config::Config, model::DataKind, Fluxion, RunRequest};
+//! use fluxion_etl::{config::Config, Fluxion, RunRequest};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let fluxion = Fluxion::from_config(Config::load("fluxion.toml".as_ref())?).await?;
-//! let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 17).unwrap();
-//! let report = fluxion.run(RunRequest::days(DataKind::Sales, day, day)).await?;
+//! let report = fluxion.run(RunRequest::yesterday()).await?;
 //! println!("execution {}: {}", report.execution_id, report.status);
 //! # Ok(()) }
 //! ```
+//!
+//! The repository's examples (`cargo run --example NAME`) run against the simulators
+//! in-process: `quickstart`, `custom_transformer`, `custom_loader`, `custom_extractor`,
+//! `embed_server`, `observe` and `stellar_inventory`; the core's documentation says what each
+//! shows. A pipeline author's names are in [`prelude`].
 
 pub use fluxion_etl_core::*;

@@ -6,6 +6,7 @@ mod common;
 mod config;
 mod contract;
 mod daily_counts;
+mod examples;
 mod gaps;
 mod klk;
 mod liveness;

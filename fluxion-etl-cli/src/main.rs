@@ -79,7 +79,7 @@ fn report(error: CliError) -> ExitCode {
     error.exit().into()
 }
 
-/// Logs go to stderr, through [`sanitize`], so that no credential reaches a terminal even if a
+/// Logs go to stderr, through [`sanitize()`], so that no credential reaches a terminal even if a
 /// dependency logs a connection string.
 fn init_logging(verbose: u8) {
     use tracing_subscriber::filter::{EnvFilter, LevelFilter};

@@ -9,7 +9,7 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use crate::config::{ConfigError, UnknownStore};
-use crate::taxonomy::sanitize;
+use crate::taxonomy::{classify_sqlite_code, classify_sqlstate, sanitize};
 use crate::taxonomy::{ErrorCategory, ErrorSource, Phase};
 
 type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -191,6 +191,100 @@ impl From<sqlx::Error> for Error {
 impl From<sqlx::migrate::MigrateError> for Error {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         Error::Migrate(e)
+    }
+}
+
+impl Error {
+    /// The phase of a pipeline failure: the [`EtlError`]'s for [`Error::Etl`],
+    /// [`Phase::Load`] for the destination's failures ([`Error::Database`],
+    /// [`Error::Migrate`], [`Error::Schema`]), `None` for the rest (a bad configuration or
+    /// request happens before any phase).
+    ///
+    /// ```
+    /// use fluxion_etl_core::taxonomy::{ErrorCategory, ErrorSource, Phase};
+    /// use fluxion_etl_core::{Error, EtlError};
+    ///
+    /// let timeout = EtlError::new(
+    ///     Phase::Extract,
+    ///     ErrorCategory::VpnTimeout,
+    ///     ErrorSource::StellarDb,
+    ///     "no answer from 10.20.0.5",
+    /// );
+    /// let e = Error::from(timeout);
+    /// assert_eq!(e.phase(), Some(Phase::Extract));
+    /// assert_eq!(e.category(), Some(ErrorCategory::VpnTimeout));
+    /// assert!(e.is_retryable());
+    ///
+    /// let e = Error::InvalidRequest("the window ends before it starts".into());
+    /// assert_eq!((e.phase(), e.category(), e.is_retryable()), (None, None, false));
+    /// ```
+    pub fn phase(&self) -> Option<Phase> {
+        match self {
+            Error::Etl(e) => Some(e.phase()),
+            Error::Database(_) | Error::Migrate(_) | Error::Schema(_) => Some(Phase::Load),
+            _ => None,
+        }
+    }
+
+    /// The taxonomy category: the [`EtlError`]'s, or for a destination's failure the one its
+    /// SQLSTATE or SQLite result code (or lost connection) names, as a load classifies it;
+    /// `None` when the taxonomy has none for it.
+    ///
+    /// ```
+    /// use fluxion_etl_core::{taxonomy::{ErrorCategory, Phase}, Error};
+    ///
+    /// let e = Error::Database(sqlx::Error::PoolClosed);
+    /// assert_eq!(e.phase(), Some(Phase::Load));
+    /// assert_eq!(e.category(), Some(ErrorCategory::PgConnection));
+    /// assert!(e.is_retryable());
+    /// ```
+    pub fn category(&self) -> Option<ErrorCategory> {
+        match self {
+            Error::Etl(e) => Some(e.category()),
+            Error::Database(e) => database_category(e).map(|(c, _)| c),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again can help: a retryable pipeline failure, a destination that could
+    /// not be reached or hit a transient conflict, or a request that conflicts with work in
+    /// progress ([`Error::Conflict`]). A bad configuration, request or schema never heals by
+    /// itself.
+    ///
+    /// ```
+    /// use fluxion_etl_core::Error;
+    ///
+    /// assert!(Error::Conflict("the daily run is already running".into()).is_retryable());
+    /// assert!(!Error::NotFound("execution 7".into()).is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Etl(e) => e.is_retryable(),
+            Error::Database(e) => database_category(e).is_some_and(|(_, retry)| retry),
+            Error::Conflict(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The taxonomy's category of a destination failure, with its retry hint.
+fn database_category(e: &sqlx::Error) -> Option<(ErrorCategory, bool)> {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                code.parse().ok().map(classify_sqlite_code)
+            } else {
+                Some(classify_sqlstate(&code))
+            }
+        }
+        sqlx::Error::PoolTimedOut => Some((ErrorCategory::PgTimeout, true)),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => Some((ErrorCategory::PgConnection, true)),
+        _ => None,
     }
 }
 

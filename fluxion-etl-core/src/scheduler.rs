@@ -1,5 +1,5 @@
-//! The scheduler runtime: evaluates the policy [`due`](crate::schedule::due) on a
-//! [`Clock`](crate::schedule::Clock), claims each job's slot in the destination, runs it through
+//! The scheduler runtime: evaluates the policy [`due`] on a
+//! [`Clock`], claims each job's slot in the destination, runs it through
 //! [`Fluxion`], and records what happened.
 //!
 //! It stands at the top of the library, above the [`Fluxion`] service it drives; the policy, its
@@ -275,7 +275,7 @@ impl Scheduler {
         Self::with_clock(fluxion, Arc::new(SystemClock), SchedulerOptions::default())
     }
 
-    /// A scheduler on `clock` (tests pass a [`ManualClock`](super::ManualClock)).
+    /// A scheduler on `clock` (tests pass a [`ManualClock`](crate::schedule::ManualClock)).
     pub fn with_clock(fluxion: Fluxion, clock: Arc<dyn Clock>, options: SchedulerOptions) -> Self {
         let store = fluxion.destination().scheduler_store();
         Self::with_store(fluxion, store, clock, options)

@@ -89,6 +89,96 @@ impl RunRequest {
         self.triggered_by = Some(by);
         self
     }
+
+    /// The sales of every active store in `window` (store-local, half-open): a full run, its
+    /// trigger detected from the environment. The other fields have the defaults the methods
+    /// below change.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use fluxion_etl_core::model::{DataKind, Window};
+    /// use fluxion_etl_core::tracker::{RunMode, TriggeredBy};
+    /// use fluxion_etl_core::{RunRequest, StoreSelection};
+    ///
+    /// let day = NaiveDate::from_ymd_opt(2025, 11, 17).unwrap();
+    /// let request = RunRequest::sales(Window::day(day).unwrap())
+    ///     .stores(["tienda_01", "tienda_02"])
+    ///     .triggered_by(TriggeredBy::Scheduler);
+    /// assert_eq!(request.kind, DataKind::Sales);
+    /// assert_eq!(request.mode, RunMode::Full);
+    /// assert_eq!(
+    ///     request.stores,
+    ///     StoreSelection::Ids(vec!["tienda_01".into(), "tienda_02".into()])
+    /// );
+    ///
+    /// // The same window as `RunRequest::days(DataKind::Sales, day, day)`.
+    /// let whole_day = RunRequest::days(DataKind::Sales, day, day);
+    /// assert_eq!(RunRequest::sales(Window::day(day).unwrap()).window, whole_day.window);
+    ///
+    /// // Yesterday, store time, of every active store: one whole day.
+    /// let yesterday = RunRequest::yesterday().window.unwrap();
+    /// assert_eq!(yesterday.to - yesterday.from, chrono::Duration::days(1));
+    /// ```
+    pub fn sales(window: Window) -> Self {
+        Self {
+            kind: DataKind::Sales,
+            window: Some(window),
+            stores: StoreSelection::AllActive,
+            mode: RunMode::Full,
+            triggered_by: None,
+            recovered_gap_id: None,
+        }
+    }
+
+    /// Yesterday's sales (store-local: the chain's clock) of every active store, as the daily
+    /// run loads them.
+    pub fn yesterday() -> Self {
+        let today = store_today();
+        let yesterday = today.pred_opt().unwrap_or(today);
+        Self::days(DataKind::Sales, yesterday, yesterday)
+    }
+
+    /// Restricts the run to some stores (the same as [`with_stores`](Self::with_stores), from
+    /// any list of names).
+    pub fn stores<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.stores = StoreSelection::Ids(ids.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets the mode: full (the default), incremental or recovery.
+    ///
+    /// ```
+    /// use fluxion_etl_core::{tracker::RunMode, RunRequest};
+    ///
+    /// let request = RunRequest::yesterday().mode(RunMode::Incremental);
+    /// assert_eq!(request.mode, RunMode::Incremental);
+    /// ```
+    pub fn mode(mut self, mode: RunMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Runs the request as the recovery of the gap left by failed execution `gap_id` (mode
+    /// recovery, triggered by `recovery`).
+    ///
+    /// ```
+    /// use fluxion_etl_core::{tracker::{RunMode, TriggeredBy}, RunRequest};
+    ///
+    /// let request = RunRequest::yesterday().stores(["tienda_03"]).recovering(41);
+    /// assert_eq!(request.mode, RunMode::Recovery);
+    /// assert_eq!(request.triggered_by, Some(TriggeredBy::Recovery));
+    /// assert_eq!(request.recovered_gap_id, Some(41));
+    /// ```
+    pub fn recovering(mut self, gap_id: i64) -> Self {
+        self.mode = RunMode::Recovery;
+        self.triggered_by = Some(TriggeredBy::Recovery);
+        self.recovered_gap_id = Some(gap_id);
+        self
+    }
 }
 
 /// What a run did.
@@ -527,7 +617,7 @@ impl Fluxion {
             source_system,
             is_recovery: request.mode == RunMode::Recovery,
             recovered_gap_id: request.recovered_gap_id,
-            host: hostname(),
+            host: crate::tracker::hostname(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         let mut tracker = ExecutionTracker::start_execution(self.tracker_store(), spec).await?;
@@ -644,14 +734,6 @@ impl PreparedRun {
             recovered,
         })
     }
-}
-
-fn hostname() -> Option<String> {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM, so that a run closes its execution as interrupted

@@ -399,80 +399,112 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// accepting requests and runs, ends live streams, lets running loads finish within
 /// [`ServerOptions::shutdown_grace`], and interrupts the rest (their executions are closed as
 /// interrupted).
+///
+/// A program that serves [`app`] inside its own router does the same in three steps:
+/// [`AppState::prepare`] before serving, [`AppState::shutdown_signal`] as axum's graceful
+/// shutdown, [`AppState::drain`] after it (the `embed_server` example).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<ShutdownOutcome> {
-    // Before the first request: a run this server starts sets its stores' last success itself,
-    // and must not be set back by a seed that read the history before it finished.
-    if let Err(e) = fluxion_etl_core::tracker::metrics::seed_last_success(
-        state.fluxion.tracker_store().as_ref(),
-    )
-    .await
-    {
-        tracing::warn!(
-            "Cannot seed the last-success metric from the history: {}",
-            fluxion_etl_core::tracker::sanitize(&e.to_string())
-        );
-    }
-    // Histogram samples wait in the recorder until a scrape or an upkeep drains them; without a
-    // scraper, this keeps them from piling up.
-    let upkeep = state.metrics.clone();
-    let upkeep_stop = state.shutdown.clone();
-    let fluxion = state.fluxion.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(10));
-        loop {
-            tokio::select! {
-                _ = every.tick() => {
-                    upkeep.run_upkeep();
-                    // Executions whose process is gone (killed, host lost) are closed within
-                    // seconds, not when the next process happens to start.
-                    let stale = fluxion.config().destination.stale_running();
-                    if let Err(e) = fluxion.destination().reconcile(stale).await {
-                        tracing::warn!(
-                            "Cannot reconcile the running executions: {}",
-                            fluxion_etl_core::tracker::sanitize(&e.to_string())
-                        );
-                    }
-                }
-                _ = upkeep_stop.cancelled() => return,
-            }
-        }
-    });
-    let router = app(state.clone());
-    let shutdown = state.shutdown.clone();
-    let runs = state.runs.clone();
-    let stop = runs.clone();
+    state.prepare().await;
     // The peer's address reaches the auth middleware, which rate-limits failed attempts.
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
+        .with_graceful_shutdown(state.shutdown_signal(signal))
+        .await?;
+    Ok(state.drain().await)
+}
+
+impl AppState {
+    /// What the server does before its first request: seeds the last-success metric from the
+    /// history and keeps the metrics recorder drained until shutdown. [`serve`] calls it; a
+    /// program that serves [`app`] inside its own router calls it before serving.
+    pub async fn prepare(&self) {
+        // Before the first request: a run this server starts sets its stores' last success
+        // itself, and must not be set back by a seed that read the history before it finished.
+        if let Err(e) = fluxion_etl_core::tracker::metrics::seed_last_success(
+            self.fluxion.tracker_store().as_ref(),
+        )
+        .await
+        {
+            tracing::warn!(
+                "Cannot seed the last-success metric from the history: {}",
+                fluxion_etl_core::tracker::sanitize(&e.to_string())
+            );
+        }
+        // Histogram samples wait in the recorder until a scrape or an upkeep drains them;
+        // without a scraper, this keeps them from piling up.
+        let upkeep = self.metrics.clone();
+        let upkeep_stop = self.shutdown.clone();
+        let fluxion = self.fluxion.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        upkeep.run_upkeep();
+                        // Executions whose process is gone (killed, host lost) are closed
+                        // within seconds, not when the next process happens to start.
+                        let stale = fluxion.config().destination.stale_running();
+                        if let Err(e) = fluxion.destination().reconcile(stale).await {
+                            tracing::warn!(
+                                "Cannot reconcile the running executions: {}",
+                                fluxion_etl_core::tracker::sanitize(&e.to_string())
+                            );
+                        }
+                    }
+                    _ = upkeep_stop.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    /// `signal`, followed by the first step of a graceful shutdown: no new runs are accepted
+    /// and live log streams end (so that the HTTP server's graceful shutdown is not held open
+    /// by them). Hand it to axum's `with_graceful_shutdown`; then call [`AppState::drain`].
+    pub fn shutdown_signal(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let runs = self.runs.clone();
+        let shutdown = self.shutdown.clone();
+        async move {
             signal.await;
             tracing::info!("Shutting down: no new requests or runs.");
-            stop.stop_accepting();
+            runs.stop_accepting();
             shutdown.cancel();
-        })
-        .await?;
-    let grace = state.options.shutdown_grace;
-    let scheduler = state.scheduler.clone();
-    let scheduler_done = async move {
-        if let Some(s) = scheduler {
-            // The scheduler's jobs get the same grace; then its shutdown interrupts the rest
-            // (recorded as interrupted; unfinished daily stores stay pending for a retry).
-            let _ = tokio::time::timeout(grace, s.wait_idle()).await;
-            s.shutdown().await;
         }
-    };
-    let (outcome, ()) = tokio::join!(
-        runs.shutdown(grace, Duration::from_secs(30)),
-        scheduler_done
-    );
-    tracing::info!(
-        finished = outcome.finished,
-        interrupted = outcome.interrupted,
-        "Shut down."
-    );
-    Ok(outcome)
+    }
+
+    /// The rest of a graceful shutdown, once the HTTP server has stopped: running loads (the
+    /// API's and the scheduler's) get [`ServerOptions::shutdown_grace`] to finish, the rest are
+    /// interrupted (their executions closed as interrupted), and the scheduler stops.
+    pub async fn drain(&self) -> ShutdownOutcome {
+        // Idempotent: a program that never awaited `shutdown_signal` still stops cleanly.
+        self.runs.stop_accepting();
+        self.shutdown.cancel();
+        let grace = self.options.shutdown_grace;
+        let scheduler = self.scheduler.clone();
+        let scheduler_done = async move {
+            if let Some(s) = scheduler {
+                // The scheduler's jobs get the same grace; then its shutdown interrupts the
+                // rest (recorded as interrupted; unfinished daily stores stay pending for a
+                // retry).
+                let _ = tokio::time::timeout(grace, s.wait_idle()).await;
+                s.shutdown().await;
+            }
+        };
+        let (outcome, ()) = tokio::join!(
+            self.runs.shutdown(grace, Duration::from_secs(30)),
+            scheduler_done
+        );
+        tracing::info!(
+            finished = outcome.finished,
+            interrupted = outcome.interrupted,
+            "Shut down."
+        );
+        outcome
+    }
 }

@@ -1,10 +1,10 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.0 document, generated from the router.
 //!
 //! A route is declared once: its handler carries `#[utoipa::path]` (path, method, summary,
-//! parameters, body, answers) and sits in one role's group of [`route_groups`]; the router
-//! guards each group with its role, and this document gives each group's operations that
-//! role's `security`, its `x-fluxion-role` and its 401/403 answers. [`crate::ROUTES`] is read
-//! from the document.
+//! parameters, body, answers) and sits in one role's group of `route_groups` (which
+//! [`crate::app`] reads); the router guards each group with its role, and this document gives
+//! each group's operations that role's `security`, its `x-fluxion-role` and its 401/403 answers.
+//! [`crate::ROUTES`] is read from the document.
 //!
 //! The server's own answers derive their schemas. The library's (history, executions, gaps,
 //! scheduler) are described by the `schemas` module below rather than by a `utoipa` feature of

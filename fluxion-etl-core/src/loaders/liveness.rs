@@ -41,7 +41,7 @@ pub struct Owner {
 #[derive(Debug)]
 enum Hold {
     Postgres {
-        options: PgConnectOptions,
+        options: Box<PgConnectOptions>,
         session: tokio::sync::Mutex<Option<PgConnection>>,
     },
     File {
@@ -56,7 +56,7 @@ impl Owner {
         Self {
             key: random_key(),
             hold: Hold::Postgres {
-                options,
+                options: Box::new(options),
                 session: tokio::sync::Mutex::new(None),
             },
         }

@@ -30,7 +30,7 @@ use crate::config::DestinationConfig;
 use crate::error::{Error, EtlError, Result};
 use crate::model::Batch;
 use crate::pipeline::{LoadStats, LoadUnit, Loader};
-use crate::taxonomy::{classify_sqlstate, ErrorCategory, ErrorSource, Phase};
+use crate::taxonomy::{classify_sqlite_code, classify_sqlstate, ErrorCategory, ErrorSource, Phase};
 use crate::tracker::{apply_load_stats, StoreDetail, TrackerStore};
 
 /// A destination database, chosen by URL scheme.
@@ -393,45 +393,6 @@ pub(crate) fn classify_load_error(
         .retryable(retryable)
 }
 
-/// Maps SQLite (extended) result codes onto the load categories of the taxonomy.
-fn classify_sqlite_code(code: i64) -> (ErrorCategory, bool) {
-    match code & 0xff {
-        13 => (ErrorCategory::DiskFull, false), // SQLITE_FULL
-        19 => (ErrorCategory::ConstraintViolation, false), // SQLITE_CONSTRAINT
-        5 | 6 => (ErrorCategory::PgTimeout, true), // SQLITE_BUSY, SQLITE_LOCKED
-        10 | 14 | 26 => (ErrorCategory::PgConnection, false), // IOERR, CANTOPEN, NOTADB
-        _ => (ErrorCategory::PgConnection, false),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_status_compares_versions() {
-        assert_eq!(schema_status(&[1, 2], &[1, 2]), SchemaStatus::Current);
-        assert_eq!(
-            schema_status(&[1], &[1, 2]),
-            SchemaStatus::Behind { pending: vec![2] }
-        );
-        assert_eq!(
-            schema_status(&[1, 2, 3], &[1, 2]),
-            SchemaStatus::Ahead { unknown: vec![3] }
-        );
-    }
-
-    #[test]
-    fn sqlite_codes() {
-        assert_eq!(classify_sqlite_code(13).0, ErrorCategory::DiskFull);
-        assert_eq!(
-            classify_sqlite_code(2067).0,
-            ErrorCategory::ConstraintViolation
-        );
-        assert_eq!(classify_sqlite_code(517).0, ErrorCategory::PgTimeout);
-    }
-}
-
 /// The stores of either backend, for [`Destination::reconcile`].
 enum Reconciling {
     Sqlite(store::SqlStore<sqlx::Sqlite>),
@@ -460,5 +421,33 @@ impl Reconciling {
                 store::close_running_of(s, owner, started_before, message).await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_status_compares_versions() {
+        assert_eq!(schema_status(&[1, 2], &[1, 2]), SchemaStatus::Current);
+        assert_eq!(
+            schema_status(&[1], &[1, 2]),
+            SchemaStatus::Behind { pending: vec![2] }
+        );
+        assert_eq!(
+            schema_status(&[1, 2, 3], &[1, 2]),
+            SchemaStatus::Ahead { unknown: vec![3] }
+        );
+    }
+
+    #[test]
+    fn sqlite_codes() {
+        assert_eq!(classify_sqlite_code(13).0, ErrorCategory::DiskFull);
+        assert_eq!(
+            classify_sqlite_code(2067).0,
+            ErrorCategory::ConstraintViolation
+        );
+        assert_eq!(classify_sqlite_code(517).0, ErrorCategory::PgTimeout);
     }
 }

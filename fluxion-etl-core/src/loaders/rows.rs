@@ -541,12 +541,12 @@ mod tests {
                 for _ in 0..i % 3 {
                     row.push(Value::Text(Some(texts[(i + 1) % 4])));
                 }
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     row.extend([
                         Value::Text(None),
                         Value::Decimal(None),
                         Value::Int(None),
-                        Value::Bool(Some(i % 4 == 0)),
+                        Value::Bool(Some(i.is_multiple_of(4))),
                     ]);
                 }
                 row

@@ -25,6 +25,7 @@
 //! the runner never retries a unit — a failed unit is recorded, and the scheduler or a recovery
 //! run retries it later.
 
+mod builder;
 #[cfg(test)]
 mod metrics_tests;
 mod runner;
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use crate::outcome::{ExtractStats, LoadStats, NetworkDiagnostics};
+pub use builder::RunnerBuilder;
 pub use runner::{Runner, RunnerOptions, StoreOutcome, StoreTask};
 
 use crate::error::EtlError;

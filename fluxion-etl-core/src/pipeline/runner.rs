@@ -110,6 +110,11 @@ impl Runner {
         }
     }
 
+    /// How the runner schedules work (the options it was built with, each at least 1).
+    pub fn options(&self) -> RunnerOptions {
+        self.options
+    }
+
     /// Runs every task and records each store's outcome in `tracker`. When `cancel` fires,
     /// stores in flight are aborted (nothing of theirs is committed) and recorded as failed
     /// with category `interrupted`; stores not yet started are recorded the same way.

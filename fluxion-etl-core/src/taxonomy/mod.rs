@@ -289,6 +289,17 @@ pub fn classify_sqlstate(code: &str) -> (ErrorCategory, bool) {
     }
 }
 
+/// Maps SQLite (extended) result codes onto the load categories of the taxonomy.
+pub fn classify_sqlite_code(code: i64) -> (ErrorCategory, bool) {
+    match code & 0xff {
+        13 => (ErrorCategory::DiskFull, false), // SQLITE_FULL
+        19 => (ErrorCategory::ConstraintViolation, false), // SQLITE_CONSTRAINT
+        5 | 6 => (ErrorCategory::PgTimeout, true), // SQLITE_BUSY, SQLITE_LOCKED
+        10 | 14 | 26 => (ErrorCategory::PgConnection, false), // IOERR, CANTOPEN, NOTADB
+        _ => (ErrorCategory::PgConnection, false),
+    }
+}
+
 /// Classifies a SQL Server error number raised by Stellar.
 ///
 /// Returns the category and whether retrying is useful.

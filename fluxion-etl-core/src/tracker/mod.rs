@@ -5,6 +5,7 @@
 //! as success / partial / failed); [`TrackerStore`] is where the rows go — the destination's own
 //! database, so that a store's data and its success record commit together.
 
+mod builder;
 pub mod metrics;
 mod records;
 
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub(crate) use builder::hostname;
+pub use builder::NewExecutionBuilder;
 pub use records::{
     ExecutionFinish, ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, NewExecution,
     RunMode, Stats, StatsDetailRow, StoreDetail, StoreDetailView, StoreFailures, StoreStatus,

@@ -51,7 +51,7 @@ pub(crate) fn put_fixed(out: &mut Vec<u8>, mantissa: i64, scale: u32) {
     }
     let mut v = mantissa.unsigned_abs();
     let mut scale = scale;
-    while scale > 0 && v % 10 == 0 {
+    while scale > 0 && v.is_multiple_of(10) {
         v /= 10;
         scale -= 1;
     }

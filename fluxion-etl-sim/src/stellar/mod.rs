@@ -14,7 +14,7 @@
 //!   keyword) fail as on SQL Server. Names are case-insensitive, one-, two- or three-part
 //!   (`VAD10.dbo.MA_PRODUCTOS`), with aliases. Evaluated: SELECT with column lists, aliases (also
 //!   `alias = expr`) and `*`/`T.*`; INNER, LEFT and CROSS JOIN (equalities become hash joins); WHERE
-//!   and HAVING with comparisons, AND/OR/NOT, IN, BETWEEN, LIKE, IS [NOT] NULL; CASE; CAST/CONVERT
+//!   and HAVING with comparisons, AND/OR/NOT, IN, BETWEEN, LIKE, IS \[NOT\] NULL; CASE; CAST/CONVERT
 //!   (common date styles); DATETIME arithmetic as SQL Server defines it; ISNULL, COALESCE, NULLIF,
 //!   UPPER/LOWER/LTRIM/RTRIM/TRIM/LEN/SUBSTRING/LEFT/RIGHT/CONCAT/REPLACE, ABS/ROUND/FLOOR/CEILING,
 //!   YEAR/MONTH/DAY/DATEPART/DATEADD/DATEDIFF, GETDATE and friends, `@@VERSION`, `DB_NAME()`;

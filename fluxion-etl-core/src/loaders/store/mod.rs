@@ -5,24 +5,24 @@
 //! Every statement is written once, with `$N` placeholders (sqlx's SQLite driver reads them as
 //! PostgreSQL does). What really differs between the backends is confined to two small traits,
 //! implemented once per backend:
-//! - [`Codec`] (`codec.rs`): how a value is kept. A timestamp is fixed-width UTC text in SQLite
+//! - `Codec` (`codec.rs`): how a value is kept. A timestamp is fixed-width UTC text in SQLite
 //!   (so that text order is time order) and `timestamptz` in PostgreSQL; JSON is text or `jsonb`;
 //!   seed 003's `INTEGER` counters are 4 bytes wide in PostgreSQL; its `DECIMAL(10,2)` durations
 //!   round on write in PostgreSQL and are rounded by hand for SQLite's `REAL`.
-//! - [`Dialect`] (`dialect.rs`): the three SQL fragments that have no common spelling.
+//! - `Dialect` (`dialect.rs`): the three SQL fragments that have no common spelling.
 //!
-//! Why this shape: the stores are generic over a sqlx [`Database`] that is a [`Backend`]. Rust
+//! Why this shape: the stores are generic over a sqlx [`Database`] that is a `Backend`. Rust
 //! does not imply the bounds a trait states about *other* types (`i64: Encode<'_, DB>`,
 //! `&mut DB::Connection: Executor<'_>`, …), so code generic over a plain `Database` would repeat
 //! sqlx's bounds on every function. They are written once instead, on the blanket `impl Backend`
-//! below, whose few methods — run a [`Stmt`], read a column of one kind — are all the stores
+//! below, whose few methods — run a `Stmt`, read a column of one kind — are all the stores
 //! need. (A `macro_rules!` stamping one implementation per backend would also work, but its body
 //! is invisible to rustfmt and to the type checker until instantiated; the generic code is plain
 //! Rust, checked once.)
 //!
-//! A statement is a [`Stmt`] — `stmt!("… $1 … $2"; a, b)`: SQL text plus [`Arg`]s of a handful of
+//! A statement is a `Stmt` — `stmt!("… $1 … $2"; a, b)`: SQL text plus `Arg`s of a handful of
 //! kinds, which the backend binds through its codec. A row is read with `from_columns!(row =>
-//! Type { field, … })`, each field through [`Cells::get`] into a [`Column`] type, the stored-text
+//! Type { field, … })`, each field through `Cells::get` into a `Column` type, the stored-text
 //! enums included, so an unknown stored value is a decoding error that names the column and the
 //! value (never a panic, never a default).
 //!

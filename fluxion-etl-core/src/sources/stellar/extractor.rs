@@ -1207,7 +1207,7 @@ impl<F: Feed> Handle<F> {
 
 public_extractor! {
     /// Extracts a Stellar location's sales lines over a window (store-local, half-open) from
-    /// `MA_TRANSACCION`, in keyset chunks. See the [module docs](self).
+    /// `MA_TRANSACCION`, in keyset chunks. See the [module docs](crate::sources::stellar).
     StellarSalesExtractor(Handle<SalesFeed>)
 }
 
@@ -1265,7 +1265,7 @@ impl StellarSalesExtractor {
 
 public_extractor! {
     /// Extracts the inventory of a Stellar depot (`MA_DEPOPROD` with the filters of
-    /// production), in keyset chunks. See the [module docs](self).
+    /// production), in keyset chunks. See the [module docs](crate::sources::stellar).
     StellarInventoryExtractor(Handle<InventoryFeed>)
 }
 
