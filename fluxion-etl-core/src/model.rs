@@ -470,6 +470,16 @@ pub(crate) mod test_support {
         s.parse().unwrap()
     }
 
+    /// A property test's configuration: `cases` cases, unless `PROPTEST_CASES` asks for
+    /// another number (a long run).
+    pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+        let mut config = proptest::test_runner::Config::default();
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            config.cases = cases;
+        }
+        config
+    }
+
     /// A wall-clock time: `2025-10-01 08:00:00`.
     pub(crate) fn wall(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()

@@ -49,16 +49,8 @@ fn toml_value() -> impl Strategy<Value = String> {
     ]
 }
 
-fn config() -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 128;
-    }
-    config
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::model::test_support::proptest_config(128))]
 
     /// One value replaced by anything: it loads, or the error names the key it replaced.
     #[test]

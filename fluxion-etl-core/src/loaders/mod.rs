@@ -283,12 +283,14 @@ impl Destination {
             Destination::Postgres(d) => (Reconciling::Postgres(d.stores()), d.owner()),
         };
         let mut closed = stores
-            .close_running_of(None, Some(Utc::now() - age), message)
+            .close_running_of(store::Owners::Unowned, Some(Utc::now() - age), message)
             .await?;
         if let Some(owner) = owner {
             for key in stores.running_owners().await? {
                 if !owner.is_alive(key).await? {
-                    closed += stores.close_running_of(Some(key), None, message).await?;
+                    closed += stores
+                        .close_running_of(store::Owners::Of(key), None, message)
+                        .await?;
                 }
             }
         }
@@ -409,16 +411,16 @@ impl Reconciling {
 
     async fn close_running_of(
         &self,
-        owner: Option<i64>,
+        owners: store::Owners,
         started_before: Option<chrono::DateTime<Utc>>,
         message: &str,
     ) -> Result<u64> {
         match self {
             Reconciling::Sqlite(s) => {
-                store::close_running_of(s, owner, started_before, message).await
+                store::close_running_of(s, owners, started_before, message).await
             }
             Reconciling::Postgres(s) => {
-                store::close_running_of(s, owner, started_before, message).await
+                store::close_running_of(s, owners, started_before, message).await
             }
         }
     }

@@ -110,28 +110,47 @@ pub(crate) async fn running_owners<DB: Backend>(store: &SqlStore<DB>) -> Result<
     .await
 }
 
-/// Closes the `running` executions of `owner` (of no owner when `None`), started before
-/// `started_before` when given, as failed with category `interrupted`.
+/// Whose `running` executions a close applies to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Owners {
+    /// Every owner's, and those without one.
+    Any,
+    /// Those recorded without an owner.
+    Unowned,
+    /// One owner's.
+    Of(i64),
+}
+
+/// Closes the `running` executions of `owners`, started before `started_before` when given, as
+/// failed with category `interrupted`; returns how many.
 pub(crate) async fn close_running_of<DB: Backend>(
     store: &SqlStore<DB>,
-    owner: Option<i64>,
+    owners: Owners,
     started_before: Option<DateTime<Utc>>,
     message: &str,
 ) -> Result<u64> {
     let now = Utc::now();
     let cutoff = started_before.unwrap_or(now + Duration::days(36_500));
-    Ok(stmt!(
-        "UPDATE etl_executions SET status = 'failed', finished_at = $1, \
-         error_phase = COALESCE(error_phase, 'extract'), error_category = 'interrupted', \
-         error_source = COALESCE(error_source, 'pipeline'), error_message = $2, \
-         tiendas_fallidas = CASE WHEN tiendas_count > tiendas_exitosas \
-                                 THEN tiendas_count - tiendas_exitosas ELSE 0 END \
-         WHERE status = 'running' AND started_at < $3 \
-           AND (owner_key = $4 OR ($4 IS NULL AND owner_key IS NULL))";
-        now, crate::taxonomy::sanitize(message), cutoff, owner
-    )
-    .execute(&store.pool)
-    .await?)
+    let (owner_clause, owner) = match owners {
+        Owners::Any => ("", None),
+        Owners::Unowned => (" AND owner_key IS NULL", None),
+        Owners::Of(key) => (" AND owner_key = $4", Some(key)),
+    };
+    let mut close = stmt!(
+        format!(
+            "UPDATE etl_executions SET status = 'failed', finished_at = $1, \
+             error_phase = COALESCE(error_phase, 'extract'), error_category = 'interrupted', \
+             error_source = COALESCE(error_source, 'pipeline'), error_message = $2, \
+             tiendas_fallidas = CASE WHEN tiendas_count > tiendas_exitosas \
+                                     THEN tiendas_count - tiendas_exitosas ELSE 0 END \
+             WHERE status = 'running' AND started_at < $3{owner_clause}"
+        );
+        now, crate::taxonomy::sanitize(message), cutoff
+    );
+    if let Some(key) = owner {
+        close = close.bind(key);
+    }
+    Ok(close.execute(&store.pool).await?)
 }
 
 #[async_trait]
@@ -206,19 +225,7 @@ impl<DB: Backend> TrackerStore for SqlStore<DB> {
         started_before: Option<DateTime<Utc>>,
         message: &str,
     ) -> Result<u64> {
-        let now = Utc::now();
-        let cutoff = started_before.unwrap_or(now + Duration::days(36_500));
-        Ok(stmt!(
-            "UPDATE etl_executions SET status = 'failed', finished_at = $1, \
-             error_phase = COALESCE(error_phase, 'extract'), error_category = 'interrupted', \
-             error_source = COALESCE(error_source, 'pipeline'), error_message = $2, \
-             tiendas_fallidas = CASE WHEN tiendas_count > tiendas_exitosas \
-                                     THEN tiendas_count - tiendas_exitosas ELSE 0 END \
-             WHERE status = 'running' AND started_at < $3";
-            now, crate::taxonomy::sanitize(message), cutoff
-        )
-        .execute(&self.pool)
-        .await?)
+        close_running_of(self, Owners::Any, started_before, message).await
     }
 
     async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>> {

@@ -9,32 +9,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::document::DocSummary;
-use super::*;
-use crate::model::{SaleLine, StoreId};
-use crate::sources::texts::TextPool;
-
-type Outcome = (Vec<SaleLine>, Vec<RowError>, Result<DocSummary, DocError>);
-
-fn parse(chunks: &[&[u8]]) -> Outcome {
-    let store = StoreId::from("tienda_01");
-    let mut p = DocParser::new("ventas", false);
-    let mut pool = TextPool::default();
-    let (mut lines, mut rows) = (Vec::new(), Vec::new());
-    let mut feed = chunks.iter();
-    loop {
-        match p.next(|r, i| sale_element(r, i, &store, None, &mut pool)) {
-            Ok(Step::Item(Ok(l))) => lines.extend(l),
-            Ok(Step::Item(Err(e))) => rows.push(e),
-            Ok(Step::NeedMore) => match feed.next() {
-                Some(c) => p.feed(c),
-                None => p.finish(),
-            },
-            Ok(Step::End(s)) => return (lines, rows, Ok(s)),
-            Err(e) => return (lines, rows, Err(e)),
-        }
-    }
-}
+use super::tests::run_sales as parse;
 
 /// `body` cut at the given points (taken modulo its length).
 fn split<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
@@ -153,17 +128,8 @@ fn document() -> impl Strategy<Value = (Vec<Value>, String)> {
     })
 }
 
-/// 64 cases per property, unless `PROPTEST_CASES` asks for more.
-fn config() -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 64;
-    }
-    config
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::model::test_support::proptest_config(64))]
 
     /// Every element is accounted for, agrees with serde_json, and the chunking changes nothing.
     #[test]

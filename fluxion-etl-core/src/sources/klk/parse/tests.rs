@@ -15,7 +15,9 @@ use crate::sources::texts::TextPool;
 
 /// Parses `body` fed in the given chunks; returns the lines, the row errors and the summary
 /// or document error.
-fn run_sales(chunks: &[&[u8]]) -> (Vec<SaleLine>, Vec<RowError>, Result<DocSummary, DocError>) {
+pub(super) fn run_sales(
+    chunks: &[&[u8]],
+) -> (Vec<SaleLine>, Vec<RowError>, Result<DocSummary, DocError>) {
     let store = StoreId::from("tienda_01");
     let mut p = DocParser::new("ventas", false);
     let mut pool = TextPool::default();
