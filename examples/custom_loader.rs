@@ -123,13 +123,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{id} {status}: {n} lines; extract {e:.3} s, transform {t:.3} s, load {l:.3} s");
     }
     let summary = tracker.finish_execution().await?;
-    let mut files = Vec::new();
-    for file in std::fs::read_dir(dir.path())? {
-        let name = file?.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".jsonl") {
-            files.push(name);
-        }
-    }
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())?
+        .filter_map(|f| Some(f.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|name| name.ends_with(".jsonl"))
+        .collect();
     files.sort();
     let (id, status, n) = (summary.id, summary.status, summary.records_loaded);
     println!("execution {id} {status}: {n} lines in {}", files.join(", "));

@@ -72,10 +72,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let outcome = state.drain().await;
     visitor.await??;
-    println!(
-        "shut down: {} runs finished, {} interrupted",
-        outcome.finished, outcome.interrupted
-    );
+    let (finished, interrupted) = (outcome.finished, outcome.interrupted);
+    println!("shut down: {finished} runs finished, {interrupted} interrupted");
     klk.shutdown().await;
     Ok(())
 }
@@ -83,32 +81,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// What a browser or a monitor would do: your route, Fluxion's routes, then your stop switch.
 async fn visit(base: String) -> Result<(), reqwest::Error> {
     let http = reqwest::Client::new();
-    let hello = http
-        .get(format!("{base}/shop/hello"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    println!("GET /shop/hello: {hello}");
+    let hello = http.get(format!("{base}/shop/hello")).send().await?;
+    println!("GET /shop/hello: {}", hello.text().await?);
     let ready = http.get(format!("{base}/readyz")).send().await?;
     println!("GET /readyz: {}", ready.status());
-    let status: serde_json::Value = http
-        .get(format!("{base}/api/etl/scheduler/status"))
+    let status = http.get(format!("{base}/api/etl/scheduler/status"));
+    let status: serde_json::Value = status
         .bearer_auth("admin-token")
         .send()
         .await?
         .json()
         .await?;
-    println!(
-        "GET /api/etl/scheduler/status: enabled {}, running {}",
-        status["enabled"], status["is_running"]
-    );
-    let stopping = http
-        .post(format!("{base}/shop/stop"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    println!("POST /shop/stop: {stopping}");
+    let (enabled, running) = (&status["enabled"], &status["is_running"]);
+    println!("GET /api/etl/scheduler/status: enabled {enabled}, running {running}");
+    let stopping = http.post(format!("{base}/shop/stop")).send().await?;
+    println!("POST /shop/stop: {}", stopping.text().await?);
     Ok(())
 }
