@@ -530,19 +530,7 @@ impl ExecutionTracker {
                     .join("\n"),
             );
         }
-        let mut diagnostics = serde_json::Map::new();
-        for d in details {
-            if d.server_ip.is_some() || d.connection_latency_ms.is_some() {
-                diagnostics.insert(
-                    d.tienda_id.to_string(),
-                    serde_json::json!({
-                        "ip": d.server_ip,
-                        "port": d.server_port,
-                        "latency_ms": d.connection_latency_ms,
-                    }),
-                );
-            }
-        }
+        let diagnostics = network_summary(details);
         let sum = |f: fn(&StoreDetail) -> i64| details.iter().map(f).sum::<i64>();
         let sumf = |f: fn(&StoreDetail) -> f64| details.iter().map(f).sum::<f64>();
         let records_failed = details
@@ -578,10 +566,52 @@ impl ExecutionTracker {
             error_source,
             error_message,
             error_detail,
-            network_diagnostics: (!diagnostics.is_empty())
-                .then_some(serde_json::Value::Object(diagnostics)),
+            network_diagnostics: diagnostics,
         }
     }
+}
+
+/// Endpoints [`network_summary`] lists by name; the rest are counted.
+const LISTED_ENDPOINTS: usize = 4;
+
+/// The execution's `network_diagnostics`: seed 003's `{"ip", "port"}` of the endpoint most
+/// stores talked to, with its connect latency, and a bounded list of the endpoints (stores and
+/// slowest connect each), so the summary stays well under 1 KB whatever the store count; each
+/// store's own endpoint and latency are in its detail row. `None` when no store reached a
+/// source.
+fn network_summary(details: &[StoreDetail]) -> Option<serde_json::Value> {
+    // (ip, port) → (stores, latencies)
+    let mut endpoints: std::collections::BTreeMap<(String, Option<i32>), (u32, Vec<f64>)> =
+        std::collections::BTreeMap::new();
+    for d in details {
+        if let Some(ip) = &d.server_ip {
+            let entry = endpoints.entry((ip.clone(), d.server_port)).or_default();
+            entry.0 += 1;
+            entry.1.extend(d.connection_latency_ms);
+        }
+    }
+    let mut endpoints: Vec<_> = endpoints.into_iter().collect();
+    endpoints.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
+    let ((ip, port), (_, latencies)) = endpoints.first()?;
+    let round = |ms: f64| (ms * 10.0).round() / 10.0;
+    let average =
+        |l: &[f64]| (!l.is_empty()).then(|| round(l.iter().sum::<f64>() / l.len() as f64));
+    let slowest = |l: &[f64]| l.iter().copied().reduce(f64::max).map(round);
+    let listed: Vec<serde_json::Value> = endpoints
+        .iter()
+        .take(LISTED_ENDPOINTS)
+        .map(|((ip, port), (stores, l))| {
+            serde_json::json!({ "ip": ip, "port": port, "stores": stores, "max_latency_ms": slowest(l) })
+        })
+        .collect();
+    Some(serde_json::json!({
+        "ip": ip,
+        "port": port,
+        "latency_ms": average(latencies),
+        "stores_reached": endpoints.iter().map(|e| e.1 .0).sum::<u32>(),
+        "endpoints": listed,
+        "endpoints_total": endpoints.len(),
+    }))
 }
 
 /// A manual full sales run of these KLK stores, as the unit tests open it.
@@ -766,5 +796,53 @@ mod tests {
         s.add_phase_time(Phase::Extract, Duration::from_millis(5), 10);
         assert_eq!(s.records(Phase::Load), 10);
         assert_eq!(s.phase_time(Phase::Extract), Duration::from_millis(5));
+    }
+
+    /// Seed 003's `{"ip", "port"}` of the common endpoint, with a bounded endpoint list: the
+    /// execution's summary stays under 1 KB for any number of stores.
+    #[test]
+    fn network_diagnostics_stay_small_whatever_the_store_count() {
+        let diagnostics = |i: u16| NetworkDiagnostics {
+            ip: Some(if i.is_multiple_of(10) {
+                format!("127.0.1.{}", i / 10).parse().unwrap()
+            } else {
+                "127.0.0.1".parse().unwrap()
+            }),
+            port: Some(if i.is_multiple_of(10) { 14348 } else { 7002 }),
+            latency_ms: Some(f64::from(i) / 7.0),
+        };
+        let details: Vec<StoreDetail> = (0..300u16)
+            .map(|i| {
+                let store = StoreRef::new(format!("tienda_{i:03}"));
+                let tracker = StoreTracker {
+                    store,
+                    window: None,
+                    started_at: Utc::now(),
+                    started: Instant::now(),
+                    phase_time: [Duration::ZERO; 3],
+                    open_phase: None,
+                    records: [0; 3],
+                };
+                tracker.detail(
+                    1,
+                    crate::model::DataKind::Sales,
+                    ExtractStats::default(),
+                    Some(&diagnostics(i)),
+                    None,
+                )
+            })
+            .collect();
+        let summary = network_summary(&details).unwrap();
+        assert!(summary.to_string().len() < 1024, "{summary}");
+        assert_eq!(summary["ip"], "127.0.0.1");
+        assert_eq!(summary["port"], 7002);
+        assert_eq!(summary["stores_reached"], 300);
+        assert_eq!(summary["endpoints_total"], 31);
+        assert_eq!(
+            summary["endpoints"].as_array().unwrap().len(),
+            LISTED_ENDPOINTS
+        );
+        assert_eq!(summary["endpoints"][0]["stores"], 270);
+        assert_eq!(network_summary(&details[..0]), None);
     }
 }
