@@ -147,6 +147,27 @@ async fn seed_queries_run_unchanged(url: String) {
         .await
         .unwrap();
     assert_eq!(report.status, ExecutionStatus::Partial);
+    // The execution's phase times are wall-clock: the stores ran in parallel, yet the three add
+    // up to no more than the execution's duration (each is rounded to 0.01 s on PostgreSQL).
+    let view = fluxion
+        .tracker_store()
+        .execution(report.execution_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let phases: f64 = [
+        view.extract_duration_seconds,
+        view.transform_duration_seconds,
+        view.load_duration_seconds,
+    ]
+    .iter()
+    .map(|s| s.unwrap())
+    .sum();
+    assert!(
+        phases <= view.duration_seconds.unwrap() + 0.03,
+        "{phases} > {:?}",
+        view.duration_seconds
+    );
     // And a run still in progress over both stores.
     fluxion
         .tracker_store()

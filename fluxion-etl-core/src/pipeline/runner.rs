@@ -82,6 +82,7 @@ impl std::fmt::Debug for Runner {
 
 struct Extracted {
     result: Result<Option<Batch>, EtlError>,
+    started: Instant,
     elapsed: Duration,
     stats: ExtractStats,
     diagnostics: Option<NetworkDiagnostics>,
@@ -254,6 +255,7 @@ impl Runner {
                     let done = !matches!(result, Ok(Some(_)));
                     let msg = Extracted {
                         result,
+                        started,
                         elapsed: started.elapsed(),
                         stats: extractor.stats(),
                         diagnostics: extractor.diagnostics(),
@@ -288,15 +290,15 @@ impl Runner {
             let batch = match msg.result {
                 Ok(Some(batch)) => batch,
                 Ok(None) => {
-                    st.add_phase_time(Phase::Extract, msg.elapsed, 0);
+                    st.add_phase_span(Phase::Extract, msg.started, msg.elapsed, 0);
                     break Ok(());
                 }
                 Err(e) => {
-                    st.add_phase_time(Phase::Extract, msg.elapsed, 0);
+                    st.add_phase_span(Phase::Extract, msg.started, msg.elapsed, 0);
                     break Err(e);
                 }
             };
-            st.add_phase_time(Phase::Extract, msg.elapsed, batch.len() as u64);
+            st.add_phase_span(Phase::Extract, msg.started, msg.elapsed, batch.len() as u64);
             crate::tracker::metrics::rows_extracted(unit.kind(), batch.len() as u64);
 
             st.start_phase(Phase::Transform);

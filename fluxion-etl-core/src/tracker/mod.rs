@@ -108,9 +108,10 @@ pub struct StoreRef {
 
 /// One store's progress within an execution: its phases and their busy time.
 ///
-/// Extraction overlaps loading, so phase durations are the time spent inside each phase's
-/// calls, not wall-clock spans; they add up to more than the store's duration when the overlap
-/// works.
+/// Extraction overlaps loading, so a store's phase durations are the time spent inside each
+/// phase's calls, not wall-clock spans; they add up to more than the store's duration when the
+/// overlap works. The spans themselves are kept, for the execution's wall-clock phase times
+/// (see [`ExecutionTracker::finish_execution`]).
 #[derive(Debug)]
 pub struct StoreTracker {
     store: StoreRef,
@@ -120,6 +121,15 @@ pub struct StoreTracker {
     phase_time: [Duration; 3],
     open_phase: Option<(Phase, Instant)>,
     records: [u64; 3],
+    spans: Vec<PhaseSpan>,
+}
+
+/// A stretch of time one store spent in one phase.
+#[derive(Debug, Clone, Copy)]
+struct PhaseSpan {
+    phase: Phase,
+    from: Instant,
+    to: Instant,
 }
 
 impl StoreTracker {
@@ -135,17 +145,45 @@ impl StoreTracker {
     pub fn finish_phase(&mut self, phase: Phase, records: u64) {
         if let Some((open, since)) = self.open_phase {
             if open == phase {
-                self.phase_time[phase as usize] += since.elapsed();
+                let now = Instant::now();
+                self.phase_time[phase as usize] += now - since;
+                self.spans.push(PhaseSpan {
+                    phase,
+                    from: since,
+                    to: now,
+                });
                 self.open_phase = None;
             }
         }
         self.records[phase as usize] += records;
     }
 
-    /// Adds busy time measured elsewhere (by the runner's extract task).
+    /// Adds busy time measured elsewhere, taken as ending now.
     pub fn add_phase_time(&mut self, phase: Phase, elapsed: Duration, records: u64) {
+        let now = Instant::now();
+        self.add_phase_span(
+            phase,
+            now.checked_sub(elapsed).unwrap_or(now),
+            elapsed,
+            records,
+        );
+    }
+
+    /// Adds busy time measured elsewhere (by the runner's extract task), from `started`.
+    pub fn add_phase_span(
+        &mut self,
+        phase: Phase,
+        started: Instant,
+        elapsed: Duration,
+        records: u64,
+    ) {
         self.phase_time[phase as usize] += elapsed;
         self.records[phase as usize] += records;
+        self.spans.push(PhaseSpan {
+            phase,
+            from: started,
+            to: started + elapsed,
+        });
     }
 
     /// Time spent in a phase so far.
@@ -225,6 +263,7 @@ pub fn apply_load_stats(detail: &mut StoreDetail, stats: &LoadStats) {
 struct Aggregate {
     details: Vec<StoreDetail>,
     error_sources: Vec<crate::tracker::ErrorSource>,
+    spans: Vec<PhaseSpan>,
 }
 
 /// The live record of one execution.
@@ -299,11 +338,12 @@ impl ExecutionTracker {
 
     /// Keeps a recorded store's detail (and, for a failure, the system it came from) for the
     /// summary, and tells the metrics and the observer.
-    fn keep(&self, detail: &StoreDetail, failed_in: Option<ErrorSource>) {
+    fn keep(&self, store: StoreTracker, detail: &StoreDetail, failed_in: Option<ErrorSource>) {
         {
             let mut agg = self.lock();
             agg.details.push(detail.clone());
             agg.error_sources.extend(failed_in);
+            agg.spans.extend(store.spans);
         }
         self.observe_finished(detail);
     }
@@ -347,6 +387,7 @@ impl ExecutionTracker {
             phase_time: [Duration::ZERO; 3],
             open_phase: None,
             records: [0; 3],
+            spans: Vec::new(),
         }
     }
 
@@ -366,7 +407,7 @@ impl ExecutionTracker {
             self.store.insert_detail(&detail).await?;
         }
         tracing::info!(execution_id = self.id, store = %detail.tienda_id, extracted = detail.records_extracted, loaded = detail.records_loaded, duplicates = detail.duplicates_skipped, deleted = detail.records_deleted, seconds = %format_args!("{:.1}", detail.duration_seconds), "Store finished.");
-        self.keep(&detail, None);
+        self.keep(store, &detail, None);
         Ok(detail)
     }
 
@@ -389,7 +430,7 @@ impl ExecutionTracker {
         detail.error_message = Some(sanitize(reason));
         self.store.insert_detail(&detail).await?;
         tracing::info!(execution_id = self.id, store = %detail.tienda_id, "Store skipped: {}", sanitize(reason));
-        self.keep(&detail, None);
+        self.keep(store, &detail, None);
         Ok(detail)
     }
 
@@ -410,7 +451,7 @@ impl ExecutionTracker {
         );
         self.store.insert_detail(&detail).await?;
         tracing::warn!(execution_id = self.id, store = %detail.tienda_id, phase = %error.phase(), category = %error.category(), retryable = error.is_retryable(), "Store failed: {}", error.message());
-        self.keep(&detail, Some(error.source_system()));
+        self.keep(store, &detail, Some(error.source_system()));
         Ok(detail)
     }
 
@@ -532,7 +573,7 @@ impl ExecutionTracker {
         }
         let diagnostics = network_summary(details);
         let sum = |f: fn(&StoreDetail) -> i64| details.iter().map(f).sum::<i64>();
-        let sumf = |f: fn(&StoreDetail) -> f64| details.iter().map(f).sum::<f64>();
+        let wall = wall_phase_seconds(&agg.spans);
         let records_failed = details
             .iter()
             .map(|d| {
@@ -556,9 +597,9 @@ impl ExecutionTracker {
             records_failed,
             tiendas_exitosas: ok as i64,
             tiendas_fallidas: failed as i64,
-            extract_duration_seconds: sumf(|d| d.extract_seconds),
-            transform_duration_seconds: sumf(|d| d.transform_seconds),
-            load_duration_seconds: sumf(|d| d.load_seconds),
+            extract_duration_seconds: wall[Phase::Extract as usize],
+            transform_duration_seconds: wall[Phase::Transform as usize],
+            load_duration_seconds: wall[Phase::Load as usize],
             api_requests_count: sum(|d| d.api_requests),
             api_errors_count: sum(|d| d.api_errors),
             error_phase,
@@ -569,6 +610,39 @@ impl ExecutionTracker {
             network_diagnostics: diagnostics,
         }
     }
+}
+
+/// The execution's wall-clock time in each phase, `[extract, transform, load]` in seconds.
+///
+/// Stores run in parallel and each streams (extracting its next batch while loading the last),
+/// so their phase times overlap; summed, they exceed the execution's duration. Here each moment
+/// when some store is busy counts once, for the latest phase any store is in then (load over
+/// transform over extract): the three add up to the busy part of the execution, as seed 003's
+/// example does. The per-store sums stay in the store details.
+fn wall_phase_seconds(spans: &[PhaseSpan]) -> [f64; 3] {
+    // Every span's edges, in time order; between two edges the set of active spans is fixed.
+    let mut edges: Vec<(Instant, Phase, i32)> = spans
+        .iter()
+        .filter(|s| s.to > s.from)
+        .flat_map(|s| [(s.from, s.phase, 1), (s.to, s.phase, -1)])
+        .collect();
+    edges.sort_by_key(|e| e.0);
+    let mut active = [0i32; 3];
+    let mut wall = [Duration::ZERO; 3];
+    let mut last: Option<Instant> = None;
+    for (at, phase, delta) in edges {
+        if let Some(previous) = last {
+            let latest = [Phase::Load, Phase::Transform, Phase::Extract]
+                .into_iter()
+                .find(|p| active[*p as usize] > 0);
+            if let Some(p) = latest {
+                wall[p as usize] += at - previous;
+            }
+        }
+        active[phase as usize] += delta;
+        last = Some(at);
+    }
+    wall.map(|d| d.as_secs_f64())
 }
 
 /// Endpoints [`network_summary`] lists by name; the rest are counted.
@@ -822,6 +896,7 @@ mod tests {
                     phase_time: [Duration::ZERO; 3],
                     open_phase: None,
                     records: [0; 3],
+                    spans: Vec::new(),
                 };
                 tracker.detail(
                     1,
@@ -844,5 +919,35 @@ mod tests {
         );
         assert_eq!(summary["endpoints"][0]["stores"], 270);
         assert_eq!(network_summary(&details[..0]), None);
+    }
+
+    /// Overlapping spans of parallel stores count once, for the latest phase: the execution's
+    /// three phase times add up to its busy time, never more.
+    #[test]
+    fn wall_clock_phases_add_up_to_the_busy_time() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let span = |phase, from, to| PhaseSpan {
+            phase,
+            from: at(from),
+            to: at(to),
+        };
+        let spans = [
+            // Store A: extracts 0–100 while loading 60–120.
+            span(Phase::Extract, 0, 100),
+            span(Phase::Load, 60, 120),
+            // Store B, in parallel: extracts 20–80, transforms 80–90, loads 90–150.
+            span(Phase::Extract, 20, 80),
+            span(Phase::Transform, 80, 90),
+            span(Phase::Load, 90, 150),
+            // Idle 150–200, then store C extracts 200–230.
+            span(Phase::Extract, 200, 230),
+        ];
+        let [extract, transform, load] = wall_phase_seconds(&spans);
+        let ms = |s: f64| (s * 1000.0).round() as u64;
+        // Load 60–150 (90 ms); transform never alone over a load; extract 0–60 and 200–230.
+        assert_eq!((ms(extract), ms(transform), ms(load)), (90, 0, 90));
+        assert_eq!(wall_phase_seconds(&[]), [0.0; 3]);
+        // The per-store sums would have said 220 ms of extract for the same run.
     }
 }
