@@ -133,6 +133,20 @@ struct PhaseSpan {
 }
 
 impl StoreTracker {
+    /// A store starting now, with no phase yet.
+    fn new(store: StoreRef, window: Option<Window>) -> Self {
+        Self {
+            store,
+            window,
+            started_at: Utc::now(),
+            started: Instant::now(),
+            phase_time: [Duration::ZERO; 3],
+            open_phase: None,
+            records: [0; 3],
+            spans: Vec::new(),
+        }
+    }
+
     /// Marks the start of a phase (closing the open one, if any).
     pub fn start_phase(&mut self, phase: Phase) {
         if let Some((open, _)) = self.open_phase {
@@ -379,16 +393,7 @@ impl ExecutionTracker {
         if let Some(observer) = &self.observer {
             observer.store_started(self.id, &store);
         }
-        StoreTracker {
-            store,
-            window,
-            started_at: Utc::now(),
-            started: Instant::now(),
-            phase_time: [Duration::ZERO; 3],
-            open_phase: None,
-            records: [0; 3],
-            spans: Vec::new(),
-        }
+        StoreTracker::new(store, window)
     }
 
     /// Records a store's success. `detail` is the row the loader received; when the loader
@@ -888,16 +893,7 @@ mod tests {
         let details: Vec<StoreDetail> = (0..300u16)
             .map(|i| {
                 let store = StoreRef::new(format!("tienda_{i:03}"));
-                let tracker = StoreTracker {
-                    store,
-                    window: None,
-                    started_at: Utc::now(),
-                    started: Instant::now(),
-                    phase_time: [Duration::ZERO; 3],
-                    open_phase: None,
-                    records: [0; 3],
-                    spans: Vec::new(),
-                };
+                let tracker = StoreTracker::new(store, None);
                 tracker.detail(
                     1,
                     crate::model::DataKind::Sales,
