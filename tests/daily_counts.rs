@@ -332,6 +332,29 @@ async fn snapshots_without_history_count_their_days(db: &TestDb) {
     assert_eq!(read, counted);
 }
 
+/// `[destination] inventory_history_days`: snapshots older than the retention are deleted,
+/// the recent ones stay, and the per-day counts follow.
+async fn old_inventory_snapshots_are_pruned(db: &TestDb) {
+    let dest = &db.destination;
+    let mut old = snapshot("tienda_01", "APP-TPF", 30);
+    let taken = chrono::Utc::now() - chrono::Duration::days(100);
+    let items: Vec<_> = (0..30u32)
+        .map(|c| {
+            let mut i = item("tienda_01", "APP-TPF", c, "4");
+            i.snapshot_at = taken;
+            i
+        })
+        .collect();
+    old.extractor = Box::new(VecExtractor::new(vec![Batch::Inventory(items)]));
+    load_ok(dest, old).await;
+    load_ok(dest, snapshot("tienda_01", "APP-TPF", 20)).await;
+    assert_eq!(db.inventory_history_len().await, 50);
+    assert_eq!(dest.prune_inventory_history(90).await.unwrap(), 30);
+    assert_eq!(db.inventory_history_len().await, 20);
+    assert_exact(dest, "after pruning the inventory history").await;
+    assert_eq!(dest.prune_inventory_history(90).await.unwrap(), 0);
+}
+
 /// The migrations up to `version`, from the ones this build embeds.
 fn migrator_until(destination: &Destination, version: i64) -> Migrator {
     let all = match destination {
@@ -428,6 +451,11 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn old_inventory_snapshots_are_pruned() {
+        super::old_inventory_snapshots_are_pruned(&TestDb::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn upgrade_backfills_the_counts() {
         let (destination, _dir) = fresh_sqlite().await;
         super::upgrade_backfills_the_counts(destination).await;
@@ -445,6 +473,11 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn snapshots_without_history_count_their_days() {
         super::snapshots_without_history_count_their_days(&TestDb::postgres().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn old_inventory_snapshots_are_pruned() {
+        super::old_inventory_snapshots_are_pruned(&TestDb::postgres().await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -318,7 +318,8 @@ impl Scheduler {
     }
 
     /// Deletes executions started more than `[destination] retention_days` before `now`
-    /// (running ones are kept); a failure is logged, never fatal to the daily run.
+    /// (running ones are kept) and inventory snapshots older than `inventory_history_days`; a
+    /// failure is logged, never fatal to the daily run.
     async fn prune_history(&self, now: DateTime<Utc>) {
         let fluxion = self.fluxion();
         let days = fluxion.config().destination.retention_days;
@@ -329,6 +330,10 @@ impl Scheduler {
                 tracing::info!(deleted, retention_days = days, "Execution history pruned.")
             }
             Err(e) => tracing::warn!(error = %e, "Cannot prune the execution history."),
+        }
+        let keep = fluxion.config().destination.inventory_history_days;
+        if let Err(e) = fluxion.destination().prune_inventory_history(keep).await {
+            tracing::warn!(error = %e, "Cannot prune the inventory history.");
         }
     }
 

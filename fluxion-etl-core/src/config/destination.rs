@@ -17,6 +17,9 @@ pub struct DestinationConfig {
     pub keep_inventory_history: bool,
     /// Days of execution history to keep (older executions are purged).
     pub retention_days: u32,
+    /// Days of `inventory_history` snapshots to keep; the daily maintenance deletes older ones
+    /// (about 2.4M rows a day for the chain's fleet at 33 snapshots a day).
+    pub inventory_history_days: u32,
     /// Minutes after which an execution still marked `running` that has no recorded owner
     /// (opened before execution owners existed) is taken for one whose process died and is
     /// closed as failed (`interrupted`). Executions with an owner are closed as soon as their
@@ -33,6 +36,7 @@ impl Default for DestinationConfig {
             url: "sqlite://fluxion.db".to_owned(),
             keep_inventory_history: true,
             retention_days: 90,
+            inventory_history_days: 90,
             // Seed 001 reconciles executions left `en_proceso` for more than an hour.
             stale_running_minutes: 60,
             connect_timeout_secs: 5,

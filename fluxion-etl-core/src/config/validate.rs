@@ -23,6 +23,12 @@ impl Config {
                 format!("expected a `sqlite:` or `postgres://` URL, found `{url}`"),
             ));
         }
+        if self.destination.inventory_history_days == 0 {
+            return Err(invalid(
+                "destination.inventory_history_days".into(),
+                "must be greater than 0 (0 would delete the whole inventory history)".into(),
+            ));
+        }
         if self.destination.retention_days == 0 {
             return Err(invalid(
                 "destination.retention_days".into(),

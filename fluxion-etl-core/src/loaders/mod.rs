@@ -303,6 +303,21 @@ impl Destination {
         Ok(closed)
     }
 
+    /// Deletes the `inventory_history` snapshots taken more than `days` days ago (`[destination]
+    /// inventory_history_days`, applied by the scheduler's daily maintenance); returns how many
+    /// rows. Coverage's per-day counts follow.
+    pub async fn prune_inventory_history(&self, days: u32) -> Result<u64> {
+        let before = Utc::now() - chrono::Duration::days(i64::from(days));
+        let deleted = match self {
+            Destination::Sqlite(d) => store::prune_inventory_history(&d.stores(), before).await?,
+            Destination::Postgres(d) => store::prune_inventory_history(&d.stores(), before).await?,
+        };
+        if deleted > 0 {
+            tracing::info!(deleted, days, "Inventory history pruned.");
+        }
+        Ok(deleted)
+    }
+
     /// Deletes executions (and their store details) started more than `retention_days` days
     /// ago: the 90-day retention of `fluxion history prune` and the server's daily maintenance.
     /// Running executions are kept. Returns how many executions were deleted.

@@ -42,7 +42,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
-pub(crate) use tracker::{close_running_of, insert_detail, running_owners, Owners};
+pub(crate) use tracker::{
+    close_running_of, insert_detail, prune_inventory_history, running_owners, Owners,
+};
 
 pub(crate) use codec::Codec;
 pub(crate) use dialect::Dialect;

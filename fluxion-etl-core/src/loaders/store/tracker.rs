@@ -110,6 +110,19 @@ pub(crate) async fn running_owners<DB: Backend>(store: &SqlStore<DB>) -> Result<
     .await
 }
 
+/// Deletes the `inventory_history` snapshots taken before `before`; returns how many rows.
+/// The per-day counts follow through their triggers.
+pub(crate) async fn prune_inventory_history<DB: Backend>(
+    store: &SqlStore<DB>,
+    before: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(
+        stmt!("DELETE FROM inventory_history WHERE snapshot_at < $1"; before)
+            .execute(&store.pool)
+            .await?,
+    )
+}
+
 /// Whose `running` executions a close applies to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Owners {
