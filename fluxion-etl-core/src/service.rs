@@ -233,10 +233,19 @@ impl Fluxion {
             destination.migrate().await?;
         }
         destination.ensure_current().await?;
-        destination
-            .reconcile(config.destination.stale_running())
-            .await?;
-        Self::wired(config, destination)
+        let fluxion = Self::wired(config, destination)?;
+        fluxion.reconcile().await?;
+        Ok(fluxion)
+    }
+
+    /// Closes the running executions whose process is gone ([`Destination::reconcile`], with
+    /// `[destination] stale_running_minutes` for executions recorded without an owner).
+    /// [`Fluxion::from_config`] calls it once; a long-lived program (the server does) calls it
+    /// on a timer so a killed run's execution is closed within seconds.
+    pub async fn reconcile(&self) -> Result<u64> {
+        self.destination
+            .reconcile(self.config.destination.stale_running())
+            .await
     }
 
     /// Connects to a destination for the read-only commands, without checking its schema
@@ -605,21 +614,21 @@ impl Fluxion {
             (_, TriggeredBy::Scheduler | TriggeredBy::Eventbridge) => "scheduled",
             _ => "manual",
         };
-        let spec = NewExecution {
-            etl_name: request.kind,
-            etl_type: etl_type.to_owned(),
-            mode: request.mode,
-            triggered_by,
-            started_at: Utc::now(),
-            fecha_desde: window.map(|w| w.from_utc()),
-            fecha_hasta: window.map(|w| w.to_utc()),
-            tiendas: stores.iter().map(|s| s.id.clone()).collect(),
-            source_system,
-            is_recovery: request.mode == RunMode::Recovery,
-            recovered_gap_id: request.recovered_gap_id,
-            host: crate::tracker::hostname(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
+        let mut spec = NewExecution::builder(request.kind)
+            .etl_type(etl_type)
+            .mode(request.mode)
+            .triggered_by(triggered_by)
+            .stores(stores.iter().map(|s| s.id.clone()));
+        if let Some(window) = window {
+            spec = spec.window(window);
+        }
+        if let Some(system) = source_system {
+            spec = spec.source_system(system);
+        }
+        if let Some(gap) = request.recovered_gap_id {
+            spec = spec.recovering(gap);
+        }
+        let spec = spec.build();
         let mut tracker = ExecutionTracker::start_execution(self.tracker_store(), spec).await?;
         if let Some(observer) = &self.observer {
             tracker = tracker.with_observer(observer.clone());

@@ -447,8 +447,7 @@ impl AppState {
                         upkeep.run_upkeep();
                         // Executions whose process is gone (killed, host lost) are closed
                         // within seconds, not when the next process happens to start.
-                        let stale = fluxion.config().destination.stale_running();
-                        if let Err(e) = fluxion.destination().reconcile(stale).await {
+                        if let Err(e) = fluxion.reconcile().await {
                             tracing::warn!(
                                 "Cannot reconcile the running executions: {}",
                                 fluxion_etl_core::tracker::sanitize(&e.to_string())

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use fluxion_etl::model::{local_to_utc, Batch, InventoryItem, SaleLine, StoreId, Window};
 use fluxion_etl::pipeline::Extractor;
-use fluxion_etl::tracker::{ErrorCategory, ErrorSource, NewExecution, Phase, RunMode, TriggeredBy};
+use fluxion_etl::tracker::{ErrorCategory, ErrorSource, NewExecution, Phase, TriggeredBy};
 use fluxion_etl::EtlError;
 use rust_decimal::Decimal;
 
@@ -75,21 +75,12 @@ pub fn item(store: &str, warehouse: &str, code: u32, stock: &str) -> InventoryIt
 }
 
 pub fn spec(stores: &[&str]) -> NewExecution {
-    NewExecution {
-        etl_name: fluxion_etl::model::DataKind::Sales,
-        etl_type: "manual".into(),
-        mode: RunMode::Full,
-        triggered_by: TriggeredBy::Cli,
-        started_at: Utc::now(),
-        fecha_desde: None,
-        fecha_hasta: None,
-        tiendas: stores.iter().map(|s| StoreId::new(*s)).collect(),
-        source_system: Some("klk".into()),
-        is_recovery: false,
-        recovered_gap_id: None,
-        host: None,
-        version: "test".into(),
-    }
+    NewExecution::builder(fluxion_etl::model::DataKind::Sales)
+        .triggered_by(TriggeredBy::Cli)
+        .stores(stores.iter().copied())
+        .source_system("klk")
+        .version("test")
+        .build()
 }
 
 /// Yields prepared batches, then optionally an error.

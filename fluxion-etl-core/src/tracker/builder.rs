@@ -80,9 +80,10 @@ impl NewExecutionBuilder {
         self
     }
 
-    /// Full (the default), incremental or recovery.
+    /// Full (the default), incremental or recovery; `is_recovery` follows the mode.
     pub fn mode(mut self, mode: RunMode) -> Self {
         self.spec.mode = mode;
+        self.spec.is_recovery = mode == RunMode::Recovery;
         self
     }
 

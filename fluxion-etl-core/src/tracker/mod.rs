@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub(crate) use builder::hostname;
 pub use builder::NewExecutionBuilder;
 pub use records::{
     ExecutionFinish, ExecutionStatus, ExecutionView, HistoryEntry, HistoryFilter, NewExecution,
@@ -696,21 +695,12 @@ fn network_summary(details: &[StoreDetail]) -> Option<serde_json::Value> {
 /// A manual full sales run of these KLK stores, as the unit tests open it.
 #[cfg(test)]
 pub(crate) fn test_execution(stores: &[&str]) -> NewExecution {
-    NewExecution {
-        etl_name: crate::model::DataKind::Sales,
-        etl_type: "manual".into(),
-        mode: RunMode::Full,
-        triggered_by: TriggeredBy::Cli,
-        started_at: Utc::now(),
-        fecha_desde: None,
-        fecha_hasta: None,
-        tiendas: stores.iter().map(|s| StoreId::new(*s)).collect(),
-        source_system: Some("klk".into()),
-        is_recovery: false,
-        recovered_gap_id: None,
-        host: None,
-        version: "test".into(),
-    }
+    NewExecution::builder(crate::model::DataKind::Sales)
+        .triggered_by(TriggeredBy::Cli)
+        .stores(stores.iter().copied())
+        .source_system("klk")
+        .version("test")
+        .build()
 }
 
 #[cfg(test)]
